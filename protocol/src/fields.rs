@@ -1,0 +1,139 @@
+//! Strict-but-tolerant access to the fields of a request payload (SPEC.md section 2.3).
+
+use serde_json::{Map, Value};
+
+use crate::{lenient, DecodeError, Permissions, UserId};
+
+/// Maximum serialized size of a custom data object, in bytes (compact JSON).
+pub const MAX_CUSTOM_DATA_BYTES: usize = 5120;
+/// Maximum conversation title length, in characters.
+pub const MAX_TITLE_CHARS: usize = 50;
+
+type Result<T> = std::result::Result<T, DecodeError>;
+
+/// A payload object seen through the value rules: `null` means absent, integers are tolerant,
+/// everything else is strict.
+pub(crate) struct Fields<'a>(pub &'a Map<String, Value>);
+
+impl<'a> Fields<'a> {
+    fn get(&self, key: &str) -> Option<&'a Value> {
+        self.0.get(key).filter(|v| !v.is_null())
+    }
+
+    pub fn opt_str(&self, key: &str) -> Result<Option<String>> {
+        match self.get(key) {
+            None => Ok(None),
+            Some(Value::String(s)) => Ok(Some(s.clone())),
+            Some(_) => Err(DecodeError::invalid(key, "expected a string")),
+        }
+    }
+
+    pub fn str(&self, key: &str) -> Result<String> {
+        self.opt_str(key)?.ok_or_else(|| missing(key))
+    }
+
+    pub fn opt_int(&self, key: &str) -> Result<Option<i64>> {
+        match self.get(key) {
+            None => Ok(None),
+            Some(v) => lenient::int_of(v)
+                .map(Some)
+                .ok_or_else(|| DecodeError::invalid(key, "expected an integer")),
+        }
+    }
+
+    pub fn int(&self, key: &str) -> Result<i64> {
+        self.opt_int(key)?.ok_or_else(|| missing(key))
+    }
+
+    pub fn opt_bool(&self, key: &str) -> Result<Option<bool>> {
+        match self.get(key) {
+            None => Ok(None),
+            Some(Value::Bool(b)) => Ok(Some(*b)),
+            Some(_) => Err(DecodeError::invalid(key, "expected true or false")),
+        }
+    }
+
+    pub fn bool(&self, key: &str) -> Result<bool> {
+        self.opt_bool(key)?.ok_or_else(|| missing(key))
+    }
+
+    pub fn opt_list(&self, key: &str) -> Result<Option<&'a Vec<Value>>> {
+        match self.get(key) {
+            None => Ok(None),
+            Some(Value::Array(a)) => Ok(Some(a)),
+            Some(_) => Err(DecodeError::invalid(key, "expected a list")),
+        }
+    }
+
+    pub fn list(&self, key: &str) -> Result<&'a Vec<Value>> {
+        self.opt_list(key)?.ok_or_else(|| missing(key))
+    }
+
+    /// An optional custom-data object: must be an object of at most 5 120 bytes.
+    pub fn opt_custom_data(&self, key: &str) -> Result<Option<Map<String, Value>>> {
+        match self.get(key) {
+            None => Ok(None),
+            Some(Value::Object(m)) => {
+                let size = serde_json::to_vec(m).map(|v| v.len()).unwrap_or(usize::MAX);
+                if size > MAX_CUSTOM_DATA_BYTES {
+                    Err(DecodeError::invalid(key, format!("exceeds {MAX_CUSTOM_DATA_BYTES} bytes")))
+                } else {
+                    Ok(Some(m.clone()))
+                }
+            }
+            Some(_) => Err(DecodeError::invalid(key, "expected an object")),
+        }
+    }
+
+    /// An optional conversation title of at most 50 characters.
+    pub fn opt_title(&self, key: &str) -> Result<Option<String>> {
+        let title = self.opt_str(key)?;
+        if let Some(t) = &title {
+            if t.chars().count() > MAX_TITLE_CHARS {
+                return Err(DecodeError::invalid(key, format!("longer than {MAX_TITLE_CHARS} characters")));
+            }
+        }
+        Ok(title)
+    }
+
+    /// An optional list of JSON objects (a message payload).
+    pub fn opt_objects(&self, key: &str) -> Result<Option<Vec<Map<String, Value>>>> {
+        let Some(list) = self.opt_list(key)? else { return Ok(None) };
+        list.iter()
+            .map(|v| match v {
+                Value::Object(m) => Ok(m.clone()),
+                _ => Err(DecodeError::invalid(key, "every element must be an object")),
+            })
+            .collect::<Result<Vec<_>>>()
+            .map(Some)
+    }
+}
+
+pub(crate) fn missing(key: &str) -> DecodeError {
+    DecodeError::invalid(key, "missing")
+}
+
+/// An IM user id value: a tolerant integer in `1..2^53`.
+pub(crate) fn user_id_of(v: &Value, field: &str) -> Result<UserId> {
+    lenient::int_of(v)
+        .and_then(|i| u64::try_from(i).ok())
+        .and_then(UserId::new)
+        .ok_or_else(|| DecodeError::invalid(field, "expected a positive integer user id"))
+}
+
+/// A flags value: a tolerant integer in `0..=65535`, normalized.
+pub(crate) fn flags_of(v: &Value, field: &str) -> Result<Permissions> {
+    lenient::int_of(v)
+        .and_then(Permissions::normalize)
+        .ok_or_else(|| DecodeError::invalid(field, "flags must be an integer in 0..=65535"))
+}
+
+/// Reads every element of a list as an object, naming the list in errors.
+pub(crate) fn objects_of<'a>(list: &'a [Value], field: &str) -> Result<Vec<Fields<'a>>> {
+    list.iter()
+        .map(|v| match v {
+            Value::Object(m) => Ok(Fields(m)),
+            _ => Err(DecodeError::invalid(field, "every element must be an object")),
+        })
+        .collect()
+}

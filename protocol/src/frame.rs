@@ -1,0 +1,209 @@
+//! Server messaging frames: encoding and (tolerant) decoding.
+
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+
+use crate::objects::*;
+use crate::{lenient, DecodeError, ErrorCode, EventName, Seq, UserId};
+
+/// The `payload` of a server messaging frame (SPEC.md section 2.4).
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct EventPayload {
+    /// The user whose request caused the frame.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub initiator: Option<UserId>,
+    /// The action that caused the frame (`"UNKNOWN"` when there is none).
+    pub on_incoming_event: String,
+    /// The event's seq (persisted events, get results, the existing-direct reply).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub seq: Option<Seq>,
+    /// UNIX seconds.
+    pub timestamp: i64,
+    /// Retransmit replies: covered range start.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub from_seq: Option<Seq>,
+    /// Retransmit replies: covered range end.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub to_seq: Option<Seq>,
+    /// Retransmit replies: number of events in the reply.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub count: Option<u64>,
+    /// Error frames: the code.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub code: Option<ErrorCode>,
+    /// Error frames: informative text.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub description: Option<String>,
+    /// The event object.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub object: Option<EventObject>,
+}
+
+impl EventPayload {
+    /// A payload with only the always-present fields set.
+    pub fn new(initiator: Option<UserId>, on_incoming_event: impl Into<String>, timestamp: i64) -> Self {
+        EventPayload {
+            initiator,
+            on_incoming_event: on_incoming_event.into(),
+            seq: None,
+            timestamp,
+            from_seq: None,
+            to_seq: None,
+            count: None,
+            code: None,
+            description: None,
+            object: None,
+        }
+    }
+}
+
+/// A server -> client messaging frame.
+///
+/// ```
+/// use chatwire_protocol::{ServerFrame, EventName};
+/// let text = r#"{"service":"chat","event":"onSetStatus","payload":{"initiator":"7",
+///     "on_incoming_event":"setStatus","timestamp":1767225600,"object":{"online":true}}}"#;
+/// let frame = ServerFrame::decode(text).unwrap();
+/// assert_eq!(frame.event, EventName::SetStatus);
+/// assert_eq!(frame.payload.initiator.unwrap().get(), 7);
+/// assert_eq!(ServerFrame::decode(&frame.encode()).unwrap(), frame);
+/// ```
+#[derive(Debug, Clone, PartialEq)]
+pub struct ServerFrame {
+    /// The event name.
+    pub event: EventName,
+    /// The request this frame answers or was caused by.
+    pub request_uuid: Option<String>,
+    /// The payload.
+    pub payload: EventPayload,
+}
+
+#[derive(Serialize)]
+struct WireOut<'a> {
+    service: &'static str,
+    event: &'a EventName,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    request_uuid: Option<&'a str>,
+    payload: &'a EventPayload,
+}
+
+#[derive(Deserialize)]
+struct RawPayload {
+    #[serde(default, deserialize_with = "opt_user")]
+    initiator: Option<UserId>,
+    #[serde(default)]
+    on_incoming_event: Option<String>,
+    #[serde(default, deserialize_with = "lenient::opt_u64")]
+    seq: Option<u64>,
+    #[serde(default, deserialize_with = "lenient::opt_i64")]
+    timestamp: Option<i64>,
+    #[serde(default, deserialize_with = "lenient::opt_u64")]
+    from_seq: Option<u64>,
+    #[serde(default, deserialize_with = "lenient::opt_u64")]
+    to_seq: Option<u64>,
+    #[serde(default, deserialize_with = "lenient::opt_u64")]
+    count: Option<u64>,
+    #[serde(default, deserialize_with = "lenient::opt_u32")]
+    code: Option<u32>,
+    #[serde(default)]
+    description: Option<String>,
+    #[serde(default)]
+    object: Option<Value>,
+}
+
+fn opt_user<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<UserId>, D::Error> {
+    Option::<UserId>::deserialize(d)
+}
+
+impl ServerFrame {
+    /// Serializes the frame (compact JSON).
+    pub fn encode(&self) -> String {
+        let out = WireOut {
+            service: "chat",
+            event: &self.event,
+            request_uuid: self.request_uuid.as_deref(),
+            payload: &self.payload,
+        };
+        serde_json::to_string(&out).expect("frames always serialize")
+    }
+
+    /// Decodes a server frame, tolerating numbers as strings, `@type` and unknown keys.
+    pub fn decode(text: &str) -> Result<ServerFrame, DecodeError> {
+        let value: Value = serde_json::from_str(text).map_err(|e| DecodeError::Malformed(e.to_string()))?;
+        Self::from_value(value)
+    }
+
+    /// Decodes a server frame from a parsed JSON value.
+    pub fn from_value(value: Value) -> Result<ServerFrame, DecodeError> {
+        let Value::Object(mut map) = value else {
+            return Err(DecodeError::Malformed("frame is not an object".into()));
+        };
+        let event = match map.remove("event") {
+            Some(Value::String(s)) => EventName::from_name(&s),
+            _ => return Err(DecodeError::Malformed("`event` missing or not a string".into())),
+        };
+        let request_uuid = match map.remove("request_uuid") {
+            Some(Value::String(s)) => Some(s),
+            _ => None,
+        };
+        let payload = decode_payload(&event, map.remove("payload").unwrap_or(Value::Null))?;
+        Ok(ServerFrame { event, request_uuid, payload })
+    }
+}
+
+fn decode_payload(event: &EventName, value: Value) -> Result<EventPayload, DecodeError> {
+    let value = if value.is_null() { Value::Object(Default::default()) } else { value };
+    let raw: RawPayload =
+        serde_json::from_value(value).map_err(|e| DecodeError::invalid("payload", e.to_string()))?;
+    let object = match raw.object {
+        None | Some(Value::Null) => None,
+        Some(obj) => Some(decode_object(event, obj)?),
+    };
+    Ok(EventPayload {
+        initiator: raw.initiator,
+        on_incoming_event: raw.on_incoming_event.unwrap_or_else(|| "UNKNOWN".into()),
+        seq: raw.seq.map(Seq),
+        timestamp: raw.timestamp.unwrap_or(0),
+        from_seq: raw.from_seq.map(Seq),
+        to_seq: raw.to_seq.map(Seq),
+        count: raw.count,
+        code: raw.code.map(ErrorCode::from_code),
+        description: raw.description,
+        object,
+    })
+}
+
+fn obj<T: serde::de::DeserializeOwned>(v: Value) -> Result<T, DecodeError> {
+    serde_json::from_value(v).map_err(|e| DecodeError::invalid("payload.object", e.to_string()))
+}
+
+/// Decodes `payload.object` according to the event name.
+pub fn decode_object(event: &EventName, v: Value) -> Result<EventObject, DecodeError> {
+    Ok(match event {
+        EventName::CreateConversation
+        | EventName::EditConversation
+        | EventName::GetConversation
+        | EventName::RemoveConversation => EventObject::Conversation(Box::new(obj(v)?)),
+        EventName::SendMessage | EventName::EditMessage => EventObject::Message(obj(v)?),
+        EventName::RemoveMessage => EventObject::MessageRef(obj(v)?),
+        EventName::GetUser | EventName::EditUser => EventObject::User(Box::new(obj(v)?)),
+        EventName::GetPublicConversations => EventObject::PublicConversations(obj(v)?),
+        EventName::Typing => EventObject::Typing(obj(v)?),
+        EventName::Read => EventObject::Read(obj(v)?),
+        EventName::SetStatus => EventObject::Status(obj(v)?),
+        EventName::Subscribe | EventName::Unsubscribe => EventObject::UserIds(obj(v)?),
+        EventName::GetSubscriptionList => EventObject::SubscriptionList(obj(v)?),
+        EventName::RetransmitEvents => {
+            let Value::Object(mut m) = v else {
+                return Err(DecodeError::invalid("payload.object", "expected an object"));
+            };
+            let inner_event = match m.remove("event") {
+                Some(Value::String(s)) => EventName::from_name(&s),
+                _ => return Err(DecodeError::invalid("payload.object.event", "missing or not a string")),
+            };
+            let payload = decode_payload(&inner_event, m.remove("payload").unwrap_or(Value::Null))?;
+            EventObject::Retransmitted(Box::new(RetransmittedEvent { event: inner_event, payload }))
+        }
+        EventName::Error | EventName::Unknown(_) => EventObject::Other(v),
+    })
+}

@@ -1,0 +1,503 @@
+//! Typed request payloads (SPEC.md section 2.5).
+//!
+//! [`Request::decode`] performs exactly the "step 0" checks of each action (types, required
+//! fields, value ranges that SPEC.md answers with code 0 before anything else); every later check
+//! belongs to the server. [`Request::to_payload`] produces the payload the SDK sends.
+
+use serde::Serialize;
+use serde_json::{Map, Value};
+
+use crate::fields::{flags_of, missing, objects_of, user_id_of, Fields};
+use crate::{Action, DecodeError, Permissions, UserId};
+
+type Result<T> = std::result::Result<T, DecodeError>;
+
+/// A JSON object (custom data, message payload element).
+pub type JsonMap = Map<String, Value>;
+
+/// A participant entry of `createConversation`, `addParticipants` or `editParticipants`.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct ParticipantSpec {
+    /// The IM user id.
+    pub user_id: UserId,
+    /// Normalized flags; absent means the default (7).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub flags: Option<Permissions>,
+}
+
+/// `createConversation`.
+#[derive(Debug, Clone, PartialEq, Default, Serialize)]
+pub struct CreateConversation {
+    /// Title (at most 50 characters; absent or empty gives "New conversation").
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub title: Option<String>,
+    /// Direct (1:1) conversation.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub direct: Option<bool>,
+    /// Public join.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub enable_public_join: Option<bool>,
+    /// Uber visibility rules.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub uber_conversation: Option<bool>,
+    /// Application data.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub custom_data: Option<JsonMap>,
+    /// Initial participants besides the creator.
+    pub participants: Vec<ParticipantSpec>,
+}
+
+/// `editConversation`.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct EditConversation {
+    /// Conversation uuid as sent.
+    pub uuid: String,
+    /// New title (`""` resets to "New conversation").
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub title: Option<String>,
+    /// New public-join setting.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub enable_public_join: Option<bool>,
+    /// Replacement custom data (replaces the stored object wholesale).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub custom_data: Option<JsonMap>,
+}
+
+/// A request naming one conversation by `uuid` (get, join, leave).
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct ConversationRef {
+    /// Conversation uuid as sent.
+    pub uuid: String,
+}
+
+/// `getConversations`.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct GetConversations {
+    /// Conversation uuids as sent.
+    pub uuid: Vec<String>,
+}
+
+/// `addParticipants` / `editParticipants`.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct ManageParticipants {
+    /// Conversation uuid as sent.
+    pub uuid: String,
+    /// The participants and their flags.
+    pub participants: Vec<ParticipantSpec>,
+}
+
+/// `removeParticipants`.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct RemoveParticipants {
+    /// Conversation uuid as sent.
+    pub uuid: String,
+    /// Users to remove.
+    pub participants: Vec<UserId>,
+}
+
+/// `sendMessage`.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct SendMessage {
+    /// Conversation uuid as sent.
+    pub conversation: String,
+    /// Text (at most 5 000 characters).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub text: Option<String>,
+    /// Payload objects, returned exactly as sent.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub payload: Option<Vec<JsonMap>>,
+}
+
+/// `editMessage`.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct EditMessage {
+    /// Message uuid as sent.
+    pub uuid: String,
+    /// Conversation uuid as sent.
+    pub conversation: String,
+    /// Replacement text; absent keeps it.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub text: Option<String>,
+    /// Replacement payload; absent keeps it.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub payload: Option<Vec<JsonMap>>,
+}
+
+/// `removeMessage`.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct RemoveMessage {
+    /// Message uuid as sent.
+    pub uuid: String,
+    /// Conversation uuid as sent.
+    pub conversation: String,
+}
+
+/// `typingMessage`.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct TypingMessage {
+    /// Conversation uuid as sent.
+    pub conversation: String,
+}
+
+/// `isRead`.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct IsRead {
+    /// Conversation uuid as sent.
+    pub conversation: String,
+    /// The read mark (values below 1 store 1).
+    pub seq: i64,
+}
+
+/// `retransmitEvents`: two of the three range fields must be given (checked by the server).
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct RetransmitEvents {
+    /// Conversation uuid as sent.
+    pub conversation: String,
+    /// First seq of the range.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub events_from: Option<i64>,
+    /// Last seq of the range.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub events_to: Option<i64>,
+    /// Number of events.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub count: Option<i64>,
+}
+
+/// A user designated by IM id or by name.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub enum UserRef {
+    /// By IM user id.
+    Id(UserId),
+    /// By user name (`name@app.account`, optionally with `.voximplant.com`).
+    Name(String),
+}
+
+impl Serialize for UserRef {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> std::result::Result<S::Ok, S::Error> {
+        use serde::ser::SerializeMap;
+        let mut m = s.serialize_map(Some(1))?;
+        match self {
+            UserRef::Id(id) => m.serialize_entry("user_id", id)?,
+            UserRef::Name(n) => m.serialize_entry("user_name", n)?,
+        }
+        m.end()
+    }
+}
+
+/// `getUsers`.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct GetUsers {
+    /// The users, by id or by name.
+    pub users: Vec<UserRef>,
+}
+
+/// `editUser`: each field absent = unchanged, `{}` = cleared, an object = replaced.
+#[derive(Debug, Clone, PartialEq, Default, Serialize)]
+pub struct EditUser {
+    /// Public custom data.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub custom_data: Option<JsonMap>,
+    /// Private custom data (visible to the user only).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub private_custom_data: Option<JsonMap>,
+}
+
+/// `setStatus`.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct SetStatus {
+    /// This connection's presence.
+    pub online: bool,
+}
+
+/// `subscribe`.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Subscribe {
+    /// Users to subscribe to.
+    pub user_id: Vec<UserId>,
+}
+
+/// `unsubscribe`.
+#[derive(Debug, Clone, PartialEq, Default, Serialize)]
+pub struct Unsubscribe {
+    /// Users to unsubscribe from (ignored with `all: true`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub user_id: Option<Vec<UserId>>,
+    /// Remove every subscription.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub all: Option<bool>,
+}
+
+/// `manageNotification`.
+#[derive(Debug, Clone, PartialEq, Default, Serialize)]
+pub struct ManageNotification {
+    /// Selected events; absent, `null` or `[]` disables all. Values are checked by the server.
+    pub notifications: Option<Vec<String>>,
+}
+
+/// A decoded messaging request.
+///
+/// ```
+/// use serde_json::json;
+/// use chatwire_protocol::{Action, Request};
+/// let payload = json!({"conversation": "c", "text": "hi", "@type": "ignored"});
+/// let req = Request::decode(Action::SendMessage, payload.as_object().unwrap()).unwrap();
+/// assert_eq!(req.action(), Action::SendMessage);
+/// let err = Request::decode(Action::SendMessage, json!({"conversation": 5}).as_object().unwrap());
+/// assert_eq!(err.unwrap_err().code().code(), 0);
+/// ```
+#[derive(Debug, Clone, PartialEq)]
+#[non_exhaustive]
+#[allow(missing_docs)]
+pub enum Request {
+    CreateConversation(CreateConversation),
+    EditConversation(EditConversation),
+    GetConversation(ConversationRef),
+    GetConversations(GetConversations),
+    GetPublicConversations,
+    JoinConversation(ConversationRef),
+    LeaveConversation(ConversationRef),
+    AddParticipants(ManageParticipants),
+    EditParticipants(ManageParticipants),
+    RemoveParticipants(RemoveParticipants),
+    SendMessage(SendMessage),
+    EditMessage(EditMessage),
+    RemoveMessage(RemoveMessage),
+    TypingMessage(TypingMessage),
+    IsRead(IsRead),
+    RetransmitEvents(RetransmitEvents),
+    GetUser(UserRef),
+    GetUsers(GetUsers),
+    EditUser(EditUser),
+    SetStatus(SetStatus),
+    Subscribe(Subscribe),
+    Unsubscribe(Unsubscribe),
+    GetSubscriptionList,
+    ManageNotification(ManageNotification),
+}
+
+impl Request {
+    /// The action of this request.
+    pub fn action(&self) -> Action {
+        match self {
+            Request::CreateConversation(_) => Action::CreateConversation,
+            Request::EditConversation(_) => Action::EditConversation,
+            Request::GetConversation(_) => Action::GetConversation,
+            Request::GetConversations(_) => Action::GetConversations,
+            Request::GetPublicConversations => Action::GetPublicConversations,
+            Request::JoinConversation(_) => Action::JoinConversation,
+            Request::LeaveConversation(_) => Action::LeaveConversation,
+            Request::AddParticipants(_) => Action::AddParticipants,
+            Request::EditParticipants(_) => Action::EditParticipants,
+            Request::RemoveParticipants(_) => Action::RemoveParticipants,
+            Request::SendMessage(_) => Action::SendMessage,
+            Request::EditMessage(_) => Action::EditMessage,
+            Request::RemoveMessage(_) => Action::RemoveMessage,
+            Request::TypingMessage(_) => Action::TypingMessage,
+            Request::IsRead(_) => Action::IsRead,
+            Request::RetransmitEvents(_) => Action::RetransmitEvents,
+            Request::GetUser(_) => Action::GetUser,
+            Request::GetUsers(_) => Action::GetUsers,
+            Request::EditUser(_) => Action::EditUser,
+            Request::SetStatus(_) => Action::SetStatus,
+            Request::Subscribe(_) => Action::Subscribe,
+            Request::Unsubscribe(_) => Action::Unsubscribe,
+            Request::GetSubscriptionList => Action::GetSubscriptionList,
+            Request::ManageNotification(_) => Action::ManageNotification,
+        }
+    }
+
+    /// The payload object as the SDK sends it, `@type` included.
+    pub fn to_payload(&self) -> JsonMap {
+        let value = match self {
+            Request::CreateConversation(r) => serde_json::to_value(r),
+            Request::EditConversation(r) => serde_json::to_value(r),
+            Request::GetConversation(r)
+            | Request::JoinConversation(r)
+            | Request::LeaveConversation(r) => serde_json::to_value(r),
+            Request::GetConversations(r) => serde_json::to_value(r),
+            Request::GetPublicConversations | Request::GetSubscriptionList => Ok(Value::Object(Map::new())),
+            Request::AddParticipants(r) | Request::EditParticipants(r) => serde_json::to_value(r),
+            Request::RemoveParticipants(r) => serde_json::to_value(r),
+            Request::SendMessage(r) => serde_json::to_value(r),
+            Request::EditMessage(r) => serde_json::to_value(r),
+            Request::RemoveMessage(r) => serde_json::to_value(r),
+            Request::TypingMessage(r) => serde_json::to_value(r),
+            Request::IsRead(r) => serde_json::to_value(r),
+            Request::RetransmitEvents(r) => serde_json::to_value(r),
+            Request::GetUser(r) => serde_json::to_value(r),
+            Request::GetUsers(r) => serde_json::to_value(r),
+            Request::EditUser(r) => serde_json::to_value(r),
+            Request::SetStatus(r) => serde_json::to_value(r),
+            Request::Subscribe(r) => serde_json::to_value(r),
+            Request::Unsubscribe(r) => serde_json::to_value(r),
+            Request::ManageNotification(r) => serde_json::to_value(r),
+        };
+        let mut map = match value {
+            Ok(Value::Object(m)) => m,
+            _ => Map::new(),
+        };
+        map.insert("@type".into(), Value::String(self.action().type_tag().into()));
+        map
+    }
+
+    /// Decodes a payload for `action`, performing the action's code-0 checks.
+    pub fn decode(action: Action, payload: &JsonMap) -> Result<Request> {
+        let f = Fields(payload);
+        Ok(match action {
+            Action::CreateConversation => Request::CreateConversation(CreateConversation {
+                title: f.opt_title("title")?,
+                direct: f.opt_bool("direct")?,
+                enable_public_join: f.opt_bool("enable_public_join")?,
+                uber_conversation: f.opt_bool("uber_conversation")?,
+                custom_data: f.opt_custom_data("custom_data")?,
+                participants: match f.opt_list("participants")? {
+                    Some(list) => participant_specs(list)?,
+                    None => Vec::new(),
+                },
+            }),
+            Action::EditConversation => Request::EditConversation(EditConversation {
+                title: f.opt_title("title")?,
+                enable_public_join: f.opt_bool("enable_public_join")?,
+                custom_data: f.opt_custom_data("custom_data")?,
+                uuid: f.str("uuid")?,
+            }),
+            Action::GetConversation => Request::GetConversation(conversation_ref(&f)?),
+            Action::JoinConversation => Request::JoinConversation(conversation_ref(&f)?),
+            Action::LeaveConversation => Request::LeaveConversation(conversation_ref(&f)?),
+            Action::GetConversations => Request::GetConversations(GetConversations {
+                uuid: f
+                    .list("uuid")?
+                    .iter()
+                    .map(|v| match v {
+                        Value::String(s) => Ok(s.clone()),
+                        _ => Err(DecodeError::invalid("uuid", "every element must be a string")),
+                    })
+                    .collect::<Result<_>>()?,
+            }),
+            Action::GetPublicConversations => Request::GetPublicConversations,
+            Action::AddParticipants => Request::AddParticipants(manage_participants(&f)?),
+            Action::EditParticipants => Request::EditParticipants(manage_participants(&f)?),
+            Action::RemoveParticipants => {
+                let participants = f
+                    .list("participants")?
+                    .iter()
+                    .map(|v| match v {
+                        Value::Object(m) => {
+                            let id = m.get("user_id").filter(|v| !v.is_null());
+                            user_id_of(id.ok_or_else(|| missing("participants.user_id"))?, "participants.user_id")
+                        }
+                        other => user_id_of(other, "participants"),
+                    })
+                    .collect::<Result<_>>()?;
+                Request::RemoveParticipants(RemoveParticipants { participants, uuid: f.str("uuid")? })
+            }
+            Action::SendMessage => {
+                let text = f.opt_str("text")?;
+                let payload = f.opt_objects("payload")?;
+                let conversation = f.str("conversation")?;
+                let empty_text = text.as_deref().is_none_or(str::is_empty);
+                let empty_payload = payload.as_ref().is_none_or(Vec::is_empty);
+                if empty_text && empty_payload {
+                    return Err(DecodeError::invalid("text", "a message needs text or payload"));
+                }
+                Request::SendMessage(SendMessage { conversation, text, payload })
+            }
+            Action::EditMessage => {
+                let text = f.opt_str("text")?;
+                let payload = f.opt_objects("payload")?;
+                let uuid = f.str("uuid")?;
+                let conversation = f.str("conversation")?;
+                if text.as_deref() == Some("") && payload.as_ref().is_some_and(Vec::is_empty) {
+                    return Err(DecodeError::invalid("text", "an edit cannot empty the message"));
+                }
+                Request::EditMessage(EditMessage { uuid, conversation, text, payload })
+            }
+            Action::RemoveMessage => Request::RemoveMessage(RemoveMessage {
+                uuid: f.str("uuid")?,
+                conversation: f.str("conversation")?,
+            }),
+            Action::TypingMessage => Request::TypingMessage(TypingMessage { conversation: f.str("conversation")? }),
+            Action::IsRead => Request::IsRead(IsRead { conversation: f.str("conversation")?, seq: f.int("seq")? }),
+            Action::RetransmitEvents => Request::RetransmitEvents(RetransmitEvents {
+                conversation: f.str("conversation")?,
+                events_from: f.opt_int("events_from")?,
+                events_to: f.opt_int("events_to")?,
+                count: f.opt_int("count")?,
+            }),
+            Action::GetUser => Request::GetUser(user_ref(&f, "")?),
+            Action::GetUsers => {
+                let users = objects_of(f.list("users")?, "users")?
+                    .iter()
+                    .map(|u| user_ref(u, "users."))
+                    .collect::<Result<_>>()?;
+                Request::GetUsers(GetUsers { users })
+            }
+            Action::EditUser => Request::EditUser(EditUser {
+                custom_data: f.opt_custom_data("custom_data")?,
+                private_custom_data: f.opt_custom_data("private_custom_data")?,
+            }),
+            Action::SetStatus => Request::SetStatus(SetStatus { online: f.bool("online")? }),
+            Action::Subscribe => Request::Subscribe(Subscribe { user_id: user_ids(f.list("user_id")?, "user_id")? }),
+            Action::Unsubscribe => Request::Unsubscribe(Unsubscribe {
+                user_id: f.opt_list("user_id")?.map(|l| user_ids(l, "user_id")).transpose()?,
+                all: f.opt_bool("all")?,
+            }),
+            Action::GetSubscriptionList => Request::GetSubscriptionList,
+            Action::ManageNotification => Request::ManageNotification(ManageNotification {
+                notifications: f
+                    .opt_list("notifications")?
+                    .map(|l| {
+                        l.iter()
+                            .map(|v| match v {
+                                Value::String(s) => Ok(s.clone()),
+                                _ => Err(DecodeError::invalid("notifications", "every element must be a string")),
+                            })
+                            .collect::<Result<Vec<_>>>()
+                    })
+                    .transpose()?,
+            }),
+        })
+    }
+}
+
+fn conversation_ref(f: &Fields<'_>) -> Result<ConversationRef> {
+    Ok(ConversationRef { uuid: f.str("uuid")? })
+}
+
+fn manage_participants(f: &Fields<'_>) -> Result<ManageParticipants> {
+    let participants = participant_specs(f.list("participants")?)?;
+    Ok(ManageParticipants { participants, uuid: f.str("uuid")? })
+}
+
+fn participant_specs(list: &[Value]) -> Result<Vec<ParticipantSpec>> {
+    objects_of(list, "participants")?
+        .iter()
+        .map(|p| {
+            let user_id = p.0.get("user_id").filter(|v| !v.is_null()).ok_or_else(|| missing("participants.user_id"))?;
+            Ok(ParticipantSpec {
+                user_id: user_id_of(user_id, "participants.user_id")?,
+                flags: p
+                    .0
+                    .get("flags")
+                    .filter(|v| !v.is_null())
+                    .map(|v| flags_of(v, "participants.flags"))
+                    .transpose()?,
+            })
+        })
+        .collect()
+}
+
+fn user_ids(list: &[Value], field: &str) -> Result<Vec<UserId>> {
+    list.iter().map(|v| user_id_of(v, field)).collect()
+}
+
+fn user_ref(f: &Fields<'_>, prefix: &str) -> Result<UserRef> {
+    let id = f.0.get("user_id").filter(|v| !v.is_null());
+    let name = f.opt_str("user_name").map_err(|_| DecodeError::invalid(format!("{prefix}user_name"), "expected a string"))?;
+    match (id, name) {
+        (Some(id), None) => Ok(UserRef::Id(user_id_of(id, &format!("{prefix}user_id"))?)),
+        (None, Some(name)) => Ok(UserRef::Name(name)),
+        _ => Err(DecodeError::invalid(format!("{prefix}user_id"), "give exactly one of user_id and user_name")),
+    }
+}

@@ -1,0 +1,1 @@
+//! chatwire SDK (work in progress).
