@@ -87,9 +87,15 @@ impl MessagingFrame {
 /// assert!(parse_client_frame("[1,2]").is_err());
 /// ```
 pub fn parse_client_frame(text: &str) -> Result<ClientFrame, FrameError> {
-    let fail = |reason: &str| FrameError { event: None, request_uuid: None, reason: reason.to_string() };
+    let fail = |reason: &str| FrameError {
+        event: None,
+        request_uuid: None,
+        reason: reason.to_string(),
+    };
     let value: Value = serde_json::from_str(text).map_err(|_| fail("not valid JSON"))?;
-    let Value::Object(mut map) = value else { return Err(fail("not a JSON object")) };
+    let Value::Object(mut map) = value else {
+        return Err(fail("not a JSON object"));
+    };
     if !map.contains_key("service") {
         return match map.remove("name") {
             Some(Value::String(name)) => {
@@ -113,18 +119,28 @@ pub fn parse_client_frame(text: &str) -> Result<ClientFrame, FrameError> {
         Some(Value::String(s)) => (Some(s.clone()), true),
         Some(_) => (None, false),
     };
-    let err = |reason: &str| FrameError { event: event.clone(), request_uuid: request_uuid.clone(), reason: reason.into() };
+    let err = |reason: &str| FrameError {
+        event: event.clone(),
+        request_uuid: request_uuid.clone(),
+        reason: reason.into(),
+    };
     if map.get("service") != Some(&Value::String("chat".into())) {
         return Err(err("`service` must be \"chat\""));
     }
     if !uuid_ok {
         return Err(err("`request_uuid` must be a string"));
     }
-    let Some(event_name) = event.clone() else { return Err(err("`event` missing or not a string")) };
+    let Some(event_name) = event.clone() else {
+        return Err(err("`event` missing or not a string"));
+    };
     let payload = match map.remove("payload") {
         None | Some(Value::Null) => Map::new(),
         Some(Value::Object(m)) => m,
         Some(_) => return Err(err("`payload` must be an object")),
     };
-    Ok(ClientFrame::Messaging(MessagingFrame { event: event_name, request_uuid, payload }))
+    Ok(ClientFrame::Messaging(MessagingFrame {
+        event: event_name,
+        request_uuid,
+        payload,
+    }))
 }

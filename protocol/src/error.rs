@@ -86,37 +86,133 @@ pub enum ErrorCode {
 }
 
 const TABLE: &[(ErrorCode, u32, &str)] = &[
-    (ErrorCode::InvalidParameter, 0, "Invalid or missing parameter."),
+    (
+        ErrorCode::InvalidParameter,
+        0,
+        "Invalid or missing parameter.",
+    ),
     (ErrorCode::MalformedFrame, 1, "Malformed frame."),
     (ErrorCode::UnknownEvent, 2, "Unknown event name."),
     (ErrorCode::NotLoggedIn, 3, "Not logged in."),
-    (ErrorCode::ConversationNotFound, 8, "Conversation does not exist."),
-    (ErrorCode::MessageNotFound, 10, "Message does not exist in this conversation."),
+    (
+        ErrorCode::ConversationNotFound,
+        8,
+        "Conversation does not exist.",
+    ),
+    (
+        ErrorCode::MessageNotFound,
+        10,
+        "Message does not exist in this conversation.",
+    ),
     (ErrorCode::MessageRemoved, 11, "Message has been removed."),
     (ErrorCode::AccessDenied, 12, "Access denied."),
-    (ErrorCode::AlreadyParticipant, 13, "User is already a participant."),
-    (ErrorCode::NotPublic, 15, "Conversation is not open for public join."),
-    (ErrorCode::ConversationDeleted, 16, "Conversation has been deleted."),
-    (ErrorCode::UserValidationFailed, 18, "User validation failed."),
+    (
+        ErrorCode::AlreadyParticipant,
+        13,
+        "User is already a participant.",
+    ),
+    (
+        ErrorCode::NotPublic,
+        15,
+        "Conversation is not open for public join.",
+    ),
+    (
+        ErrorCode::ConversationDeleted,
+        16,
+        "Conversation has been deleted.",
+    ),
+    (
+        ErrorCode::UserValidationFailed,
+        18,
+        "User validation failed.",
+    ),
     (ErrorCode::NotParticipant, 19, "User is not a participant."),
-    (ErrorCode::NothingRequested, 21, "Number of requested objects is zero."),
-    (ErrorCode::TooMany, 22, "Number of requested objects exceeds the limit."),
-    (ErrorCode::TextTooLong, 23, "Message text exceeds 5000 characters."),
-    (ErrorCode::SeqBeyondLast, 24, "Sequence number is beyond the last event."),
+    (
+        ErrorCode::NothingRequested,
+        21,
+        "Number of requested objects is zero.",
+    ),
+    (
+        ErrorCode::TooMany,
+        22,
+        "Number of requested objects exceeds the limit.",
+    ),
+    (
+        ErrorCode::TextTooLong,
+        23,
+        "Message text exceeds 5000 characters.",
+    ),
+    (
+        ErrorCode::SeqBeyondLast,
+        24,
+        "Sequence number is beyond the last event.",
+    ),
     (ErrorCode::UserNotFound, 25, "User not found."),
-    (ErrorCode::UnsupportedNotification, 26, "Unsupported notification event."),
-    (ErrorCode::RangeReversed, 28, "events_from is greater than events_to."),
-    (ErrorCode::Unavailable, 30, "Messaging service temporarily unavailable."),
-    (ErrorCode::RateLimitSecond, 32, "Per-second request limit reached."),
-    (ErrorCode::RateLimitMinute, 33, "Per-minute request limit reached."),
-    (ErrorCode::DirectNotPublicOrUber, 34, "A direct conversation cannot be public or uber."),
-    (ErrorCode::DirectNeedsOneOther, 35, "A direct conversation needs exactly one other participant."),
-    (ErrorCode::RetransmitThreeGiven, 36, "Give only two of events_from, events_to, count."),
-    (ErrorCode::DirectAdd, 37, "Cannot add participants to a direct conversation."),
-    (ErrorCode::DirectRemove, 38, "Cannot remove participants from a direct conversation."),
-    (ErrorCode::DirectJoin, 39, "Cannot join a direct conversation."),
-    (ErrorCode::DirectLeave, 40, "Cannot leave a direct conversation."),
-    (ErrorCode::RetransmitTooFewGiven, 41, "Give two of events_from, events_to, count."),
+    (
+        ErrorCode::UnsupportedNotification,
+        26,
+        "Unsupported notification event.",
+    ),
+    (
+        ErrorCode::RangeReversed,
+        28,
+        "events_from is greater than events_to.",
+    ),
+    (
+        ErrorCode::Unavailable,
+        30,
+        "Messaging service temporarily unavailable.",
+    ),
+    (
+        ErrorCode::RateLimitSecond,
+        32,
+        "Per-second request limit reached.",
+    ),
+    (
+        ErrorCode::RateLimitMinute,
+        33,
+        "Per-minute request limit reached.",
+    ),
+    (
+        ErrorCode::DirectNotPublicOrUber,
+        34,
+        "A direct conversation cannot be public or uber.",
+    ),
+    (
+        ErrorCode::DirectNeedsOneOther,
+        35,
+        "A direct conversation needs exactly one other participant.",
+    ),
+    (
+        ErrorCode::RetransmitThreeGiven,
+        36,
+        "Give only two of events_from, events_to, count.",
+    ),
+    (
+        ErrorCode::DirectAdd,
+        37,
+        "Cannot add participants to a direct conversation.",
+    ),
+    (
+        ErrorCode::DirectRemove,
+        38,
+        "Cannot remove participants from a direct conversation.",
+    ),
+    (
+        ErrorCode::DirectJoin,
+        39,
+        "Cannot join a direct conversation.",
+    ),
+    (
+        ErrorCode::DirectLeave,
+        40,
+        "Cannot leave a direct conversation.",
+    ),
+    (
+        ErrorCode::RetransmitTooFewGiven,
+        41,
+        "Give two of events_from, events_to, count.",
+    ),
     (ErrorCode::Internal, 500, "Internal server error."),
 ];
 
@@ -134,7 +230,11 @@ impl ErrorCode {
     pub fn code(self) -> u32 {
         match self {
             ErrorCode::Unknown(c) => c,
-            known => TABLE.iter().find(|(e, _, _)| *e == known).map(|(_, c, _)| *c).unwrap_or(500),
+            known => TABLE
+                .iter()
+                .find(|(e, _, _)| *e == known)
+                .map(|(_, c, _)| *c)
+                .unwrap_or(500),
         }
     }
 
@@ -196,7 +296,10 @@ pub enum DecodeError {
 impl DecodeError {
     /// An [`DecodeError::InvalidField`].
     pub fn invalid(field: impl Into<String>, reason: impl Into<String>) -> Self {
-        DecodeError::InvalidField { field: field.into(), reason: reason.into() }
+        DecodeError::InvalidField {
+            field: field.into(),
+            reason: reason.into(),
+        }
     }
 
     /// The messaging error code for this failure.

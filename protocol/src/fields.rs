@@ -76,7 +76,10 @@ impl<'a> Fields<'a> {
             Some(Value::Object(m)) => {
                 let size = serde_json::to_vec(m).map(|v| v.len()).unwrap_or(usize::MAX);
                 if size > MAX_CUSTOM_DATA_BYTES {
-                    Err(DecodeError::invalid(key, format!("exceeds {MAX_CUSTOM_DATA_BYTES} bytes")))
+                    Err(DecodeError::invalid(
+                        key,
+                        format!("exceeds {MAX_CUSTOM_DATA_BYTES} bytes"),
+                    ))
                 } else {
                     Ok(Some(m.clone()))
                 }
@@ -90,7 +93,10 @@ impl<'a> Fields<'a> {
         let title = self.opt_str(key)?;
         if let Some(t) = &title {
             if t.chars().count() > MAX_TITLE_CHARS {
-                return Err(DecodeError::invalid(key, format!("longer than {MAX_TITLE_CHARS} characters")));
+                return Err(DecodeError::invalid(
+                    key,
+                    format!("longer than {MAX_TITLE_CHARS} characters"),
+                ));
             }
         }
         Ok(title)
@@ -98,7 +104,9 @@ impl<'a> Fields<'a> {
 
     /// An optional list of JSON objects (a message payload).
     pub fn opt_objects(&self, key: &str) -> Result<Option<Vec<Map<String, Value>>>> {
-        let Some(list) = self.opt_list(key)? else { return Ok(None) };
+        let Some(list) = self.opt_list(key)? else {
+            return Ok(None);
+        };
         list.iter()
             .map(|v| match v {
                 Value::Object(m) => Ok(m.clone()),
@@ -133,7 +141,10 @@ pub(crate) fn objects_of<'a>(list: &'a [Value], field: &str) -> Result<Vec<Field
     list.iter()
         .map(|v| match v {
             Value::Object(m) => Ok(Fields(m)),
-            _ => Err(DecodeError::invalid(field, "every element must be an object")),
+            _ => Err(DecodeError::invalid(
+                field,
+                "every element must be an object",
+            )),
         })
         .collect()
 }

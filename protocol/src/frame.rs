@@ -41,7 +41,11 @@ pub struct EventPayload {
 
 impl EventPayload {
     /// A payload with only the always-present fields set.
-    pub fn new(initiator: Option<UserId>, on_incoming_event: impl Into<String>, timestamp: i64) -> Self {
+    pub fn new(
+        initiator: Option<UserId>,
+        on_incoming_event: impl Into<String>,
+        timestamp: i64,
+    ) -> Self {
         EventPayload {
             initiator,
             on_incoming_event: on_incoming_event.into(),
@@ -129,7 +133,8 @@ impl ServerFrame {
 
     /// Decodes a server frame, tolerating numbers as strings, `@type` and unknown keys.
     pub fn decode(text: &str) -> Result<ServerFrame, DecodeError> {
-        let value: Value = serde_json::from_str(text).map_err(|e| DecodeError::Malformed(e.to_string()))?;
+        let value: Value =
+            serde_json::from_str(text).map_err(|e| DecodeError::Malformed(e.to_string()))?;
         Self::from_value(value)
     }
 
@@ -140,21 +145,33 @@ impl ServerFrame {
         };
         let event = match map.remove("event") {
             Some(Value::String(s)) => EventName::from_name(&s),
-            _ => return Err(DecodeError::Malformed("`event` missing or not a string".into())),
+            _ => {
+                return Err(DecodeError::Malformed(
+                    "`event` missing or not a string".into(),
+                ))
+            }
         };
         let request_uuid = match map.remove("request_uuid") {
             Some(Value::String(s)) => Some(s),
             _ => None,
         };
         let payload = decode_payload(&event, map.remove("payload").unwrap_or(Value::Null))?;
-        Ok(ServerFrame { event, request_uuid, payload })
+        Ok(ServerFrame {
+            event,
+            request_uuid,
+            payload,
+        })
     }
 }
 
 fn decode_payload(event: &EventName, value: Value) -> Result<EventPayload, DecodeError> {
-    let value = if value.is_null() { Value::Object(Default::default()) } else { value };
-    let raw: RawPayload =
-        serde_json::from_value(value).map_err(|e| DecodeError::invalid("payload", e.to_string()))?;
+    let value = if value.is_null() {
+        Value::Object(Default::default())
+    } else {
+        value
+    };
+    let raw: RawPayload = serde_json::from_value(value)
+        .map_err(|e| DecodeError::invalid("payload", e.to_string()))?;
     let object = match raw.object {
         None | Some(Value::Null) => None,
         Some(obj) => Some(decode_object(event, obj)?),
@@ -199,10 +216,18 @@ pub fn decode_object(event: &EventName, v: Value) -> Result<EventObject, DecodeE
             };
             let inner_event = match m.remove("event") {
                 Some(Value::String(s)) => EventName::from_name(&s),
-                _ => return Err(DecodeError::invalid("payload.object.event", "missing or not a string")),
+                _ => {
+                    return Err(DecodeError::invalid(
+                        "payload.object.event",
+                        "missing or not a string",
+                    ))
+                }
             };
             let payload = decode_payload(&inner_event, m.remove("payload").unwrap_or(Value::Null))?;
-            EventObject::Retransmitted(Box::new(RetransmittedEvent { event: inner_event, payload }))
+            EventObject::Retransmitted(Box::new(RetransmittedEvent {
+                event: inner_event,
+                payload,
+            }))
         }
         EventName::Error | EventName::Unknown(_) => EventObject::Other(v),
     })

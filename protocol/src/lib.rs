@@ -50,7 +50,9 @@ pub use request::{
     RemoveMessage, RemoveParticipants, Request, RetransmitEvents, SendMessage, SetStatus,
     Subscribe, TypingMessage, Unsubscribe, UserRef,
 };
-pub use session::{login_codes, ClientSession, Credential, OAuthTokens, ServerSession, SessionFrame};
+pub use session::{
+    login_codes, ClientSession, Credential, OAuthTokens, ServerSession, SessionFrame,
+};
 
 /// Maximum message text length, in characters.
 pub const MAX_TEXT_CHARS: usize = 5000;

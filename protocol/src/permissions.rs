@@ -113,7 +113,15 @@ impl fmt::Debug for Permissions {
             .filter(|(p, _)| self.contains(*p) && p.0 != 0)
             .map(|(_, n)| *n)
             .collect();
-        write!(f, "Permissions({})", if names.is_empty() { "NONE".to_string() } else { names.join(" | ") })
+        write!(
+            f,
+            "Permissions({})",
+            if names.is_empty() {
+                "NONE".to_string()
+            } else {
+                names.join(" | ")
+            }
+        )
     }
 }
 

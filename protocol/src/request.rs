@@ -316,7 +316,9 @@ impl Request {
             | Request::JoinConversation(r)
             | Request::LeaveConversation(r) => serde_json::to_value(r),
             Request::GetConversations(r) => serde_json::to_value(r),
-            Request::GetPublicConversations | Request::GetSubscriptionList => Ok(Value::Object(Map::new())),
+            Request::GetPublicConversations | Request::GetSubscriptionList => {
+                Ok(Value::Object(Map::new()))
+            }
             Request::AddParticipants(r) | Request::EditParticipants(r) => serde_json::to_value(r),
             Request::RemoveParticipants(r) => serde_json::to_value(r),
             Request::SendMessage(r) => serde_json::to_value(r),
@@ -337,7 +339,10 @@ impl Request {
             Ok(Value::Object(m)) => m,
             _ => Map::new(),
         };
-        map.insert("@type".into(), Value::String(self.action().type_tag().into()));
+        map.insert(
+            "@type".into(),
+            Value::String(self.action().type_tag().into()),
+        );
         map
     }
 
@@ -352,7 +357,7 @@ impl Request {
                 uber_conversation: f.opt_bool("uber_conversation")?,
                 custom_data: f.opt_custom_data("custom_data")?,
                 participants: match f.opt_list("participants")? {
-                    Some(list) => participant_specs(list)?,
+                    Some(list) => participant_specs(list, false)?,
                     None => Vec::new(),
                 },
             }),
@@ -371,13 +376,16 @@ impl Request {
                     .iter()
                     .map(|v| match v {
                         Value::String(s) => Ok(s.clone()),
-                        _ => Err(DecodeError::invalid("uuid", "every element must be a string")),
+                        _ => Err(DecodeError::invalid(
+                            "uuid",
+                            "every element must be a string",
+                        )),
                     })
                     .collect::<Result<_>>()?,
             }),
             Action::GetPublicConversations => Request::GetPublicConversations,
-            Action::AddParticipants => Request::AddParticipants(manage_participants(&f)?),
-            Action::EditParticipants => Request::EditParticipants(manage_participants(&f)?),
+            Action::AddParticipants => Request::AddParticipants(manage_participants(&f, true)?),
+            Action::EditParticipants => Request::EditParticipants(manage_participants(&f, false)?),
             Action::RemoveParticipants => {
                 let participants = f
                     .list("participants")?
@@ -385,12 +393,18 @@ impl Request {
                     .map(|v| match v {
                         Value::Object(m) => {
                             let id = m.get("user_id").filter(|v| !v.is_null());
-                            user_id_of(id.ok_or_else(|| missing("participants.user_id"))?, "participants.user_id")
+                            user_id_of(
+                                id.ok_or_else(|| missing("participants.user_id"))?,
+                                "participants.user_id",
+                            )
                         }
                         other => user_id_of(other, "participants"),
                     })
                     .collect::<Result<_>>()?;
-                Request::RemoveParticipants(RemoveParticipants { participants, uuid: f.str("uuid")? })
+                Request::RemoveParticipants(RemoveParticipants {
+                    participants,
+                    uuid: f.str("uuid")?,
+                })
             }
             Action::SendMessage => {
                 let text = f.opt_str("text")?;
@@ -399,9 +413,16 @@ impl Request {
                 let empty_text = text.as_deref().is_none_or(str::is_empty);
                 let empty_payload = payload.as_ref().is_none_or(Vec::is_empty);
                 if empty_text && empty_payload {
-                    return Err(DecodeError::invalid("text", "a message needs text or payload"));
+                    return Err(DecodeError::invalid(
+                        "text",
+                        "a message needs text or payload",
+                    ));
                 }
-                Request::SendMessage(SendMessage { conversation, text, payload })
+                Request::SendMessage(SendMessage {
+                    conversation,
+                    text,
+                    payload,
+                })
             }
             Action::EditMessage => {
                 let text = f.opt_str("text")?;
@@ -409,16 +430,29 @@ impl Request {
                 let uuid = f.str("uuid")?;
                 let conversation = f.str("conversation")?;
                 if text.as_deref() == Some("") && payload.as_ref().is_some_and(Vec::is_empty) {
-                    return Err(DecodeError::invalid("text", "an edit cannot empty the message"));
+                    return Err(DecodeError::invalid(
+                        "text",
+                        "an edit cannot empty the message",
+                    ));
                 }
-                Request::EditMessage(EditMessage { uuid, conversation, text, payload })
+                Request::EditMessage(EditMessage {
+                    uuid,
+                    conversation,
+                    text,
+                    payload,
+                })
             }
             Action::RemoveMessage => Request::RemoveMessage(RemoveMessage {
                 uuid: f.str("uuid")?,
                 conversation: f.str("conversation")?,
             }),
-            Action::TypingMessage => Request::TypingMessage(TypingMessage { conversation: f.str("conversation")? }),
-            Action::IsRead => Request::IsRead(IsRead { conversation: f.str("conversation")?, seq: f.int("seq")? }),
+            Action::TypingMessage => Request::TypingMessage(TypingMessage {
+                conversation: f.str("conversation")?,
+            }),
+            Action::IsRead => Request::IsRead(IsRead {
+                conversation: f.str("conversation")?,
+                seq: f.int("seq")?,
+            }),
             Action::RetransmitEvents => Request::RetransmitEvents(RetransmitEvents {
                 conversation: f.str("conversation")?,
                 events_from: f.opt_int("events_from")?,
@@ -437,10 +471,17 @@ impl Request {
                 custom_data: f.opt_custom_data("custom_data")?,
                 private_custom_data: f.opt_custom_data("private_custom_data")?,
             }),
-            Action::SetStatus => Request::SetStatus(SetStatus { online: f.bool("online")? }),
-            Action::Subscribe => Request::Subscribe(Subscribe { user_id: user_ids(f.list("user_id")?, "user_id")? }),
+            Action::SetStatus => Request::SetStatus(SetStatus {
+                online: f.bool("online")?,
+            }),
+            Action::Subscribe => Request::Subscribe(Subscribe {
+                user_id: user_ids(f.list("user_id")?, "user_id")?,
+            }),
             Action::Unsubscribe => Request::Unsubscribe(Unsubscribe {
-                user_id: f.opt_list("user_id")?.map(|l| user_ids(l, "user_id")).transpose()?,
+                user_id: f
+                    .opt_list("user_id")?
+                    .map(|l| user_ids(l, "user_id"))
+                    .transpose()?,
                 all: f.opt_bool("all")?,
             }),
             Action::GetSubscriptionList => Request::GetSubscriptionList,
@@ -451,7 +492,10 @@ impl Request {
                         l.iter()
                             .map(|v| match v {
                                 Value::String(s) => Ok(s.clone()),
-                                _ => Err(DecodeError::invalid("notifications", "every element must be a string")),
+                                _ => Err(DecodeError::invalid(
+                                    "notifications",
+                                    "every element must be a string",
+                                )),
                             })
                             .collect::<Result<Vec<_>>>()
                     })
@@ -462,19 +506,34 @@ impl Request {
 }
 
 fn conversation_ref(f: &Fields<'_>) -> Result<ConversationRef> {
-    Ok(ConversationRef { uuid: f.str("uuid")? })
+    Ok(ConversationRef {
+        uuid: f.str("uuid")?,
+    })
 }
 
-fn manage_participants(f: &Fields<'_>) -> Result<ManageParticipants> {
-    let participants = participant_specs(f.list("participants")?)?;
-    Ok(ManageParticipants { participants, uuid: f.str("uuid")? })
+/// `with_last_read`: the elements may carry `last_read` (addParticipants): its value is ignored,
+/// but like every integer field it must be an integer when given (SPEC.md sections 2.3, 2.5).
+fn manage_participants(f: &Fields<'_>, with_last_read: bool) -> Result<ManageParticipants> {
+    let participants = participant_specs(f.list("participants")?, with_last_read)?;
+    Ok(ManageParticipants {
+        participants,
+        uuid: f.str("uuid")?,
+    })
 }
 
-fn participant_specs(list: &[Value]) -> Result<Vec<ParticipantSpec>> {
+fn participant_specs(list: &[Value], with_last_read: bool) -> Result<Vec<ParticipantSpec>> {
     objects_of(list, "participants")?
         .iter()
         .map(|p| {
-            let user_id = p.0.get("user_id").filter(|v| !v.is_null()).ok_or_else(|| missing("participants.user_id"))?;
+            if with_last_read {
+                p.opt_int("last_read").map_err(|_| {
+                    DecodeError::invalid("participants.last_read", "expected an integer")
+                })?;
+            }
+            let user_id =
+                p.0.get("user_id")
+                    .filter(|v| !v.is_null())
+                    .ok_or_else(|| missing("participants.user_id"))?;
             Ok(ParticipantSpec {
                 user_id: user_id_of(user_id, "participants.user_id")?,
                 flags: p
@@ -494,10 +553,15 @@ fn user_ids(list: &[Value], field: &str) -> Result<Vec<UserId>> {
 
 fn user_ref(f: &Fields<'_>, prefix: &str) -> Result<UserRef> {
     let id = f.0.get("user_id").filter(|v| !v.is_null());
-    let name = f.opt_str("user_name").map_err(|_| DecodeError::invalid(format!("{prefix}user_name"), "expected a string"))?;
+    let name = f
+        .opt_str("user_name")
+        .map_err(|_| DecodeError::invalid(format!("{prefix}user_name"), "expected a string"))?;
     match (id, name) {
         (Some(id), None) => Ok(UserRef::Id(user_id_of(id, &format!("{prefix}user_id"))?)),
         (None, Some(name)) => Ok(UserRef::Name(name)),
-        _ => Err(DecodeError::invalid(format!("{prefix}user_id"), "give exactly one of user_id and user_name")),
+        _ => Err(DecodeError::invalid(
+            format!("{prefix}user_id"),
+            "give exactly one of user_id and user_name",
+        )),
     }
 }

@@ -133,16 +133,25 @@ impl ClientSession {
             }
             ClientSession::Login(Some((user, Credential::AccessToken(t)))) => (
                 "login",
-                vec![json!(user), json!(""), json!({"serverPresenceControl": false, "accessToken": t})],
+                vec![
+                    json!(user),
+                    json!(""),
+                    json!({"serverPresenceControl": false, "accessToken": t}),
+                ],
             ),
             ClientSession::Login(None) => ("login", vec![]),
-            ClientSession::Refresh(Some((user, rt))) => ("refreshOauthToken", vec![json!(user), json!(rt)]),
+            ClientSession::Refresh(Some((user, rt))) => {
+                ("refreshOauthToken", vec![json!(user), json!(rt)])
+            }
             ClientSession::Refresh(None) => ("refreshOauthToken", vec![]),
             ClientSession::UnsupportedLogin(name) => (name.as_str(), vec![]),
             ClientSession::Ping => ("__ping", vec![json!([])]),
             ClientSession::Other(name) => (name.as_str(), vec![]),
         };
-        SessionFrame { name: name.to_string(), params }
+        SessionFrame {
+            name: name.to_string(),
+            params,
+        }
     }
 }
 
@@ -153,7 +162,10 @@ fn parse_login(p: &[Value]) -> Option<(String, Credential)> {
         Some(Value::Object(m)) => Some(m),
         Some(_) => return None,
     };
-    if let Some(token) = options.and_then(|o| o.get("accessToken")).and_then(Value::as_str) {
+    if let Some(token) = options
+        .and_then(|o| o.get("accessToken"))
+        .and_then(Value::as_str)
+    {
         if !token.is_empty() {
             return Some((user, Credential::AccessToken(token.to_string())));
         }
@@ -217,19 +229,29 @@ impl ServerSession {
     pub fn to_frame(&self) -> SessionFrame {
         let (name, params) = match self {
             ServerSession::ConnectionSuccessful => ("__connectionSuccessful", vec![]),
-            ServerSession::LoginSuccessful { display_name, tokens } => {
-                ("loginSuccessful", vec![json!(display_name), json!({ "OAuth": tokens })])
+            ServerSession::LoginSuccessful {
+                display_name,
+                tokens,
+            } => (
+                "loginSuccessful",
+                vec![json!(display_name), json!({ "OAuth": tokens })],
+            ),
+            ServerSession::LoginFailed { code, reason } => {
+                ("loginFailed", vec![json!(code), json!(reason)])
             }
-            ServerSession::LoginFailed { code, reason } => ("loginFailed", vec![json!(code), json!(reason)]),
-            ServerSession::RefreshSuccessful { tokens } => {
-                ("refreshOauthTokenSuccessful", vec![json!({ "OAuth": tokens })])
-            }
+            ServerSession::RefreshSuccessful { tokens } => (
+                "refreshOauthTokenSuccessful",
+                vec![json!({ "OAuth": tokens })],
+            ),
             ServerSession::RefreshFailed { code, reason } => {
                 ("refreshOauthTokenFailed", vec![json!(code), json!(reason)])
             }
             ServerSession::Pong => ("__pong", vec![]),
         };
-        SessionFrame { name: name.to_string(), params }
+        SessionFrame {
+            name: name.to_string(),
+            params,
+        }
     }
 
     /// Serializes the frame.
@@ -246,21 +268,35 @@ impl ServerSession {
             serde_json::from_value(oauth.clone()).map_err(|_| bad())
         };
         let code_reason = || -> Result<(u16, String), DecodeError> {
-            let code = p.first().and_then(crate::lenient::int_of).and_then(|c| u16::try_from(c).ok()).ok_or_else(bad)?;
-            let reason = p.get(1).and_then(Value::as_str).unwrap_or_default().to_string();
+            let code = p
+                .first()
+                .and_then(crate::lenient::int_of)
+                .and_then(|c| u16::try_from(c).ok())
+                .ok_or_else(bad)?;
+            let reason = p
+                .get(1)
+                .and_then(Value::as_str)
+                .unwrap_or_default()
+                .to_string();
             Ok((code, reason))
         };
         Ok(Some(match frame.name.as_str() {
             "__connectionSuccessful" => ServerSession::ConnectionSuccessful,
             "loginSuccessful" => ServerSession::LoginSuccessful {
-                display_name: p.first().and_then(Value::as_str).unwrap_or_default().to_string(),
+                display_name: p
+                    .first()
+                    .and_then(Value::as_str)
+                    .unwrap_or_default()
+                    .to_string(),
                 tokens: tokens_at(1)?,
             },
             "loginFailed" => {
                 let (code, reason) = code_reason()?;
                 ServerSession::LoginFailed { code, reason }
             }
-            "refreshOauthTokenSuccessful" => ServerSession::RefreshSuccessful { tokens: tokens_at(0)? },
+            "refreshOauthTokenSuccessful" => ServerSession::RefreshSuccessful {
+                tokens: tokens_at(0)?,
+            },
             "refreshOauthTokenFailed" => {
                 let (code, reason) = code_reason()?;
                 ServerSession::RefreshFailed { code, reason }

@@ -1,1 +1,196 @@
-fn main() {}
+//! `chatwire-server`: run the messaging server, or manage users on a stopped server's data dir.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use chatwire_server::{Config, RunningServer, Storage, TlsFiles, DEFAULT_DOMAIN};
+use clap::{Args, Parser, Subcommand};
+
+/// The chatwire messaging server (Voximplant Messaging v2 wire format).
+#[derive(Parser, Debug)]
+#[command(version, about)]
+struct Cli {
+    #[command(flatten)]
+    opts: Options,
+    #[command(subcommand)]
+    command: Option<Cmd>,
+}
+
+#[derive(Args, Debug)]
+struct Options {
+    /// Address serving both `/platform` (WebSocket) and `/platform_api/*` (admin HTTP API).
+    #[arg(
+        long,
+        env = "CHATWIRE_LISTEN",
+        default_value = "127.0.0.1:8080",
+        global = true
+    )]
+    listen: SocketAddr,
+    /// Data directory (SQLite database `chatwire.db`).
+    #[arg(
+        long,
+        env = "CHATWIRE_DATA_DIR",
+        default_value = "chatwire-data",
+        global = true
+    )]
+    data_dir: PathBuf,
+    /// Keep everything in memory (nothing survives a restart).
+    #[arg(
+        long,
+        env = "CHATWIRE_MEMORY",
+        conflicts_with = "data_dir",
+        global = true
+    )]
+    memory: bool,
+    /// Admin API key (without one every admin call fails with error 100).
+    #[arg(long, env = "CHATWIRE_API_KEY", hide_env_values = true, global = true)]
+    api_key: Option<String>,
+    /// Application domain `<app>.<account>`: user names are `<name>@<domain>`.
+    #[arg(long, env = "CHATWIRE_DOMAIN", default_value = DEFAULT_DOMAIN, global = true)]
+    domain: String,
+    /// TLS certificate chain (PEM); with --tls-key the listener serves wss:// and https://.
+    #[arg(long, env = "CHATWIRE_TLS_CERT", requires = "tls_key", global = true)]
+    tls_cert: Option<PathBuf>,
+    /// TLS private key (PEM).
+    #[arg(long, env = "CHATWIRE_TLS_KEY", requires = "tls_cert", global = true)]
+    tls_key: Option<PathBuf>,
+}
+
+#[derive(Subcommand, Debug)]
+enum Cmd {
+    /// Manage users directly in the data directory (the server must not be running on it).
+    User {
+        #[command(subcommand)]
+        command: UserCmd,
+    },
+}
+
+#[derive(Subcommand, Debug)]
+enum UserCmd {
+    /// Create a user (as the admin API's AddUser does).
+    Add {
+        /// Short user name (`alice`) or full name (`alice@<domain>`).
+        name: String,
+        /// Password (8-128 characters).
+        #[arg(long, env = "CHATWIRE_USER_PASSWORD", hide_env_values = true)]
+        password: String,
+        /// Display name (default: the user name).
+        #[arg(long)]
+        display_name: Option<String>,
+    },
+}
+
+fn config(opts: &Options) -> Config {
+    let storage = if opts.memory {
+        Storage::Memory
+    } else {
+        Storage::Sqlite(opts.data_dir.clone())
+    };
+    let mut config = Config::new(opts.listen)
+        .storage(storage)
+        .domain(opts.domain.clone());
+    config.api_key = opts.api_key.clone();
+    if let (Some(cert), Some(key)) = (&opts.tls_cert, &opts.tls_key) {
+        config.tls = Some(TlsFiles {
+            cert: cert.clone(),
+            key: key.clone(),
+        });
+    }
+    config
+}
+
+#[tokio::main]
+async fn main() -> ExitCode {
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env()
+                .unwrap_or_else(|_| "chatwire_server=info".into()),
+        )
+        .with_writer(std::io::stderr)
+        .init();
+    let cli = Cli::parse();
+    let mut config = config(&cli.opts);
+    match cli.command {
+        None => serve(config).await,
+        Some(Cmd::User {
+            command:
+                UserCmd::Add {
+                    name,
+                    password,
+                    display_name,
+                },
+        }) => {
+            // Run the server privately on loopback, add the user through the same logic as
+            // the admin API, then stop (flushing the store).
+            config.listen = "127.0.0.1:0".parse().expect("valid address");
+            let server = match RunningServer::start(config).await {
+                Ok(s) => s,
+                Err(e) => {
+                    eprintln!("error: {e}");
+                    return ExitCode::FAILURE;
+                }
+            };
+            let display = display_name.unwrap_or_else(|| name.clone());
+            let result = if !(8..=128).contains(&password.chars().count()) {
+                Err("password must have 8 to 128 characters".to_string())
+            } else {
+                server
+                    .add_user(&name, &display, &password)
+                    .await
+                    .map_err(|e| e.to_string())
+            };
+            server.shutdown().await;
+            match result {
+                Ok(info) => {
+                    println!(
+                        "added {}@{} (admin user_id {}, IM user id {})",
+                        info.user_name, cli.opts.domain, info.user_id, info.im_id
+                    );
+                    ExitCode::SUCCESS
+                }
+                Err(e) => {
+                    eprintln!("error: {e}");
+                    ExitCode::FAILURE
+                }
+            }
+        }
+    }
+}
+
+async fn serve(config: Config) -> ExitCode {
+    if config.api_key.is_none() {
+        tracing::warn!("no --api-key: the admin API refuses every call");
+    }
+    let server = match RunningServer::start(config).await {
+        Ok(s) => s,
+        Err(e) => {
+            eprintln!("error: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    println!(
+        "chatwire-server listening on {} (admin API at {})",
+        server.ws_url(),
+        server.admin_url()
+    );
+    wait_for_signal().await;
+    tracing::info!("shutting down");
+    server.shutdown().await;
+    ExitCode::SUCCESS
+}
+
+async fn wait_for_signal() {
+    let ctrl_c = tokio::signal::ctrl_c();
+    #[cfg(unix)]
+    {
+        let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+            .expect("signal handler");
+        tokio::select! {
+            _ = ctrl_c => {}
+            _ = term.recv() => {}
+        }
+    }
+    #[cfg(not(unix))]
+    let _ = ctrl_c.await;
+}

@@ -1,0 +1,149 @@
+//! Server configuration and limits, with the defaults of SPEC.md section 10.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::time::Duration;
+
+/// Default application domain (`<app>.<account>`).
+pub const DEFAULT_DOMAIN: &str = "chatwire.local";
+
+/// Where the server keeps its data.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Storage {
+    /// Nothing on disk; everything is lost when the process exits.
+    Memory,
+    /// SQLite in this directory (`chatwire.db`).
+    Sqlite(PathBuf),
+}
+
+/// PEM files for serving `wss://` and `https://` on the same listener.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TlsFiles {
+    /// Certificate chain (PEM).
+    pub cert: PathBuf,
+    /// Private key (PEM).
+    pub key: PathBuf,
+}
+
+/// How expensive password hashing is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum PasswordCost {
+    /// argon2id with the crate's recommended parameters (19 MiB, 2 passes).
+    Standard,
+    /// argon2id with minimal memory, for tests only.
+    Fast,
+}
+
+/// Limits; every value has the SPEC.md default.
+#[derive(Debug, Clone)]
+pub struct Limits {
+    /// Maximum client frame size in bytes (default 65 536).
+    pub max_frame_bytes: usize,
+    /// Messaging requests per rolling second per connection (default 20; 0 = off).
+    pub requests_per_second: u32,
+    /// Messaging requests per rolling minute per connection (default 600; 0 = off).
+    pub requests_per_minute: u32,
+    /// Close with 4000 after this long without any frame (default 60 s).
+    pub idle_timeout: Duration,
+    /// Close with 4001 when not logged in by then (default 30 s).
+    pub login_deadline: Duration,
+    /// Close with 4002 at this many counted login failures on one connection (default 5).
+    pub max_failed_logins: u32,
+    /// Outbound queue per connection in frames; close with 4004 when full (default 1 024).
+    pub outbound_queue: usize,
+    /// Access token lifetime (default 3 600 s).
+    pub access_token_ttl: Duration,
+    /// Refresh token lifetime (default 30 days).
+    pub refresh_token_ttl: Duration,
+    /// Failed logins per user name in the throttle window before 429 (default 20; 0 = off).
+    pub failed_logins_per_name: u32,
+    /// Failed logins per peer address in the throttle window before 429 (default 100; 0 = off).
+    pub failed_logins_per_peer: u32,
+    /// The sliding throttle window (default 5 minutes).
+    pub throttle_window: Duration,
+    /// Password hashes computed at once (default 2).
+    pub hash_concurrency: usize,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Limits {
+            max_frame_bytes: chatwire_protocol::DEFAULT_MAX_FRAME_BYTES,
+            requests_per_second: 20,
+            requests_per_minute: 600,
+            idle_timeout: Duration::from_secs(60),
+            login_deadline: Duration::from_secs(30),
+            max_failed_logins: 5,
+            outbound_queue: 1024,
+            access_token_ttl: Duration::from_secs(3600),
+            refresh_token_ttl: Duration::from_secs(30 * 24 * 3600),
+            failed_logins_per_name: 20,
+            failed_logins_per_peer: 100,
+            throttle_window: Duration::from_secs(300),
+            hash_concurrency: 2,
+        }
+    }
+}
+
+/// Everything the server needs to start.
+///
+/// ```
+/// use chatwire_server::{Config, Storage};
+/// let config = Config::new("127.0.0.1:0".parse().unwrap())
+///     .storage(Storage::Memory)
+///     .api_key("secret");
+/// assert_eq!(config.domain, "chatwire.local");
+/// ```
+#[derive(Debug, Clone)]
+pub struct Config {
+    /// Address serving `/platform` and `/platform_api/*`.
+    pub listen: SocketAddr,
+    /// Application domain (`<app>.<account>`); user names are `<name>@<domain>`.
+    pub domain: String,
+    /// Admin API key; without one every admin call fails with error 100.
+    pub api_key: Option<String>,
+    /// Data location.
+    pub storage: Storage,
+    /// TLS certificate and key; without them the listener is plain `ws://` / `http://`.
+    pub tls: Option<TlsFiles>,
+    /// Password hashing cost.
+    pub password_cost: PasswordCost,
+    /// Limits.
+    pub limits: Limits,
+}
+
+impl Config {
+    /// A configuration with every default: in-memory storage, no api key, domain
+    /// `chatwire.local`, no TLS.
+    pub fn new(listen: SocketAddr) -> Self {
+        Config {
+            listen,
+            domain: DEFAULT_DOMAIN.to_string(),
+            api_key: None,
+            storage: Storage::Memory,
+            tls: None,
+            password_cost: PasswordCost::Standard,
+            limits: Limits::default(),
+        }
+    }
+
+    /// Sets the storage.
+    pub fn storage(mut self, storage: Storage) -> Self {
+        self.storage = storage;
+        self
+    }
+
+    /// Sets the admin api key.
+    pub fn api_key(mut self, key: impl Into<String>) -> Self {
+        self.api_key = Some(key.into());
+        self
+    }
+
+    /// Sets the application domain.
+    pub fn domain(mut self, domain: impl Into<String>) -> Self {
+        self.domain = domain.into().to_ascii_lowercase();
+        self
+    }
+}

@@ -1,0 +1,434 @@
+//! The engine: one thread that owns all messaging state and applies requests one at a time.
+//!
+//! Connection tasks send [`Command`]s; the engine checks and applies each one, collecting its
+//! store writes and frames in an [`Outbox`]. The outbox's writes go to the store as one batch
+//! and its frames are released by the store's completion, i.e. once the writes are durable and
+//! after every earlier command's frames. So mutations of a conversation are applied in seq
+//! order, nothing is sent before it is on disk, and each connection receives frames in the order
+//! they were produced.
+
+mod admin;
+mod auth;
+mod conversations;
+mod history;
+mod messages;
+mod outbox;
+mod participants;
+mod state;
+mod users;
+
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{mpsc, Arc};
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use chatwire_protocol::{
+    Action, ConversationId, ErrorCode, EventName, EventObject, EventPayload, Request, Seq, UserId,
+};
+use tokio::sync::oneshot;
+
+pub use admin::{AdminCommand, AdminError, AdminReply, AdminTarget, UserInfo};
+pub(crate) use auth::{AuthCommand, AuthOutcome};
+pub(crate) use outbox::{error_frame, frame as encode_frame};
+
+use crate::config::Config;
+use crate::store::{EventRecord, Store, StoreError, Write};
+use crate::transport::hub::{ConnId, ConnShared};
+use outbox::{encode_payload, wrap, Outbox};
+use state::{Conversation, State};
+
+/// Current UNIX time in seconds.
+pub(crate) fn now() -> i64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_secs() as i64)
+        .unwrap_or(0)
+}
+
+/// A unit of work for the engine.
+pub(crate) enum Command {
+    /// A decoded messaging request from a logged-in connection.
+    Request {
+        conn: Arc<ConnShared>,
+        user: UserId,
+        request_uuid: Option<String>,
+        request: Request,
+    },
+    /// A connection closed.
+    Detach { conn: ConnId },
+    /// Login and token operations.
+    Auth(AuthCommand),
+    /// Admin API operations.
+    Admin(
+        AdminCommand,
+        oneshot::Sender<Result<AdminReply, AdminError>>,
+    ),
+    /// Answered once everything sent to the engine before it is durable and released.
+    Flush(oneshot::Sender<()>),
+}
+
+/// A cheap, cloneable handle to the engine thread.
+#[derive(Clone)]
+pub(crate) struct EngineHandle {
+    tx: mpsc::Sender<Command>,
+}
+
+impl EngineHandle {
+    /// Sends a command; `false` if the engine has stopped.
+    pub fn send(&self, cmd: Command) -> bool {
+        self.tx.send(cmd).is_ok()
+    }
+
+    /// Runs an admin command.
+    pub async fn admin(&self, cmd: AdminCommand) -> Result<AdminReply, AdminError> {
+        let (tx, rx) = oneshot::channel();
+        if !self.send(Command::Admin(cmd, tx)) {
+            return Err(AdminError::Internal);
+        }
+        rx.await.unwrap_or(Err(AdminError::Internal))
+    }
+
+    /// Waits until everything sent so far is durable and released.
+    pub async fn flush(&self) {
+        let (tx, rx) = oneshot::channel();
+        if self.send(Command::Flush(tx)) {
+            let _ = rx.await;
+        }
+    }
+}
+
+/// Starts the engine thread on a store; loads the state first.
+pub(crate) fn spawn(
+    store: Arc<dyn Store>,
+    config: Arc<Config>,
+) -> Result<EngineHandle, StoreError> {
+    let snapshot = store.load()?;
+    let state = State::from_snapshot(snapshot);
+    tracing::info!(
+        users = state.users.len(),
+        conversations = state.conversations.len(),
+        "state loaded"
+    );
+    let (tx, rx) = mpsc::channel();
+    let mut engine = Engine {
+        state,
+        out: Outbox::default(),
+        store,
+        config,
+        failed: Arc::new(AtomicBool::new(false)),
+    };
+    std::thread::Builder::new()
+        .name("chatwire-engine".into())
+        .spawn(move || {
+            while let Ok(cmd) = rx.recv() {
+                engine.handle(cmd);
+            }
+            let _ = engine.store.flush();
+        })
+        .map_err(StoreError::Io)?;
+    Ok(EngineHandle { tx })
+}
+
+/// The request being handled.
+pub(crate) struct Ctx {
+    pub conn: Arc<ConnShared>,
+    pub user: UserId,
+    pub request_uuid: Option<String>,
+    pub action: Action,
+    pub now: i64,
+}
+
+/// A refused request: the code and, optionally, a more precise description.
+#[derive(Debug)]
+pub(crate) struct Fail {
+    pub code: ErrorCode,
+    pub detail: Option<String>,
+}
+
+impl From<ErrorCode> for Fail {
+    fn from(code: ErrorCode) -> Self {
+        Fail { code, detail: None }
+    }
+}
+
+impl From<StoreError> for Fail {
+    fn from(e: StoreError) -> Self {
+        tracing::error!(error = %e, "store read failed");
+        Fail {
+            code: ErrorCode::Unavailable,
+            detail: None,
+        }
+    }
+}
+
+pub(crate) type Outcome = Result<(), Fail>;
+
+pub(crate) struct Engine {
+    pub state: State,
+    pub out: Outbox,
+    pub store: Arc<dyn Store>,
+    pub config: Arc<Config>,
+    /// Set when a commit failed: the in-memory state may be ahead of the disk, so every later
+    /// mutation is refused with code 30 until a restart reloads the durable state.
+    failed: Arc<AtomicBool>,
+}
+
+impl Engine {
+    fn handle(&mut self, cmd: Command) {
+        match cmd {
+            Command::Request {
+                conn,
+                user,
+                request_uuid,
+                request,
+            } => self.request(conn, user, request_uuid, request),
+            Command::Detach { conn } => self.detach(conn, now()),
+            Command::Auth(cmd) => self.auth(cmd),
+            Command::Admin(cmd, reply) => self.admin(cmd, reply),
+            Command::Flush(reply) => self.out.after.push(Box::new(move |_| {
+                let _ = reply.send(());
+            })),
+        }
+        self.release(None);
+    }
+
+    /// Commits the outbox; its frames go out once the writes are durable. On failure the caller
+    /// (if any) gets `fail_frame` instead.
+    fn release(&mut self, fail_to: Option<(Arc<ConnShared>, axum::extract::ws::Utf8Bytes)>) {
+        let mut out = std::mem::take(&mut self.out);
+        if out.is_empty() {
+            return;
+        }
+        let batch = std::mem::take(&mut out.batch);
+        let failed = self.failed.clone();
+        self.store.commit(
+            batch,
+            Box::new(move |result| {
+                let ok = result.is_ok();
+                if !ok {
+                    failed.store(true, Ordering::SeqCst);
+                    if let Some((conn, frame)) = fail_to {
+                        conn.send(frame);
+                    }
+                }
+                out.release(ok);
+            }),
+        );
+    }
+
+    fn request(
+        &mut self,
+        conn: Arc<ConnShared>,
+        user: UserId,
+        request_uuid: Option<String>,
+        request: Request,
+    ) {
+        if !self.state.conns.contains_key(&conn.id) {
+            // Detached by an admin change (4003) while the request was on its way.
+            return;
+        }
+        let action = request.action();
+        let ctx = Ctx {
+            conn,
+            user,
+            request_uuid,
+            action,
+            now: now(),
+        };
+        let span = tracing::debug_span!("request", action = action.name(), user = user.get());
+        let _enter = span.enter();
+        let result = if self.failed.load(Ordering::SeqCst) && mutates(action) {
+            Err(Fail::from(ErrorCode::Unavailable))
+        } else {
+            self.dispatch(&ctx, request)
+        };
+        match result {
+            Ok(()) => {
+                let unavailable = self.error_for(&ctx, ErrorCode::Unavailable.into());
+                self.release(Some((ctx.conn.clone(), unavailable)));
+            }
+            Err(fail) => {
+                debug_assert!(self.out.batch.is_empty(), "a failed request must not write");
+                self.out = Outbox::default();
+                tracing::debug!(code = fail.code.code(), "request refused");
+                let frame = self.error_for(&ctx, fail);
+                self.out.send(frame, vec![ctx.conn.clone()]);
+            }
+        }
+    }
+
+    fn error_for(&self, ctx: &Ctx, fail: Fail) -> axum::extract::ws::Utf8Bytes {
+        let description = fail
+            .detail
+            .unwrap_or_else(|| fail.code.description().to_string());
+        error_frame(
+            Some(ctx.user),
+            ctx.action.name(),
+            ctx.request_uuid.as_deref(),
+            fail.code,
+            &description,
+            ctx.now,
+        )
+    }
+
+    fn dispatch(&mut self, ctx: &Ctx, request: Request) -> Outcome {
+        match request {
+            Request::CreateConversation(r) => self.create_conversation(ctx, r),
+            Request::EditConversation(r) => self.edit_conversation(ctx, r),
+            Request::GetConversation(r) => self.get_conversation(ctx, r),
+            Request::GetConversations(r) => self.get_conversations(ctx, r),
+            Request::GetPublicConversations => self.get_public_conversations(ctx),
+            Request::JoinConversation(r) => self.join_conversation(ctx, r),
+            Request::LeaveConversation(r) => self.leave_conversation(ctx, r),
+            Request::AddParticipants(r) => self.add_participants(ctx, r),
+            Request::EditParticipants(r) => self.edit_participants(ctx, r),
+            Request::RemoveParticipants(r) => self.remove_participants(ctx, r),
+            Request::SendMessage(r) => self.send_message(ctx, r),
+            Request::EditMessage(r) => self.edit_message(ctx, r),
+            Request::RemoveMessage(r) => self.remove_message(ctx, r),
+            Request::TypingMessage(r) => self.typing(ctx, r),
+            Request::IsRead(r) => self.is_read(ctx, r),
+            Request::RetransmitEvents(r) => self.retransmit(ctx, r),
+            Request::GetUser(r) => self.get_user(ctx, r),
+            Request::GetUsers(r) => self.get_users(ctx, r),
+            Request::EditUser(r) => self.edit_user(ctx, r),
+            Request::SetStatus(r) => self.set_status(ctx, r),
+            Request::Subscribe(r) => self.subscribe(ctx, r),
+            Request::Unsubscribe(r) => self.unsubscribe(ctx, r),
+            Request::GetSubscriptionList => self.get_subscription_list(ctx),
+            Request::ManageNotification(r) => self.manage_notification(ctx, r),
+            _ => Err(ErrorCode::UnknownEvent.into()),
+        }
+    }
+
+    // ---- shared helpers ----
+
+    /// The conversation named by a request: 8 if none ever had that uuid, 16 if deleted.
+    pub(crate) fn conversation_id(&self, uuid: &str) -> Result<ConversationId, Fail> {
+        let id = ConversationId::parse(uuid).ok_or(ErrorCode::ConversationNotFound)?;
+        match self.state.conversations.get(&id) {
+            None => Err(ErrorCode::ConversationNotFound.into()),
+            Some(c) if c.rec.deleted => Err(ErrorCode::ConversationDeleted.into()),
+            Some(_) => Ok(id),
+        }
+    }
+
+    pub(crate) fn conv(&self, id: ConversationId) -> &Conversation {
+        &self.state.conversations[&id]
+    }
+
+    pub(crate) fn conv_mut(&mut self, id: ConversationId) -> &mut Conversation {
+        self.state
+            .conversations
+            .get_mut(&id)
+            .expect("checked conversation")
+    }
+
+    /// Every logged-in connection of these users, each once.
+    pub(crate) fn conns_of(&self, users: impl IntoIterator<Item = UserId>) -> Vec<Arc<ConnShared>> {
+        let mut seen = std::collections::HashSet::new();
+        let mut out = Vec::new();
+        for u in users {
+            if !seen.insert(u) {
+                continue;
+            }
+            if let Some(user) = self.state.users.get(&u) {
+                for c in &user.conns {
+                    if let Some(conn) = self.state.conns.get(c) {
+                        out.push(conn.handle.clone());
+                    }
+                }
+            }
+        }
+        out
+    }
+
+    /// Sends `frame` to the caller (its result) and to every connection of `users`.
+    pub(crate) fn deliver(
+        &mut self,
+        ctx: &Ctx,
+        frame: axum::extract::ws::Utf8Bytes,
+        users: impl IntoIterator<Item = UserId>,
+    ) {
+        let mut to = self.conns_of(users);
+        if !to.iter().any(|c| c.id == ctx.conn.id) {
+            to.push(ctx.conn.clone());
+        }
+        self.out.send(frame, to);
+    }
+
+    /// Sends a non-persisted result to the caller only.
+    pub(crate) fn reply(&mut self, ctx: &Ctx, event: EventName, payload: EventPayload) {
+        let frame = encode_frame(event, ctx.request_uuid.as_deref(), payload);
+        self.out.send(frame, vec![ctx.conn.clone()]);
+    }
+
+    /// A payload of a frame produced now by the caller's request.
+    pub(crate) fn payload(&self, ctx: &Ctx, object: Option<EventObject>) -> EventPayload {
+        let mut p = EventPayload::new(Some(ctx.user), ctx.action.name(), ctx.now);
+        p.object = object;
+        p
+    }
+
+    /// Appends a log entry for an event whose seq/timestamp were taken with
+    /// [`Conversation::next_event`], persists the conversation record, and returns the frame.
+    pub(crate) fn log_event(
+        &mut self,
+        ctx: &Ctx,
+        conv_id: ConversationId,
+        (seq, timestamp): (u64, i64),
+        event: EventName,
+        object: EventObject,
+    ) -> axum::extract::ws::Utf8Bytes {
+        let is_message = matches!(
+            event,
+            EventName::SendMessage | EventName::EditMessage | EventName::RemoveMessage
+        );
+        let mut payload = EventPayload::new(Some(ctx.user), ctx.action.name(), timestamp);
+        payload.seq = Some(Seq(seq));
+        payload.object = Some(object);
+        let json: Arc<str> = encode_payload(&payload).into();
+        let frame = wrap(event.as_str(), ctx.request_uuid.as_deref(), &json);
+        self.out.write(Write::Event(EventRecord {
+            conversation: conv_id,
+            seq,
+            event: event.as_str().to_string(),
+            initiator: ctx.user,
+            is_message,
+            payload: json,
+        }));
+        let rec = self.conv(conv_id).rec.clone();
+        self.out.write(Write::Conversation(Box::new(rec)));
+        frame
+    }
+
+    /// Persists a user's record.
+    pub(crate) fn save_user(&mut self, id: UserId) {
+        if let Some(u) = self.state.users.get(&id) {
+            self.out.write(Write::User(Box::new(u.rec.clone())));
+        }
+    }
+
+    /// Persists a membership.
+    pub(crate) fn save_member(&mut self, conv_id: ConversationId, user: UserId) {
+        if let Some(m) = self.conv(conv_id).members.get(&user) {
+            let m = m.clone();
+            self.out.write(Write::Member(conv_id, m));
+        }
+    }
+}
+
+/// Whether an action changes durable state.
+fn mutates(action: Action) -> bool {
+    !matches!(
+        action,
+        Action::GetConversation
+            | Action::GetConversations
+            | Action::GetPublicConversations
+            | Action::GetUser
+            | Action::GetUsers
+            | Action::GetSubscriptionList
+            | Action::RetransmitEvents
+            | Action::TypingMessage
+            | Action::SetStatus
+    )
+}

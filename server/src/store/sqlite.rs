@@ -1,0 +1,422 @@
+//! The embedded durable store: SQLite (WAL, `synchronous=FULL`) with one writer thread that
+//! commits everything queued in one transaction (group commit).
+//!
+//! Tables hold current state as JSON rows keyed by id; the log is keyed by `(conversation, seq)`
+//! and messages by `(conversation, uuid)`, so start-up reads only users, tokens, conversations
+//! and memberships, never the log.
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Condvar, Mutex};
+use std::thread;
+
+use chatwire_protocol::{ConversationId, MessageId, UserId};
+use rusqlite::{params, Connection, OptionalExtension};
+
+use super::*;
+
+const SCHEMA: &str = "
+CREATE TABLE IF NOT EXISTS users (id INTEGER PRIMARY KEY, data TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS tokens (hash TEXT PRIMARY KEY, data TEXT NOT NULL) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS conversations (uuid BLOB PRIMARY KEY, data TEXT NOT NULL) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS members (conv BLOB NOT NULL, user INTEGER NOT NULL, data TEXT NOT NULL,
+    PRIMARY KEY (conv, user)) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS messages (conv BLOB NOT NULL, uuid BLOB NOT NULL, data TEXT NOT NULL,
+    PRIMARY KEY (conv, uuid)) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS events (conv BLOB NOT NULL, seq INTEGER NOT NULL, event TEXT NOT NULL,
+    initiator INTEGER NOT NULL, is_message INTEGER NOT NULL, payload TEXT NOT NULL,
+    PRIMARY KEY (conv, seq)) WITHOUT ROWID;
+";
+
+/// The SQLite store (the server's default).
+///
+/// ```no_run
+/// use chatwire_server::store::{SqliteStore, Store};
+/// let store = SqliteStore::open("/var/lib/chatwire").unwrap();
+/// let snapshot = store.load().unwrap();
+/// # let _ = snapshot;
+/// ```
+pub struct SqliteStore {
+    shared: Arc<Shared>,
+    reader: Mutex<Connection>,
+    writer: Option<thread::JoinHandle<()>>,
+    path: PathBuf,
+}
+
+struct Shared {
+    queue: Mutex<Queue>,
+    wake: Condvar,
+    idle: Condvar,
+    /// Writes queued but not yet durable, for read-your-writes.
+    overlay: Mutex<Overlay>,
+}
+
+#[derive(Default)]
+struct Queue {
+    items: Vec<(Batch, Completion)>,
+    busy: bool,
+    closing: bool,
+}
+
+#[derive(Default)]
+struct Overlay {
+    messages: HashMap<(ConversationId, MessageId), (u64, MessageRecord)>,
+    events: HashMap<(ConversationId, u64), EventRecord>,
+    version: u64,
+}
+
+impl SqliteStore {
+    /// Opens (creating if needed) `chatwire.db` in the data directory.
+    pub fn open(dir: impl AsRef<Path>) -> Result<Self, StoreError> {
+        std::fs::create_dir_all(dir.as_ref())?;
+        let path = dir.as_ref().join("chatwire.db");
+        let conn = open_connection(&path)?;
+        conn.execute_batch(SCHEMA)?;
+        let reader = open_connection(&path)?;
+        let shared = Arc::new(Shared {
+            queue: Mutex::new(Queue::default()),
+            wake: Condvar::new(),
+            idle: Condvar::new(),
+            overlay: Mutex::new(Overlay::default()),
+        });
+        let writer_shared = shared.clone();
+        let writer = thread::Builder::new()
+            .name("chatwire-store".into())
+            .spawn(move || writer_loop(conn, writer_shared))?;
+        Ok(SqliteStore {
+            shared,
+            reader: Mutex::new(reader),
+            writer: Some(writer),
+            path,
+        })
+    }
+
+    /// The database file.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+}
+
+fn open_connection(path: &Path) -> Result<Connection, StoreError> {
+    let conn = Connection::open(path)?;
+    conn.pragma_update(None, "journal_mode", "WAL")?;
+    conn.pragma_update(None, "synchronous", "FULL")?;
+    conn.busy_timeout(std::time::Duration::from_secs(5))?;
+    Ok(conn)
+}
+
+fn corrupt(e: impl std::fmt::Display) -> StoreError {
+    StoreError::Corrupt(e.to_string())
+}
+
+fn decode<T: serde::de::DeserializeOwned>(text: &str) -> Result<T, StoreError> {
+    serde_json::from_str(text).map_err(corrupt)
+}
+
+fn encode<T: serde::Serialize>(v: &T) -> String {
+    serde_json::to_string(v).expect("records always serialize")
+}
+
+fn uuid_from(bytes: Vec<u8>) -> Result<ConversationId, StoreError> {
+    uuid::Uuid::from_slice(&bytes)
+        .map(ConversationId::from)
+        .map_err(corrupt)
+}
+
+impl Store for SqliteStore {
+    fn load(&self) -> Result<Snapshot, StoreError> {
+        let conn = self.reader.lock().map_err(|_| StoreError::Closed)?;
+        let mut snap = Snapshot::default();
+        let mut stmt = conn.prepare("SELECT data FROM users ORDER BY id")?;
+        for row in stmt.query_map([], |r| r.get::<_, String>(0))? {
+            snap.users.push(decode(&row?)?);
+        }
+        let mut stmt = conn.prepare("SELECT data FROM tokens")?;
+        for row in stmt.query_map([], |r| r.get::<_, String>(0))? {
+            snap.tokens.push(decode(&row?)?);
+        }
+        let mut stmt = conn.prepare("SELECT data FROM conversations")?;
+        for row in stmt.query_map([], |r| r.get::<_, String>(0))? {
+            snap.conversations.push(decode(&row?)?);
+        }
+        let mut stmt = conn.prepare("SELECT conv, data FROM members")?;
+        for row in stmt.query_map([], |r| {
+            Ok((r.get::<_, Vec<u8>>(0)?, r.get::<_, String>(1)?))
+        })? {
+            let (conv, data) = row?;
+            snap.members.push((uuid_from(conv)?, decode(&data)?));
+        }
+        Ok(snap)
+    }
+
+    fn message(
+        &self,
+        conversation: ConversationId,
+        id: MessageId,
+    ) -> Result<Option<MessageRecord>, StoreError> {
+        if let Some((_, m)) = self
+            .shared
+            .overlay
+            .lock()
+            .map_err(|_| StoreError::Closed)?
+            .messages
+            .get(&(conversation, id))
+        {
+            return Ok(Some(m.clone()));
+        }
+        let conn = self.reader.lock().map_err(|_| StoreError::Closed)?;
+        let data: Option<String> = conn
+            .prepare_cached("SELECT data FROM messages WHERE conv = ?1 AND uuid = ?2")?
+            .query_row(
+                params![conversation.as_uuid().as_bytes(), id.as_uuid().as_bytes()],
+                |r| r.get(0),
+            )
+            .optional()?;
+        data.map(|d| decode(&d)).transpose()
+    }
+
+    fn events(
+        &self,
+        conversation: ConversationId,
+        from: u64,
+        to: u64,
+    ) -> Result<Vec<EventRecord>, StoreError> {
+        let mut out = Vec::new();
+        {
+            let conn = self.reader.lock().map_err(|_| StoreError::Closed)?;
+            let mut stmt = conn.prepare_cached(
+                "SELECT seq, event, initiator, is_message, payload FROM events
+                 WHERE conv = ?1 AND seq BETWEEN ?2 AND ?3 ORDER BY seq",
+            )?;
+            let rows = stmt.query_map(
+                params![conversation.as_uuid().as_bytes(), from as i64, to as i64],
+                |r| {
+                    Ok((
+                        r.get::<_, i64>(0)?,
+                        r.get::<_, String>(1)?,
+                        r.get::<_, i64>(2)?,
+                        r.get::<_, bool>(3)?,
+                        r.get::<_, String>(4)?,
+                    ))
+                },
+            )?;
+            for row in rows {
+                let (seq, event, initiator, is_message, payload) = row?;
+                out.push(EventRecord {
+                    conversation,
+                    seq: seq as u64,
+                    event,
+                    initiator: UserId::new(initiator as u64).ok_or_else(|| corrupt("initiator"))?,
+                    is_message,
+                    payload: payload.into(),
+                });
+            }
+        }
+        // Entries still waiting for their commit have higher seqs than every durable one.
+        let overlay = self.shared.overlay.lock().map_err(|_| StoreError::Closed)?;
+        let next = out.last().map(|e| e.seq + 1).unwrap_or(from);
+        for seq in next..=to {
+            match overlay.events.get(&(conversation, seq)) {
+                Some(e) => out.push(e.clone()),
+                None if overlay.events.is_empty() => break,
+                None => {}
+            }
+        }
+        Ok(out)
+    }
+
+    fn commit(&self, batch: Batch, done: Completion) {
+        let Ok(mut queue) = self.shared.queue.lock() else {
+            return done(Err(StoreError::Closed));
+        };
+        if queue.closing {
+            drop(queue);
+            return done(Err(StoreError::Closed));
+        }
+        if batch.is_empty() && queue.items.is_empty() && !queue.busy {
+            drop(queue);
+            return done(Ok(()));
+        }
+        if let Ok(mut overlay) = self.shared.overlay.lock() {
+            for w in &batch.writes {
+                match w {
+                    Write::Message(m) => {
+                        overlay.version += 1;
+                        let v = overlay.version;
+                        overlay
+                            .messages
+                            .insert((m.conversation, m.uuid), (v, (**m).clone()));
+                    }
+                    Write::Event(e) => {
+                        overlay.events.insert((e.conversation, e.seq), e.clone());
+                    }
+                    _ => {}
+                }
+            }
+        }
+        queue.items.push((batch, done));
+        self.shared.wake.notify_one();
+    }
+
+    fn flush(&self) -> Result<(), StoreError> {
+        let mut queue = self.shared.queue.lock().map_err(|_| StoreError::Closed)?;
+        while !queue.items.is_empty() || queue.busy {
+            queue = self
+                .shared
+                .idle
+                .wait(queue)
+                .map_err(|_| StoreError::Closed)?;
+        }
+        Ok(())
+    }
+}
+
+impl Drop for SqliteStore {
+    fn drop(&mut self) {
+        if let Ok(mut q) = self.shared.queue.lock() {
+            q.closing = true;
+        }
+        self.shared.wake.notify_all();
+        if let Some(w) = self.writer.take() {
+            let _ = w.join();
+        }
+    }
+}
+
+fn writer_loop(mut conn: Connection, shared: Arc<Shared>) {
+    loop {
+        let items = {
+            let Ok(mut q) = shared.queue.lock() else {
+                return;
+            };
+            while q.items.is_empty() && !q.closing {
+                q = match shared.wake.wait(q) {
+                    Ok(q) => q,
+                    Err(_) => return,
+                };
+            }
+            if q.items.is_empty() && q.closing {
+                shared.idle.notify_all();
+                return;
+            }
+            q.busy = true;
+            std::mem::take(&mut q.items)
+        };
+        let result = write_group(&mut conn, &items);
+        if let Err(e) = &result {
+            tracing::error!(error = %e, "store commit failed");
+        }
+        forget_overlay(&shared, &items);
+        for (_, done) in items {
+            done(match &result {
+                Ok(()) => Ok(()),
+                Err(_) => Err(StoreError::Closed),
+            });
+        }
+        if let Ok(mut q) = shared.queue.lock() {
+            q.busy = false;
+            if q.items.is_empty() {
+                shared.idle.notify_all();
+            }
+        }
+    }
+}
+
+fn forget_overlay(shared: &Shared, items: &[(Batch, Completion)]) {
+    let Ok(mut overlay) = shared.overlay.lock() else {
+        return;
+    };
+    let version = overlay.version;
+    for (batch, _) in items {
+        for w in &batch.writes {
+            match w {
+                Write::Message(m) => {
+                    // Keep a newer pending version of the same message.
+                    let key = (m.conversation, m.uuid);
+                    if overlay
+                        .messages
+                        .get(&key)
+                        .is_some_and(|(v, rec)| *v <= version && rec == &**m)
+                    {
+                        overlay.messages.remove(&key);
+                    }
+                }
+                Write::Event(e) => {
+                    overlay.events.remove(&(e.conversation, e.seq));
+                }
+                _ => {}
+            }
+        }
+    }
+}
+
+fn write_group(conn: &mut Connection, items: &[(Batch, Completion)]) -> Result<(), StoreError> {
+    let tx = conn.transaction()?;
+    for (batch, _) in items {
+        for w in &batch.writes {
+            write_one(&tx, w)?;
+        }
+    }
+    tx.commit()?;
+    Ok(())
+}
+
+fn write_one(tx: &rusqlite::Transaction<'_>, w: &Write) -> Result<(), StoreError> {
+    match w {
+        Write::User(u) => {
+            tx.prepare_cached("INSERT OR REPLACE INTO users (id, data) VALUES (?1, ?2)")?
+                .execute(params![u.id.get() as i64, encode(u)])?;
+        }
+        Write::Token(t) => {
+            tx.prepare_cached("INSERT OR REPLACE INTO tokens (hash, data) VALUES (?1, ?2)")?
+                .execute(params![t.hash, encode(t)])?;
+        }
+        Write::DeleteToken(hash) => {
+            tx.prepare_cached("DELETE FROM tokens WHERE hash = ?1")?
+                .execute(params![hash])?;
+        }
+        Write::Conversation(c) => {
+            tx.prepare_cached("INSERT OR REPLACE INTO conversations (uuid, data) VALUES (?1, ?2)")?
+                .execute(params![c.uuid.as_uuid().as_bytes(), encode(c)])?;
+        }
+        Write::Member(conv, m) => {
+            tx.prepare_cached(
+                "INSERT OR REPLACE INTO members (conv, user, data) VALUES (?1, ?2, ?3)",
+            )?
+            .execute(params![
+                conv.as_uuid().as_bytes(),
+                m.user.get() as i64,
+                encode(m)
+            ])?;
+        }
+        Write::DeleteMembers(conv) => {
+            tx.prepare_cached("DELETE FROM members WHERE conv = ?1")?
+                .execute(params![conv.as_uuid().as_bytes()])?;
+        }
+        Write::Message(m) => {
+            tx.prepare_cached(
+                "INSERT OR REPLACE INTO messages (conv, uuid, data) VALUES (?1, ?2, ?3)",
+            )?
+            .execute(params![
+                m.conversation.as_uuid().as_bytes(),
+                m.uuid.as_uuid().as_bytes(),
+                encode(m)
+            ])?;
+        }
+        Write::Event(e) => {
+            tx.prepare_cached(
+                "INSERT INTO events (conv, seq, event, initiator, is_message, payload)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+            )?
+            .execute(params![
+                e.conversation.as_uuid().as_bytes(),
+                e.seq as i64,
+                e.event,
+                e.initiator.get() as i64,
+                e.is_message,
+                &*e.payload
+            ])?;
+        }
+    }
+    Ok(())
+}

@@ -1,0 +1,210 @@
+//! The session layer (SPEC.md section 2.2): login, token login, refresh, ping.
+
+use chatwire_protocol::{login_codes, ClientSession, Credential, ServerSession, SessionFrame};
+use tokio::sync::oneshot;
+
+use super::connection::Session;
+use crate::engine::{AuthCommand, AuthOutcome, Command};
+use crate::names::short_name;
+
+/// Handles one session frame. Every login-type frame gets exactly one answer.
+pub(super) async fn handle(s: &mut Session, frame: SessionFrame) {
+    match ClientSession::from_frame(&frame) {
+        ClientSession::Ping => s.send_session(ServerSession::Pong),
+        ClientSession::Other(_) => {}
+        ClientSession::UnsupportedLogin(_) => {
+            login_failed(s, login_codes::BAD_CREDENTIALS, "not supported")
+        }
+        ClientSession::Login(params) => login(s, params).await,
+        ClientSession::Refresh(params) => refresh(s, params).await,
+        _ => {}
+    }
+}
+
+fn login_failed(s: &Session, code: u16, reason: &str) {
+    s.send_session(ServerSession::LoginFailed {
+        code,
+        reason: reason.to_string(),
+    });
+}
+
+fn refresh_failed(s: &Session, code: u16, reason: &str) {
+    s.send_session(ServerSession::RefreshFailed {
+        code,
+        reason: reason.to_string(),
+    });
+}
+
+fn reason(code: u16) -> &'static str {
+    match code {
+        login_codes::BAD_CREDENTIALS => "invalid credentials",
+        login_codes::FORBIDDEN => "user deactivated or deleted",
+        login_codes::THROTTLED => "too many failed attempts, try later",
+        login_codes::ALREADY_LOGGED_IN => "already logged in",
+        login_codes::TOKEN_EXPIRED => "token expired",
+        _ => "internal error",
+    }
+}
+
+/// Whether a failure counts toward throttling and the per-connection limit.
+fn counts(code: u16) -> bool {
+    matches!(
+        code,
+        login_codes::BAD_CREDENTIALS | login_codes::FORBIDDEN | login_codes::TOKEN_EXPIRED
+    )
+}
+
+/// Records a counted failure; at the per-connection limit the connection closes with 4002
+/// (after the failure frame already queued).
+fn count_failure(s: &mut Session, name_key: &str) {
+    s.services.throttle.failed(name_key, s.peer);
+    s.failures += 1;
+    let max = s.services.config.limits.max_failed_logins;
+    if max > 0 && s.failures >= max {
+        s.shared.close(4002, "too many failed logins", true);
+    }
+}
+
+fn name_key(username: &str, domain: &str) -> String {
+    short_name(username, domain).unwrap_or_else(|| username.trim().to_lowercase())
+}
+
+async fn login(s: &mut Session, params: Option<(String, Credential)>) {
+    let Some((username, credential)) = params else {
+        login_failed(
+            s,
+            login_codes::BAD_CREDENTIALS,
+            reason(login_codes::BAD_CREDENTIALS),
+        );
+        return count_failure(s, "");
+    };
+    let domain = s.services.config.domain.clone();
+    let key = name_key(&username, &domain);
+    if s.services.throttle.blocked(&key, s.peer) {
+        return login_failed(s, login_codes::THROTTLED, reason(login_codes::THROTTLED));
+    }
+    let outcome = match short_name(&username, &domain) {
+        None => Err(login_codes::BAD_CREDENTIALS),
+        Some(name) => match credential {
+            Credential::Password(password) => password_login(s, name, password).await,
+            Credential::AccessToken(token) => {
+                let (reply, rx) = oneshot::channel();
+                let cmd = AuthCommand::TokenLogin {
+                    conn: s.shared.clone(),
+                    name,
+                    token,
+                    current: s.user,
+                    reply,
+                };
+                ask(s, cmd, rx).await
+            }
+        },
+    };
+    match outcome {
+        Ok(AuthOutcome::LoggedIn(user)) => {
+            if s.user.is_none() {
+                tracing::info!(user = user.get(), "logged in");
+            }
+            s.user = Some(user);
+        }
+        Ok(_) => {}
+        Err(code) => {
+            // On a logged-in connection every failure is 491 and the login stays.
+            let code = if s.user.is_some() {
+                login_codes::ALREADY_LOGGED_IN
+            } else {
+                code
+            };
+            login_failed(s, code, reason(code));
+            if counts(code) {
+                count_failure(s, &key);
+            }
+        }
+    }
+}
+
+/// Sends an auth command and maps the outcome; engine failures become 500.
+async fn ask(
+    s: &Session,
+    cmd: AuthCommand,
+    rx: oneshot::Receiver<AuthOutcome>,
+) -> Result<AuthOutcome, u16> {
+    if !s.services.engine.send(Command::Auth(cmd)) {
+        return Err(login_codes::INTERNAL);
+    }
+    match rx.await {
+        Ok(AuthOutcome::Failed(code)) => Err(code),
+        Ok(ok) => Ok(ok),
+        Err(_) => Err(login_codes::INTERNAL),
+    }
+}
+
+async fn password_login(s: &Session, name: String, password: String) -> Result<AuthOutcome, u16> {
+    if password.is_empty() {
+        return Err(login_codes::BAD_CREDENTIALS);
+    }
+    let (reply, rx) = oneshot::channel();
+    if !s
+        .services
+        .engine
+        .send(Command::Auth(AuthCommand::Lookup { name, reply }))
+    {
+        return Err(login_codes::INTERNAL);
+    }
+    let Some(info) = rx.await.map_err(|_| login_codes::INTERNAL)? else {
+        return Err(login_codes::BAD_CREDENTIALS);
+    };
+    if s.user.is_some_and(|u| u != info.user) {
+        return Err(login_codes::ALREADY_LOGGED_IN);
+    }
+    if !s.services.hasher.verify(password, info.password_hash).await {
+        return Err(login_codes::BAD_CREDENTIALS);
+    }
+    let (reply, rx) = oneshot::channel();
+    let cmd = AuthCommand::PasswordLogin {
+        conn: s.shared.clone(),
+        user: info.user,
+        credential_version: info.credential_version,
+        reply,
+    };
+    ask(s, cmd, rx).await
+}
+
+async fn refresh(s: &mut Session, params: Option<(String, String)>) {
+    let Some((username, token)) = params else {
+        refresh_failed(
+            s,
+            login_codes::BAD_CREDENTIALS,
+            reason(login_codes::BAD_CREDENTIALS),
+        );
+        return count_failure(s, "");
+    };
+    let domain = s.services.config.domain.clone();
+    let key = name_key(&username, &domain);
+    if s.services.throttle.blocked(&key, s.peer) {
+        return refresh_failed(s, login_codes::THROTTLED, reason(login_codes::THROTTLED));
+    }
+    let outcome = match short_name(&username, &domain) {
+        None => Err(login_codes::BAD_CREDENTIALS),
+        Some(name) => {
+            let (reply, rx) = oneshot::channel();
+            ask(
+                s,
+                AuthCommand::Refresh {
+                    conn: s.shared.clone(),
+                    name,
+                    token,
+                    reply,
+                },
+                rx,
+            )
+            .await
+        }
+    };
+    if let Err(code) = outcome {
+        refresh_failed(s, code, reason(code));
+        if counts(code) {
+            count_failure(s, &key);
+        }
+    }
+}
