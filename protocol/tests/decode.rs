@@ -1649,7 +1649,8 @@ fn protocol_doc_examples_match_the_encoders() {
         if text.contains('…') {
             continue;
         }
-        let value: Value = serde_json::from_str(text).unwrap_or_else(|e| panic!("invalid JSON in docs: {e}\n{text}"));
+        let value: Value = serde_json::from_str(text)
+            .unwrap_or_else(|e| panic!("invalid JSON in docs: {e}\n{text}"));
         let is_request = value["payload"].get("@type").is_some();
         let reencoded: Value = if is_request {
             let request = request_of(text);
@@ -1659,7 +1660,10 @@ fn protocol_doc_examples_match_the_encoders() {
             let frame = ServerFrame::decode(text).unwrap_or_else(|e| panic!("{e}\n{text}"));
             serde_json::from_str(&frame.encode()).unwrap()
         };
-        assert_eq!(reencoded, value, "docs example differs from the crate's encoding:\n{text}");
+        assert_eq!(
+            reencoded, value,
+            "docs example differs from the crate's encoding:\n{text}"
+        );
         checked += 1;
     }
     assert!(checked >= 40, "only {checked} examples checked");

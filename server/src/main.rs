@@ -55,6 +55,21 @@ struct Options {
     /// TLS private key (PEM).
     #[arg(long, env = "CHATWIRE_TLS_KEY", requires = "tls_cert", global = true)]
     tls_key: Option<PathBuf>,
+    /// Messaging requests per rolling second per connection (0 = off).
+    #[arg(long, env = "CHATWIRE_REQUESTS_PER_SECOND", default_value_t = 20, global = true)]
+    requests_per_second: u32,
+    /// Messaging requests per rolling minute per connection (0 = off).
+    #[arg(long, env = "CHATWIRE_REQUESTS_PER_MINUTE", default_value_t = 600, global = true)]
+    requests_per_minute: u32,
+    /// Maximum client frame size in bytes.
+    #[arg(long, env = "CHATWIRE_MAX_FRAME_BYTES", default_value_t = 65536, global = true)]
+    max_frame_bytes: usize,
+    /// Outbound queue per connection, in frames (a full queue closes with 4004).
+    #[arg(long, env = "CHATWIRE_OUTBOUND_QUEUE", default_value_t = 1024, global = true)]
+    outbound_queue: usize,
+    /// Close connections idle this many seconds (4000).
+    #[arg(long, env = "CHATWIRE_IDLE_TIMEOUT", default_value_t = 60, global = true)]
+    idle_timeout_secs: u64,
 }
 
 #[derive(Subcommand, Debug)]
@@ -91,6 +106,11 @@ fn config(opts: &Options) -> Config {
         .storage(storage)
         .domain(opts.domain.clone());
     config.api_key = opts.api_key.clone();
+    config.limits.requests_per_second = opts.requests_per_second;
+    config.limits.requests_per_minute = opts.requests_per_minute;
+    config.limits.max_frame_bytes = opts.max_frame_bytes;
+    config.limits.outbound_queue = opts.outbound_queue;
+    config.limits.idle_timeout = std::time::Duration::from_secs(opts.idle_timeout_secs);
     if let (Some(cert), Some(key)) = (&opts.tls_cert, &opts.tls_key) {
         config.tls = Some(TlsFiles {
             cert: cert.clone(),
