@@ -240,15 +240,12 @@ impl Engine {
         }
         let tokens = self.issue_tokens(user);
         let display_name = self.state.users[&user].rec.display_name.clone();
-        if !self.state.conns.contains_key(&conn.id) {
-            self.state.conns.insert(
-                conn.id,
-                Conn {
-                    user,
-                    handle: conn.clone(),
-                    online: false,
-                },
-            );
+        if let std::collections::hash_map::Entry::Vacant(slot) = self.state.conns.entry(conn.id) {
+            slot.insert(Conn {
+                user,
+                handle: conn.clone(),
+                online: false,
+            });
             self.state
                 .users
                 .get_mut(&user)
