@@ -56,19 +56,44 @@ struct Options {
     #[arg(long, env = "CHATWIRE_TLS_KEY", requires = "tls_cert", global = true)]
     tls_key: Option<PathBuf>,
     /// Messaging requests per rolling second per connection (0 = off).
-    #[arg(long, env = "CHATWIRE_REQUESTS_PER_SECOND", default_value_t = 20, global = true)]
+    #[arg(
+        long,
+        env = "CHATWIRE_REQUESTS_PER_SECOND",
+        default_value_t = 20,
+        global = true
+    )]
     requests_per_second: u32,
     /// Messaging requests per rolling minute per connection (0 = off).
-    #[arg(long, env = "CHATWIRE_REQUESTS_PER_MINUTE", default_value_t = 600, global = true)]
+    #[arg(
+        long,
+        env = "CHATWIRE_REQUESTS_PER_MINUTE",
+        default_value_t = 600,
+        global = true
+    )]
     requests_per_minute: u32,
     /// Maximum client frame size in bytes.
-    #[arg(long, env = "CHATWIRE_MAX_FRAME_BYTES", default_value_t = 65536, global = true)]
+    #[arg(
+        long,
+        env = "CHATWIRE_MAX_FRAME_BYTES",
+        default_value_t = 65536,
+        global = true
+    )]
     max_frame_bytes: usize,
     /// Outbound queue per connection, in frames (a full queue closes with 4004).
-    #[arg(long, env = "CHATWIRE_OUTBOUND_QUEUE", default_value_t = 1024, global = true)]
+    #[arg(
+        long,
+        env = "CHATWIRE_OUTBOUND_QUEUE",
+        default_value_t = 1024,
+        global = true
+    )]
     outbound_queue: usize,
     /// Close connections idle this many seconds (4000).
-    #[arg(long, env = "CHATWIRE_IDLE_TIMEOUT", default_value_t = 60, global = true)]
+    #[arg(
+        long,
+        env = "CHATWIRE_IDLE_TIMEOUT",
+        default_value_t = 60,
+        global = true
+    )]
     idle_timeout_secs: u64,
 }
 

@@ -17,7 +17,14 @@ const API_KEY: &str = "durability-test-key";
 /// Starts the real binary on a data dir and returns it with its WebSocket URL.
 fn spawn_server(dir: &Path) -> (Child, String) {
     let mut child = Command::new(env!("CARGO_BIN_EXE_chatwire-server"))
-        .args(["--listen", "127.0.0.1:0", "--api-key", API_KEY, "--requests-per-second", "0"])
+        .args([
+            "--listen",
+            "127.0.0.1:0",
+            "--api-key",
+            API_KEY,
+            "--requests-per-second",
+            "0",
+        ])
         .args(["--requests-per-minute", "0", "--data-dir"])
         .arg(dir)
         .stdout(Stdio::piped())
@@ -25,16 +32,29 @@ fn spawn_server(dir: &Path) -> (Child, String) {
         .spawn()
         .expect("server binary starts");
     let mut line = String::new();
-    BufReader::new(child.stdout.take().unwrap()).read_line(&mut line).expect("banner");
-    let url = line.split_whitespace().find(|w| w.starts_with("ws://")).expect("ws url in banner").to_string();
+    BufReader::new(child.stdout.take().unwrap())
+        .read_line(&mut line)
+        .expect("banner");
+    let url = line
+        .split_whitespace()
+        .find(|w| w.starts_with("ws://"))
+        .expect("ws url in banner")
+        .to_string();
     (child, url)
 }
 
 async fn add_user(http: &reqwest::Client, ws_url: &str, name: &str) {
-    let admin = ws_url.replace("ws://", "http://").replace("/platform", "/platform_api/AddUser");
+    let admin = ws_url
+        .replace("ws://", "http://")
+        .replace("/platform", "/platform_api/AddUser");
     let r: serde_json::Value = http
         .post(admin)
-        .form(&[("api_key", API_KEY), ("user_name", name), ("user_display_name", name), ("user_password", "password-123")])
+        .form(&[
+            ("api_key", API_KEY),
+            ("user_name", name),
+            ("user_display_name", name),
+            ("user_password", "password-123"),
+        ])
         .send()
         .await
         .unwrap()
@@ -46,7 +66,8 @@ async fn add_user(http: &reqwest::Client, ws_url: &str, name: &str) {
 
 async fn login(url: &str, name: &str) -> Client {
     let mut c = Client::connect(url).await;
-    c.login(&format!("{name}@chatwire.local"), "password-123").await;
+    c.login(&format!("{name}@chatwire.local"), "password-123")
+        .await;
     c
 }
 
@@ -56,7 +77,12 @@ async fn history(c: &mut Client, conv: &str, last: u64) -> Vec<(u64, String, Str
     let mut from = 1;
     while from <= last {
         let to = (from + 99).min(last);
-        let first = c.ok("retransmitEvents", json!({"conversation": conv, "events_from": from, "events_to": to})).await;
+        let first = c
+            .ok(
+                "retransmitEvents",
+                json!({"conversation": conv, "events_from": from, "events_to": to}),
+            )
+            .await;
         let n = first["payload"]["count"].as_u64().unwrap();
         let mut frames = vec![first];
         for _ in 1..n {
@@ -67,7 +93,10 @@ async fn history(c: &mut Client, conv: &str, last: u64) -> Vec<(u64, String, Str
             out.push((
                 inner["payload"]["seq"].as_u64().unwrap(),
                 inner["event"].as_str().unwrap().to_string(),
-                inner["payload"]["object"]["text"].as_str().unwrap_or("").to_string(),
+                inner["payload"]["object"]["text"]
+                    .as_str()
+                    .unwrap_or("")
+                    .to_string(),
             ));
         }
         from = to + 1;
@@ -87,9 +116,11 @@ async fn acknowledged_messages_survive_sigkill() {
     // Pipeline 300 messages without waiting, then kill the server while acks are in flight.
     for i in 0..300 {
         let id = format!("req-{i}");
-        a.send(json!({"service": "chat", "event": "sendMessage", "request_uuid": id,
-                      "payload": {"conversation": conv, "text": format!("m{i}")}}))
-            .await;
+        a.send(
+            json!({"service": "chat", "event": "sendMessage", "request_uuid": id,
+                      "payload": {"conversation": conv, "text": format!("m{i}")}}),
+        )
+        .await;
     }
     let mut acked = Vec::new();
     for i in 0..300 {
@@ -98,15 +129,20 @@ async fn acknowledged_messages_survive_sigkill() {
             child.wait().unwrap();
         }
         match a.next_within(Duration::from_secs(5)).await {
-            Some(f) if f["event"] == "onSendMessage" => {
-                acked.push((f["payload"]["seq"].as_u64().unwrap(), f["payload"]["object"]["text"].as_str().unwrap().to_string()))
-            }
+            Some(f) if f["event"] == "onSendMessage" => acked.push((
+                f["payload"]["seq"].as_u64().unwrap(),
+                f["payload"]["object"]["text"].as_str().unwrap().to_string(),
+            )),
             Some(other) => panic!("unexpected {other}"),
             None => break,
         }
     }
     let _ = child.kill();
-    assert!(acked.len() >= 150, "only {} acks before the kill", acked.len());
+    assert!(
+        acked.len() >= 150,
+        "only {} acks before the kill",
+        acked.len()
+    );
 
     let (mut child, url) = spawn_server(dir.path());
     let mut a = login(&url, "alice").await;
@@ -114,13 +150,25 @@ async fn acknowledged_messages_survive_sigkill() {
     let last = got["payload"]["seq"].as_u64().unwrap();
     let log = history(&mut a, &conv, last).await;
     // Gap-free from 1 to last, and every acknowledged message is there once with its seq.
-    assert_eq!(log.iter().map(|e| e.0).collect::<Vec<_>>(), (1..=last).collect::<Vec<_>>());
+    assert_eq!(
+        log.iter().map(|e| e.0).collect::<Vec<_>>(),
+        (1..=last).collect::<Vec<_>>()
+    );
     for (seq, text) in &acked {
         let entry = &log[(*seq - 1) as usize];
-        assert_eq!((&entry.1[..], &entry.2), ("onSendMessage", text), "seq {seq}");
+        assert_eq!(
+            (&entry.1[..], &entry.2),
+            ("onSendMessage", text),
+            "seq {seq}"
+        );
     }
     // New events continue the sequence.
-    let next = a.ok("sendMessage", json!({"conversation": conv, "text": "after"})).await;
+    let next = a
+        .ok(
+            "sendMessage",
+            json!({"conversation": conv, "text": "after"}),
+        )
+        .await;
     assert_eq!(next["payload"]["seq"].as_u64().unwrap(), last + 1);
     child.kill().unwrap();
     child.wait().unwrap();
@@ -140,13 +188,21 @@ async fn state_survives_dropping_the_server_without_shutdown() {
     let alice = h.user("alice").await;
     let bob = h.user("bob").await;
     let mut a = h.login(&alice).await;
-    let conv = a.create(json!({"title": "x", "participants": [{"user_id": bob.im_id, "flags": 1}]})).await;
+    let conv = a
+        .create(json!({"title": "x", "participants": [{"user_id": bob.im_id, "flags": 1}]}))
+        .await;
     let mut seqs = Vec::new();
     for i in 0..20 {
-        let r = a.ok("sendMessage", json!({"conversation": conv, "text": format!("m{i}")})).await;
+        let r = a
+            .ok(
+                "sendMessage",
+                json!({"conversation": conv, "text": format!("m{i}")}),
+            )
+            .await;
         seqs.push(r["payload"]["seq"].as_u64().unwrap());
     }
-    a.ok("isRead", json!({"conversation": conv, "seq": 5})).await;
+    a.ok("isRead", json!({"conversation": conv, "seq": 5}))
+        .await;
     a.ok("subscribe", json!({"user_id": [bob.im_id]})).await;
     a.ok("editUser", json!({"custom_data": {"k": 1}})).await;
     drop(a);
@@ -154,7 +210,9 @@ async fn state_survives_dropping_the_server_without_shutdown() {
 
     let mut cfg = config();
     cfg.api_key = key;
-    let server = RunningServer::start(cfg).await.expect("restarts on the same dir");
+    let server = RunningServer::start(cfg)
+        .await
+        .expect("restarts on the same dir");
     let mut a = Client::connect(&server.ws_url()).await;
     a.login(&alice.full_name, &alice.password).await;
     let got = a.ok("getConversation", json!({"uuid": conv})).await;
@@ -163,13 +221,21 @@ async fn state_survives_dropping_the_server_without_shutdown() {
     assert_eq!(parts[0]["last_read"], 5);
     assert_eq!(parts[1]["flags"], 1);
     let subs = a.ok("getSubscriptionList", json!({})).await;
-    assert_eq!(subs["payload"]["object"]["subscriptions"], json!([bob.im_id]));
+    assert_eq!(
+        subs["payload"]["object"]["subscriptions"],
+        json!([bob.im_id])
+    );
     let me = a.ok("getUser", json!({"user_id": alice.im_id})).await;
     assert_eq!(me["payload"]["object"]["custom_data"], json!({"k": 1}));
     let log = history(&mut a, &conv, 21).await;
     assert_eq!(log.len(), 21);
     assert_eq!(log[20].2, "m19");
-    let next = a.ok("sendMessage", json!({"conversation": conv, "text": "again"})).await;
+    let next = a
+        .ok(
+            "sendMessage",
+            json!({"conversation": conv, "text": "again"}),
+        )
+        .await;
     assert_eq!(next["payload"]["seq"], 22);
     // The old admin data survived too: the same users, and a new one gets fresh ids.
     let bob2 = a.ok("getUser", json!({"user_name": bob.full_name})).await;

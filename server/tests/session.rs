@@ -17,7 +17,9 @@ fn config() -> chatwire_server::Config {
 /// `loginFailed` / `refreshOauthTokenFailed` code.
 fn failed_code(v: &Value, name: &str) -> u64 {
     assert_eq!(v["name"], name, "expected {name}: {v}");
-    v["params"][0].as_u64().unwrap_or_else(|| panic!("no code: {v}"))
+    v["params"][0]
+        .as_u64()
+        .unwrap_or_else(|| panic!("no code: {v}"))
 }
 
 async fn login_code(c: &mut Client, params: Value) -> u64 {
@@ -491,7 +493,10 @@ async fn unsupported_login_methods_fail_with_401_not_supported() {
             "loginStage2",
         ] {
             let v = c.session(name, json!([alice.full_name])).await;
-            assert_eq!(v, json!({"name": "loginFailed", "params": [401, "not supported"]}));
+            assert_eq!(
+                v,
+                json!({"name": "loginFailed", "params": [401, "not supported"]})
+            );
         }
     }
     c.expect_silence(Duration::from_millis(200)).await;
@@ -862,4 +867,129 @@ async fn shutdown_closes_connections_with_1001() {
     assert!(!reason.is_empty());
     assert_eq!(anon.expect_close().await.0, 1001);
     stop.await.unwrap();
+}
+
+#[tokio::test]
+async fn expired_access_token_gives_701_and_refresh_still_works() {
+    let mut cfg = config();
+    cfg.limits.access_token_ttl = Duration::from_secs(1);
+    let h = Harness::with_config(cfg).await;
+    let alice = h.user("alice").await;
+    let mut c0 = h.connect().await;
+    let v = c0.login(&alice.full_name, &alice.password).await;
+    assert_eq!(oauth(&v)["accessExpire"], 1);
+    tokio::time::sleep(Duration::from_millis(2100)).await;
+    let mut c = h.connect().await;
+    let r = token_login(&mut c, &alice.full_name, &access(&v)).await;
+    assert_eq!(failed_code(&r, "loginFailed"), 701);
+    let r = c
+        .session(
+            "refreshOauthToken",
+            json!([alice.full_name, refresh_token(&v)]),
+        )
+        .await;
+    assert_eq!(r["name"], "refreshOauthTokenSuccessful", "{r}");
+    let t = r["params"][0]["OAuth"]["accessToken"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let r = token_login(&mut c, &alice.full_name, &t).await;
+    assert_eq!(r["name"], "loginSuccessful", "{r}");
+}
+
+#[tokio::test]
+async fn refresh_on_a_connection_logged_in_as_another_user_keeps_the_login() {
+    let h = Harness::start().await;
+    let alice = h.user("alice").await;
+    let bob = h.user("bob").await;
+    let mut cb = h.connect().await;
+    let v = cb.login(&bob.full_name, &bob.password).await;
+    let mut a = h.login(&alice).await;
+    let r = a
+        .session(
+            "refreshOauthToken",
+            json!([bob.full_name, refresh_token(&v)]),
+        )
+        .await;
+    assert_eq!(r["name"], "refreshOauthTokenSuccessful", "{r}");
+    assert_logged_in_as(&mut a, &alice).await;
+}
+
+#[tokio::test]
+async fn throttle_per_peer_address() {
+    let mut cfg = config();
+    cfg.limits.failed_logins_per_peer = 3;
+    let h = Harness::with_config(cfg).await;
+    let alice = h.user("alice").await;
+    let domain = h.server.domain().to_string();
+    let mut c = h.connect().await;
+    for i in 0..3 {
+        assert_eq!(
+            login_code(
+                &mut c,
+                json!([format!("nobody{i}@{domain}"), "password-1", {}])
+            )
+            .await,
+            401
+        );
+    }
+    // Every name from this address is now refused.
+    let mut c2 = h.connect().await;
+    assert_eq!(
+        login_code(&mut c2, json!([alice.full_name, alice.password, {}])).await,
+        429
+    );
+}
+
+#[tokio::test]
+async fn throttle_off_with_zero() {
+    let mut cfg = config();
+    cfg.limits.failed_logins_per_name = 0;
+    cfg.limits.failed_logins_per_peer = 0;
+    let h = Harness::with_config(cfg).await;
+    let alice = h.user("alice").await;
+    for _ in 0..6 {
+        let mut c = h.connect().await;
+        assert_eq!(
+            login_code(&mut c, json!([alice.full_name, "wrong-password", {}])).await,
+            401
+        );
+    }
+    let mut c = h.connect().await;
+    c.login(&alice.full_name, &alice.password).await;
+}
+
+#[tokio::test]
+async fn logged_in_connection_bad_token_gives_491_and_unsupported_stays_401() {
+    let h = Harness::start().await;
+    let alice = h.user("alice").await;
+    let mut c = h.login(&alice).await;
+    let v = token_login(&mut c, &alice.full_name, "not-a-token").await;
+    assert_eq!(failed_code(&v, "loginFailed"), 491);
+    let v = c
+        .session("loginGenerateOneTimeKey", json!([alice.full_name]))
+        .await;
+    assert_eq!(v["params"], json!([401, "not supported"]));
+    assert_logged_in_as(&mut c, &alice).await;
+}
+
+#[tokio::test]
+async fn throttle_window_slides() {
+    let mut cfg = throttled_config(2);
+    cfg.limits.throttle_window = Duration::from_secs(1);
+    let h = Harness::with_config(cfg).await;
+    let alice = h.user("alice").await;
+    let mut c = h.connect().await;
+    for _ in 0..2 {
+        assert_eq!(
+            login_code(&mut c, json!([alice.full_name, "wrong-password", {}])).await,
+            401
+        );
+    }
+    assert_eq!(
+        login_code(&mut c, json!([alice.full_name, alice.password, {}])).await,
+        429
+    );
+    tokio::time::sleep(Duration::from_millis(1200)).await;
+    c.login(&alice.full_name, &alice.password).await;
 }
