@@ -261,48 +261,63 @@ async fn handle_text(session: &mut Session, rate: &mut RateLimit, text: &str) {
 type Sink = SplitSink<WebSocket, Message>;
 
 /// Owns the sink: sends queued frames (flushing when the queue is momentarily empty) until a
-/// close is requested, then sends the close frame.
+/// close is requested, then sends the close frame. A close request also interrupts a write that
+/// is blocked on a full socket (a client that stopped reading).
 async fn write_loop(mut sink: Sink, mut rx: mpsc::Receiver<Utf8Bytes>, shared: Arc<ConnShared>) {
     loop {
-        tokio::select! {
+        let req = tokio::select! {
             biased;
-            req = shared.closed() => {
-                finish(&mut sink, &mut rx, req).await;
-                return;
-            }
+            req = shared.closed() => req,
             frame = rx.recv() => {
                 let Some(frame) = frame else { return };
-                if sink.feed(Message::Text(frame)).await.is_err() {
-                    return;
-                }
-                while let Ok(more) = rx.try_recv() {
-                    if sink.feed(Message::Text(more)).await.is_err() {
-                        return;
+                tokio::select! {
+                    biased;
+                    req = shared.closed() => req,
+                    ok = send_batch(&mut sink, &mut rx, frame) => {
+                        if ok { continue } else { return }
                     }
                 }
-                if sink.flush().await.is_err() {
-                    return;
-                }
             }
-        }
+        };
+        finish(&mut sink, &mut rx, req).await;
+        return;
     }
 }
 
-async fn finish(sink: &mut Sink, rx: &mut mpsc::Receiver<Utf8Bytes>, req: CloseRequest) {
-    if req.drain {
-        while let Ok(frame) = rx.try_recv() {
-            if sink.feed(Message::Text(frame)).await.is_err() {
-                return;
-            }
+/// Sends `first` and whatever else is queued, then flushes.
+async fn send_batch(sink: &mut Sink, rx: &mut mpsc::Receiver<Utf8Bytes>, first: Utf8Bytes) -> bool {
+    if sink.feed(Message::Text(first)).await.is_err() {
+        return false;
+    }
+    while let Ok(more) = rx.try_recv() {
+        if sink.feed(Message::Text(more)).await.is_err() {
+            return false;
         }
     }
+    sink.flush().await.is_ok()
+}
+
+/// How long a close (with its drained frames) may take before the socket is dropped.
+const CLOSE_TIMEOUT: Duration = Duration::from_secs(10);
+
+async fn finish(sink: &mut Sink, rx: &mut mpsc::Receiver<Utf8Bytes>, req: CloseRequest) {
     if req.code != 1000 || !req.reason.is_empty() {
         tracing::debug!(code = req.code, reason = %req.reason, "closing");
     }
-    let close = CloseFrame {
-        code: req.code,
-        reason: Utf8Bytes::from(req.reason),
+    let close = async {
+        if req.drain {
+            while let Ok(frame) = rx.try_recv() {
+                if sink.feed(Message::Text(frame)).await.is_err() {
+                    return;
+                }
+            }
+        }
+        let frame = CloseFrame {
+            code: req.code,
+            reason: Utf8Bytes::from(req.reason),
+        };
+        let _ = sink.send(Message::Close(Some(frame))).await;
+        let _ = sink.close().await;
     };
-    let _ = sink.send(Message::Close(Some(close))).await;
-    let _ = sink.close().await;
+    let _ = tokio::time::timeout(CLOSE_TIMEOUT, close).await;
 }
