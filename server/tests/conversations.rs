@@ -4,21 +4,12 @@ mod common;
 
 use std::time::Duration;
 
-use chatwire_server::Storage;
 use common::{Client, Harness, TestUser};
 use serde_json::{json, Value};
 
 const QUIET: Duration = Duration::from_millis(200);
 const UNKNOWN_USER: u64 = 987_654;
 const NO_SUCH_CONV: &str = "0f6a3b7e-1c2d-4e5f-8a9b-0c1d2e3f4a5b";
-
-/// A server without the per-connection rate limit (tests send bursts of requests).
-async fn start() -> Harness {
-    let mut config = chatwire_server::testing::config(Storage::Memory);
-    config.limits.requests_per_second = 0;
-    config.limits.requests_per_minute = 0;
-    Harness::with_config(config).await
-}
 
 fn obj(frame: &Value) -> &Value {
     &frame["payload"]["object"]
@@ -92,7 +83,7 @@ async fn assert_error_frame(c: &mut Client, event: &str, payload: Value, code: u
 
 #[tokio::test]
 async fn create_result_has_seq_1_and_documented_fields() {
-    let h = start().await;
+    let h = Harness::unlimited().await;
     let alice = h.user("alice").await;
     let mut a = h.login(&alice).await;
     let v = a
@@ -127,7 +118,7 @@ async fn create_result_has_seq_1_and_documented_fields() {
 
 #[tokio::test]
 async fn create_without_title_or_with_empty_title_uses_default() {
-    let h = start().await;
+    let h = Harness::unlimited().await;
     let alice = h.user("alice").await;
     let mut a = h.login(&alice).await;
     for payload in [json!({}), json!({"title": ""}), json!({"title": null})] {
@@ -138,7 +129,7 @@ async fn create_without_title_or_with_empty_title_uses_default() {
 
 #[tokio::test]
 async fn create_keeps_flags_and_custom_data_as_given() {
-    let h = start().await;
+    let h = Harness::unlimited().await;
     let alice = h.user("alice").await;
     let mut a = h.login(&alice).await;
     let v = a
@@ -157,7 +148,7 @@ async fn create_keeps_flags_and_custom_data_as_given() {
 
 #[tokio::test]
 async fn create_puts_creator_first_as_owner_and_listed_participants_default_to_7() {
-    let h = start().await;
+    let h = Harness::unlimited().await;
     let alice = h.user("alice").await;
     let bob = h.user("bob").await;
     let carol = h.user("carol").await;
@@ -180,7 +171,7 @@ async fn create_puts_creator_first_as_owner_and_listed_participants_default_to_7
 
 #[tokio::test]
 async fn create_normalizes_flags() {
-    let h = start().await;
+    let h = Harness::unlimited().await;
     let alice = h.user("alice").await;
     let mut users = Vec::new();
     for n in ["u1", "u2", "u3", "u4", "u5", "u6", "u7", "u8"] {
@@ -213,7 +204,7 @@ async fn create_normalizes_flags() {
 
 #[tokio::test]
 async fn create_ignores_creator_entry_and_first_duplicate_wins() {
-    let h = start().await;
+    let h = Harness::unlimited().await;
     let alice = h.user("alice").await;
     let bob = h.user("bob").await;
     let carol = h.user("carol").await;
@@ -238,7 +229,7 @@ async fn create_ignores_creator_entry_and_first_duplicate_wins() {
 
 #[tokio::test]
 async fn create_is_delivered_to_every_connection_of_every_participant_only() {
-    let h = start().await;
+    let h = Harness::unlimited().await;
     let alice = h.user("alice").await;
     let bob = h.user("bob").await;
     let carol = h.user("carol").await;
@@ -268,7 +259,7 @@ async fn create_is_delivered_to_every_connection_of_every_participant_only() {
 
 #[tokio::test]
 async fn create_rejects_bad_types_and_values_with_0() {
-    let h = start().await;
+    let h = Harness::unlimited().await;
     let alice = h.user("alice").await;
     let bob = h.user("bob").await;
     let mut a = h.login(&alice).await;
@@ -308,7 +299,7 @@ async fn create_rejects_bad_types_and_values_with_0() {
 
 #[tokio::test]
 async fn create_accepts_limits_exactly() {
-    let h = start().await;
+    let h = Harness::unlimited().await;
     let alice = h.user("alice").await;
     let mut a = h.login(&alice).await;
     let title = "é".repeat(50);
@@ -333,7 +324,7 @@ async fn create_accepts_limits_exactly() {
 
 #[tokio::test]
 async fn create_direct_with_public_or_uber_is_34_but_explicit_false_is_fine() {
-    let h = start().await;
+    let h = Harness::unlimited().await;
     let alice = h.user("alice").await;
     let bob = h.user("bob").await;
     let carol = h.user("carol").await;
@@ -367,7 +358,7 @@ async fn create_direct_with_public_or_uber_is_34_but_explicit_false_is_fine() {
 
 #[tokio::test]
 async fn create_direct_needs_exactly_one_distinct_other_35() {
-    let h = start().await;
+    let h = Harness::unlimited().await;
     let alice = h.user("alice").await;
     let bob = h.user("bob").await;
     let carol = h.user("carol").await;
@@ -401,7 +392,7 @@ async fn create_direct_needs_exactly_one_distinct_other_35() {
 
 #[tokio::test]
 async fn create_with_unknown_participant_is_25() {
-    let h = start().await;
+    let h = Harness::unlimited().await;
     let alice = h.user("alice").await;
     let bob = h.user("bob").await;
     let mut a = h.login(&alice).await;
@@ -426,7 +417,7 @@ async fn create_with_unknown_participant_is_25() {
 
 #[tokio::test]
 async fn create_with_deleted_participant_is_18() {
-    let h = start().await;
+    let h = Harness::unlimited().await;
     let alice = h.user("alice").await;
     let bob = h.user("bob").await;
     let carol = h.user("carol").await;
@@ -452,7 +443,7 @@ async fn create_with_deleted_participant_is_18() {
 
 #[tokio::test]
 async fn create_checks_run_in_spec_order() {
-    let h = start().await;
+    let h = Harness::unlimited().await;
     let alice = h.user("alice").await;
     let bob = h.user("bob").await;
     let carol = h.user("carol").await;
@@ -503,7 +494,7 @@ async fn create_checks_run_in_spec_order() {
 
 #[tokio::test]
 async fn create_with_more_than_1000_participants_is_22() {
-    let h = start().await;
+    let h = Harness::unlimited().await;
     let alice = h.user("alice").await;
     let mut a = h.login(&alice).await;
     // 22 is checked before 25, so unknown ids suffice: 1 000 others + the creator = 1 001.
@@ -541,7 +532,7 @@ async fn create_with_more_than_1000_participants_is_22() {
 
 #[tokio::test]
 async fn existing_direct_is_returned_to_the_caller_only_and_nothing_is_appended() {
-    let h = start().await;
+    let h = Harness::unlimited().await;
     let alice = h.user("alice").await;
     let bob = h.user("bob").await;
     let mut a1 = h.login(&alice).await;
@@ -612,7 +603,7 @@ async fn existing_direct_is_returned_to_the_caller_only_and_nothing_is_appended(
 
 #[tokio::test]
 async fn existing_direct_request_still_runs_all_checks_first() {
-    let h = start().await;
+    let h = Harness::unlimited().await;
     let alice = h.user("alice").await;
     let bob = h.user("bob").await;
     let mut a = h.login(&alice).await;
@@ -646,7 +637,7 @@ async fn existing_direct_request_still_runs_all_checks_first() {
 
 #[tokio::test]
 async fn non_direct_conversations_between_the_same_users_are_always_new() {
-    let h = start().await;
+    let h = Harness::unlimited().await;
     let alice = h.user("alice").await;
     let bob = h.user("bob").await;
     let mut a = h.login(&alice).await;
@@ -668,7 +659,7 @@ async fn non_direct_conversations_between_the_same_users_are_always_new() {
 
 #[tokio::test]
 async fn edit_by_owner_updates_and_reaches_all_participants() {
-    let h = start().await;
+    let h = Harness::unlimited().await;
     let alice = h.user("alice").await;
     let bob = h.user("bob").await;
     let carol = h.user("carol").await;
@@ -721,7 +712,7 @@ async fn edit_by_owner_updates_and_reaches_all_participants() {
 
 #[tokio::test]
 async fn edit_requires_owner_and_participation() {
-    let h = start().await;
+    let h = Harness::unlimited().await;
     let alice = h.user("alice").await;
     let bob = h.user("bob").await;
     let carol = h.user("carol").await;
@@ -791,7 +782,7 @@ async fn edit_requires_owner_and_participation() {
 
 #[tokio::test]
 async fn edit_refusal_changes_nothing_and_broadcasts_nothing() {
-    let h = start().await;
+    let h = Harness::unlimited().await;
     let alice = h.user("alice").await;
     let bob = h.user("bob").await;
     let mut a = h.login(&alice).await;
@@ -816,7 +807,7 @@ async fn edit_refusal_changes_nothing_and_broadcasts_nothing() {
 
 #[tokio::test]
 async fn edit_with_empty_title_resets_to_default() {
-    let h = start().await;
+    let h = Harness::unlimited().await;
     let alice = h.user("alice").await;
     let mut a = h.login(&alice).await;
     let conv = a.create(json!({"title": "named"})).await;
@@ -837,7 +828,7 @@ async fn edit_with_empty_title_resets_to_default() {
 
 #[tokio::test]
 async fn edit_custom_data_replaces_wholesale() {
-    let h = start().await;
+    let h = Harness::unlimited().await;
     let alice = h.user("alice").await;
     let mut a = h.login(&alice).await;
     let conv = a
@@ -870,7 +861,7 @@ async fn edit_custom_data_replaces_wholesale() {
 
 #[tokio::test]
 async fn every_edit_appends_an_event_even_without_change() {
-    let h = start().await;
+    let h = Harness::unlimited().await;
     let alice = h.user("alice").await;
     let bob = h.user("bob").await;
     let mut a = h.login(&alice).await;
@@ -904,7 +895,7 @@ async fn every_edit_appends_an_event_even_without_change() {
 
 #[tokio::test]
 async fn edit_direct_public_is_34_and_direct_uber_keys_are_ignored() {
-    let h = start().await;
+    let h = Harness::unlimited().await;
     let alice = h.user("alice").await;
     let bob = h.user("bob").await;
     let mut a = h.login(&alice).await;
@@ -955,7 +946,7 @@ async fn edit_direct_public_is_34_and_direct_uber_keys_are_ignored() {
 
 #[tokio::test]
 async fn edit_rejects_bad_payloads_with_0_before_other_checks() {
-    let h = start().await;
+    let h = Harness::unlimited().await;
     let alice = h.user("alice").await;
     let bob = h.user("bob").await;
     let mut a = h.login(&alice).await;
@@ -988,7 +979,7 @@ async fn edit_rejects_bad_payloads_with_0_before_other_checks() {
 
 #[tokio::test]
 async fn get_conversation_returns_current_state_to_the_caller_only() {
-    let h = start().await;
+    let h = Harness::unlimited().await;
     let alice = h.user("alice").await;
     let bob = h.user("bob").await;
     let mut a1 = h.login(&alice).await;
@@ -1025,7 +1016,7 @@ async fn get_conversation_returns_current_state_to_the_caller_only() {
 
 #[tokio::test]
 async fn get_conversation_errors() {
-    let h = start().await;
+    let h = Harness::unlimited().await;
     let alice = h.user("alice").await;
     let carol = h.user("carol").await;
     let mut a = h.login(&alice).await;
@@ -1047,7 +1038,7 @@ async fn get_conversation_errors() {
 
 #[tokio::test]
 async fn get_conversation_is_allowed_for_former_participants_and_on_public_ones() {
-    let h = start().await;
+    let h = Harness::unlimited().await;
     let alice = h.user("alice").await;
     let bob = h.user("bob").await;
     let carol = h.user("carol").await;
@@ -1086,7 +1077,7 @@ async fn get_conversation_is_allowed_for_former_participants_and_on_public_ones(
 
 #[tokio::test]
 async fn get_conversations_answers_each_distinct_item_in_request_order() {
-    let h = start().await;
+    let h = Harness::unlimited().await;
     let alice = h.user("alice").await;
     let mut a = h.login(&alice).await;
     let c1 = a.create(json!({"title": "one"})).await;
@@ -1117,7 +1108,7 @@ async fn get_conversations_answers_each_distinct_item_in_request_order() {
 
 #[tokio::test]
 async fn get_conversations_size_limits() {
-    let h = start().await;
+    let h = Harness::unlimited().await;
     let alice = h.user("alice").await;
     let mut a = h.login(&alice).await;
     let conv = a.create(json!({})).await;
@@ -1140,7 +1131,7 @@ async fn get_conversations_size_limits() {
 
 #[tokio::test]
 async fn get_conversations_reports_the_first_failing_check_across_items() {
-    let h = start().await;
+    let h = Harness::unlimited().await;
     let alice = h.user("alice").await;
     let bob = h.user("bob").await;
     let carol = h.user("carol").await;
@@ -1171,7 +1162,7 @@ async fn get_conversations_reports_the_first_failing_check_across_items() {
 
 #[tokio::test]
 async fn public_conversations_are_listed_in_creation_order() {
-    let h = start().await;
+    let h = Harness::unlimited().await;
     let alice = h.user("alice").await;
     let bob = h.user("bob").await;
     let carol = h.user("carol").await;
@@ -1224,7 +1215,7 @@ async fn public_conversations_are_listed_in_creation_order() {
 
 #[tokio::test]
 async fn join_public_appends_joiner_with_flags_7_and_tells_everyone() {
-    let h = start().await;
+    let h = Harness::unlimited().await;
     let alice = h.user("alice").await;
     let bob = h.user("bob").await;
     let carol = h.user("carol").await;
@@ -1267,7 +1258,7 @@ async fn join_public_appends_joiner_with_flags_7_and_tells_everyone() {
 
 #[tokio::test]
 async fn join_checks_in_order() {
-    let h = start().await;
+    let h = Harness::unlimited().await;
     let alice = h.user("alice").await;
     let bob = h.user("bob").await;
     let carol = h.user("carol").await;
@@ -1298,7 +1289,7 @@ async fn join_checks_in_order() {
 
 #[tokio::test]
 async fn rejoining_moves_the_user_to_the_end() {
-    let h = start().await;
+    let h = Harness::unlimited().await;
     let alice = h.user("alice").await;
     let bob = h.user("bob").await;
     let carol = h.user("carol").await;
@@ -1327,7 +1318,7 @@ async fn rejoining_moves_the_user_to_the_end() {
 
 #[tokio::test]
 async fn leave_checks_in_order() {
-    let h = start().await;
+    let h = Harness::unlimited().await;
     let alice = h.user("alice").await;
     let bob = h.user("bob").await;
     let carol = h.user("carol").await;
@@ -1355,7 +1346,7 @@ async fn leave_checks_in_order() {
 
 #[tokio::test]
 async fn leave_reaches_remaining_participants_and_every_leaver_connection() {
-    let h = start().await;
+    let h = Harness::unlimited().await;
     let alice = h.user("alice").await;
     let bob = h.user("bob").await;
     let carol = h.user("carol").await;
@@ -1402,7 +1393,7 @@ async fn leave_reaches_remaining_participants_and_every_leaver_connection() {
 
 #[tokio::test]
 async fn leave_conversations_lists_oldest_departure_first() {
-    let h = start().await;
+    let h = Harness::unlimited().await;
     let alice = h.user("alice").await;
     let bob = h.user("bob").await;
     let mut a = h.login(&alice).await;
@@ -1425,7 +1416,7 @@ async fn leave_conversations_lists_oldest_departure_first() {
 
 #[tokio::test]
 async fn owner_leaving_hands_ownership_to_the_longest_standing_participant() {
-    let h = start().await;
+    let h = Harness::unlimited().await;
     let alice = h.user("alice").await;
     let bob = h.user("bob").await;
     let carol = h.user("carol").await;
@@ -1451,7 +1442,7 @@ async fn owner_leaving_hands_ownership_to_the_longest_standing_participant() {
 
 #[tokio::test]
 async fn owner_leaving_with_another_owner_left_changes_nobody_else() {
-    let h = start().await;
+    let h = Harness::unlimited().await;
     let alice = h.user("alice").await;
     let bob = h.user("bob").await;
     let carol = h.user("carol").await;
@@ -1465,7 +1456,7 @@ async fn owner_leaving_with_another_owner_left_changes_nobody_else() {
 
 #[tokio::test]
 async fn hand_over_skips_deleted_users_unless_only_deleted_remain() {
-    let h = start().await;
+    let h = Harness::unlimited().await;
     let alice = h.user("alice").await;
     let bob = h.user("bob").await;
     let carol = h.user("carol").await;
@@ -1489,7 +1480,7 @@ async fn hand_over_skips_deleted_users_unless_only_deleted_remain() {
 
 #[tokio::test]
 async fn last_participant_leaving_deletes_the_conversation() {
-    let h = start().await;
+    let h = Harness::unlimited().await;
     let alice = h.user("alice").await;
     let bob = h.user("bob").await;
     let mut a1 = h.login(&alice).await;
@@ -1588,7 +1579,7 @@ async fn last_participant_leaving_deletes_the_conversation() {
 
 #[tokio::test]
 async fn reserved_actions_are_12_and_unknown_actions_are_2() {
-    let h = start().await;
+    let h = Harness::unlimited().await;
     let alice = h.user("alice").await;
     let mut a = h.login(&alice).await;
     let conv = a.create(json!({})).await;

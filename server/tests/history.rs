@@ -5,18 +5,10 @@ mod common;
 
 use std::time::Duration;
 
-use chatwire_server::Storage;
 use common::{Client, Harness, TestUser};
 use serde_json::{json, Value};
 
 const QUIET: Duration = Duration::from_millis(300);
-
-async fn start() -> Harness {
-    let mut config = chatwire_server::testing::config(Storage::Memory);
-    config.limits.requests_per_second = 1_000_000;
-    config.limits.requests_per_minute = 1_000_000;
-    Harness::with_config(config).await
-}
 
 fn uuid_of(frame: &Value) -> String {
     frame["payload"]["object"]["uuid"]
@@ -174,7 +166,7 @@ fn assert_replays(frames: &[Value], originals: &[Value], expected: &[u64]) {
 
 #[tokio::test]
 async fn from1_to6_covers_all_identical_to_originals() {
-    let h = start().await;
+    let h = Harness::unlimited().await;
     let mut s = six(&h).await;
     let f = retransmit(
         &mut s.b,
@@ -195,7 +187,7 @@ async fn from1_to6_covers_all_identical_to_originals() {
 
 #[tokio::test]
 async fn from1_count6_covers_1_to_6() {
-    let h = start().await;
+    let h = Harness::unlimited().await;
     let mut s = six(&h).await;
     let f = retransmit(
         &mut s.b,
@@ -208,7 +200,7 @@ async fn from1_count6_covers_1_to_6() {
 
 #[tokio::test]
 async fn to6_count6_covers_1_to_6() {
-    let h = start().await;
+    let h = Harness::unlimited().await;
     let mut s = six(&h).await;
     let f = retransmit(
         &mut s.b,
@@ -221,7 +213,7 @@ async fn to6_count6_covers_1_to_6() {
 
 #[tokio::test]
 async fn from4_count10_covers_4_to_6_with_three_frames() {
-    let h = start().await;
+    let h = Harness::unlimited().await;
     let mut s = six(&h).await;
     let f = retransmit(
         &mut s.b,
@@ -235,7 +227,7 @@ async fn from4_count10_covers_4_to_6_with_three_frames() {
 
 #[tokio::test]
 async fn to3_count10_covers_1_to_3() {
-    let h = start().await;
+    let h = Harness::unlimited().await;
     let mut s = six(&h).await;
     let f = retransmit(
         &mut s.b,
@@ -248,7 +240,7 @@ async fn to3_count10_covers_1_to_3() {
 
 #[tokio::test]
 async fn single_event_ranges() {
-    let h = start().await;
+    let h = Harness::unlimited().await;
     let mut s = six(&h).await;
     let f = retransmit(
         &mut s.b,
@@ -274,7 +266,7 @@ async fn single_event_ranges() {
 
 #[tokio::test]
 async fn snapshot_as_it_was() {
-    let h = start().await;
+    let h = Harness::unlimited().await;
     let mut s = six(&h).await;
     // bob marks read: later snapshots change, earlier ones must not.
     s.b.ok("isRead", json!({"conversation": s.conv, "seq": 6}))
@@ -317,7 +309,7 @@ async fn snapshot_as_it_was() {
 
 #[tokio::test]
 async fn retransmit_consumes_no_seq() {
-    let h = start().await;
+    let h = Harness::unlimited().await;
     let mut s = six(&h).await;
     retransmit(
         &mut s.b,
@@ -332,7 +324,7 @@ async fn retransmit_consumes_no_seq() {
 
 #[tokio::test]
 async fn numbers_as_strings_and_integral_floats_accepted() {
-    let h = start().await;
+    let h = Harness::unlimited().await;
     let mut s = six(&h).await;
     let f = retransmit(
         &mut s.b,
@@ -357,7 +349,7 @@ async fn numbers_as_strings_and_integral_floats_accepted() {
 
 #[tokio::test]
 async fn null_counts_as_not_given() {
-    let h = start().await;
+    let h = Harness::unlimited().await;
     let mut s = six(&h).await;
     let f = retransmit(
         &mut s.b,
@@ -379,7 +371,7 @@ async fn null_counts_as_not_given() {
 
 #[tokio::test]
 async fn from7_count5_is_24() {
-    let h = start().await;
+    let h = Harness::unlimited().await;
     let mut s = six(&h).await;
     let e = |p: Value| p;
     for p in [
@@ -394,7 +386,7 @@ async fn from7_count5_is_24() {
 
 #[tokio::test]
 async fn from5_to2_is_28() {
-    let h = start().await;
+    let h = Harness::unlimited().await;
     let mut s = six(&h).await;
     assert_eq!(
         s.b.err(
@@ -408,7 +400,7 @@ async fn from5_to2_is_28() {
 
 #[tokio::test]
 async fn from1_to101_is_22() {
-    let h = start().await;
+    let h = Harness::unlimited().await;
     let mut s = six(&h).await;
     assert_eq!(
         s.b.err(
@@ -431,7 +423,7 @@ async fn from1_to101_is_22() {
 
 #[tokio::test]
 async fn all_three_given_is_36() {
-    let h = start().await;
+    let h = Harness::unlimited().await;
     let mut s = six(&h).await;
     assert_eq!(
         s.b.err(
@@ -445,7 +437,7 @@ async fn all_three_given_is_36() {
 
 #[tokio::test]
 async fn fewer_than_two_is_41() {
-    let h = start().await;
+    let h = Harness::unlimited().await;
     let mut s = six(&h).await;
     for p in [
         json!({"conversation": s.conv}),
@@ -459,7 +451,7 @@ async fn fewer_than_two_is_41() {
 
 #[tokio::test]
 async fn count_0_is_21_and_count_101_is_22() {
-    let h = start().await;
+    let h = Harness::unlimited().await;
     let mut s = six(&h).await;
     for p in [
         json!({"conversation": s.conv, "events_from": 1, "count": 0}),
@@ -485,7 +477,7 @@ async fn count_0_is_21_and_count_101_is_22() {
 
 #[tokio::test]
 async fn seq_below_one_is_0() {
-    let h = start().await;
+    let h = Harness::unlimited().await;
     let mut s = six(&h).await;
     for p in [
         json!({"conversation": s.conv, "events_from": 0, "events_to": 2}),
@@ -499,7 +491,7 @@ async fn seq_below_one_is_0() {
 
 #[tokio::test]
 async fn non_integer_is_0() {
-    let h = start().await;
+    let h = Harness::unlimited().await;
     let mut s = six(&h).await;
     for p in [
         json!({"conversation": s.conv, "events_from": 1.5, "events_to": 2}),
@@ -526,7 +518,7 @@ async fn non_integer_is_0() {
 
 #[tokio::test]
 async fn check_order() {
-    let h = start().await;
+    let h = Harness::unlimited().await;
     let mut s = six(&h).await;
     let unknown = uuid::Uuid::new_v4().to_string();
     let cases = [
@@ -584,7 +576,7 @@ async fn check_order() {
 
 #[tokio::test]
 async fn unknown_is_8_and_deleted_is_16() {
-    let h = start().await;
+    let h = Harness::unlimited().await;
     let alice = h.user("alice").await;
     let mut a = h.login(&alice).await;
     assert_eq!(
@@ -610,7 +602,7 @@ async fn unknown_is_8_and_deleted_is_16() {
 
 #[tokio::test]
 async fn never_member_is_19_even_when_public() {
-    let h = start().await;
+    let h = Harness::unlimited().await;
     let s = six(&h).await;
     let carol = h.user("carol").await;
     let mut c = h.login(&carol).await;
@@ -642,7 +634,7 @@ async fn never_member_is_19_even_when_public() {
 
 #[tokio::test]
 async fn former_participant_who_left_sees_up_to_l() {
-    let h = start().await;
+    let h = Harness::unlimited().await;
     let mut s = six(&h).await;
     let left = s.b.ok("leaveConversation", json!({"uuid": s.conv})).await;
     let l = left["payload"]["seq"].as_u64().unwrap();
@@ -699,7 +691,7 @@ async fn former_participant_who_left_sees_up_to_l() {
 
 #[tokio::test]
 async fn former_participant_who_was_removed_sees_up_to_l() {
-    let h = start().await;
+    let h = Harness::unlimited().await;
     let mut s = six(&h).await;
     let removed =
         s.a.ok(
@@ -731,7 +723,7 @@ async fn former_participant_who_was_removed_sees_up_to_l() {
 #[tokio::test]
 async fn rejoined_participant_of_regular_conversation_sees_everything() {
     // Non-uber: after re-joining there is no L any more and the gap is visible.
-    let h = start().await;
+    let h = Harness::unlimited().await;
     let alice = h.user("alice").await;
     let bob = h.user("bob").await;
     let mut a = h.login(&alice).await;
@@ -754,7 +746,7 @@ async fn rejoined_participant_of_regular_conversation_sees_everything() {
 
 #[tokio::test]
 async fn late_member_of_regular_conversation_sees_earlier_messages() {
-    let h = start().await;
+    let h = Harness::unlimited().await;
     let alice = h.user("alice").await;
     let bob = h.user("bob").await;
     let mut a = h.login(&alice).await;
@@ -784,7 +776,7 @@ async fn late_member_of_regular_conversation_sees_earlier_messages() {
 
 #[tokio::test]
 async fn uber_late_member_sees_conversation_events_not_earlier_messages() {
-    let h = start().await;
+    let h = Harness::unlimited().await;
     let alice = h.user("alice").await;
     let bob = h.user("bob").await;
     let mut a = h.login(&alice).await;
@@ -852,7 +844,7 @@ async fn uber_late_member_sees_conversation_events_not_earlier_messages() {
 
 #[tokio::test]
 async fn uber_leave_and_rejoin_sees_only_messages_within_intervals() {
-    let h = start().await;
+    let h = Harness::unlimited().await;
     let alice = h.user("alice").await;
     let bob = h.user("bob").await;
     let mut a = h.login(&alice).await;

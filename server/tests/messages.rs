@@ -5,7 +5,6 @@ mod common;
 
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use chatwire_server::Storage;
 use common::{Client, Harness, TestUser};
 use serde_json::{json, Value};
 
@@ -16,14 +15,6 @@ const EDIT_ALL: u64 = 16;
 const REMOVE_ALL: u64 = 32;
 
 const QUIET: Duration = Duration::from_millis(300);
-
-/// A server whose rate limit does not get in the way (it is not under test here).
-async fn start() -> Harness {
-    let mut config = chatwire_server::testing::config(Storage::Memory);
-    config.limits.requests_per_second = 1_000_000;
-    config.limits.requests_per_minute = 1_000_000;
-    Harness::with_config(config).await
-}
 
 fn now_secs() -> i64 {
     SystemTime::now()
@@ -113,7 +104,7 @@ fn last_read_of(conversation_object: &Value, user: u64) -> u64 {
 
 #[tokio::test]
 async fn send_text_only() {
-    let h = start().await;
+    let h = Harness::unlimited().await;
     let mut p = pair(&h, 7).await;
     let before = now_secs();
     let r =
@@ -143,7 +134,7 @@ async fn send_text_only() {
 
 #[tokio::test]
 async fn send_payload_only_returned_exactly() {
-    let h = start().await;
+    let h = Harness::unlimited().await;
     let mut p = pair(&h, 7).await;
     let payload = json!([
         {"type": "image", "url": "https://example.com/x.png", "size": {"w": 640, "h": 480}},
@@ -165,7 +156,7 @@ async fn send_payload_only_returned_exactly() {
 
 #[tokio::test]
 async fn send_text_and_payload() {
-    let h = start().await;
+    let h = Harness::unlimited().await;
     let mut p = pair(&h, 7).await;
     let r =
         p.a.ok(
@@ -179,7 +170,7 @@ async fn send_text_and_payload() {
 
 #[tokio::test]
 async fn send_text_with_empty_payload_gives_empty_array() {
-    let h = start().await;
+    let h = Harness::unlimited().await;
     let mut p = pair(&h, 7).await;
     let r =
         p.a.ok(
@@ -199,7 +190,7 @@ async fn send_text_with_empty_payload_gives_empty_array() {
 
 #[tokio::test]
 async fn send_payload_with_empty_text_gives_empty_string() {
-    let h = start().await;
+    let h = Harness::unlimited().await;
     let mut p = pair(&h, 7).await;
     let r =
         p.a.ok(
@@ -219,7 +210,7 @@ async fn send_payload_with_empty_text_gives_empty_string() {
 
 #[tokio::test]
 async fn send_empty_message_is_0() {
-    let h = start().await;
+    let h = Harness::unlimited().await;
     let mut p = pair(&h, 7).await;
     for payload in [
         json!({"conversation": p.conv}),
@@ -236,7 +227,7 @@ async fn send_empty_message_is_0() {
 
 #[tokio::test]
 async fn send_payload_elements_not_objects_is_0() {
-    let h = start().await;
+    let h = Harness::unlimited().await;
     let mut p = pair(&h, 7).await;
     for bad in [
         json!([1]),
@@ -262,7 +253,7 @@ async fn send_payload_elements_not_objects_is_0() {
 
 #[tokio::test]
 async fn send_wrong_types_are_0() {
-    let h = start().await;
+    let h = Harness::unlimited().await;
     let mut p = pair(&h, 7).await;
     for payload in [
         json!({"text": "hi"}),
@@ -283,7 +274,7 @@ async fn send_wrong_types_are_0() {
 
 #[tokio::test]
 async fn send_text_over_5000_chars_is_23() {
-    let h = start().await;
+    let h = Harness::unlimited().await;
     let mut p = pair(&h, 7).await;
     let code =
         p.a.err(
@@ -310,7 +301,7 @@ async fn send_text_over_5000_chars_is_23() {
 
 #[tokio::test]
 async fn send_5000_multibyte_chars_is_ok() {
-    let h = start().await;
+    let h = Harness::unlimited().await;
     let mut p = pair(&h, 7).await;
     // 5000 characters, 20000 bytes.
     let text = "😀".repeat(5000);
@@ -327,7 +318,7 @@ async fn send_5000_multibyte_chars_is_ok() {
 
 #[tokio::test]
 async fn send_validation_comes_before_conversation_checks() {
-    let h = start().await;
+    let h = Harness::unlimited().await;
     let mut p = pair(&h, 7).await;
     let unknown = fresh_uuid();
     // empty message → 0 before 8
@@ -369,7 +360,7 @@ async fn send_validation_comes_before_conversation_checks() {
 
 #[tokio::test]
 async fn send_unknown_conversation_is_8() {
-    let h = start().await;
+    let h = Harness::unlimited().await;
     let mut p = pair(&h, 7).await;
     assert_eq!(
         p.a.err(
@@ -391,7 +382,7 @@ async fn send_unknown_conversation_is_8() {
 
 #[tokio::test]
 async fn send_uuid_case_insensitive() {
-    let h = start().await;
+    let h = Harness::unlimited().await;
     let mut p = pair(&h, 7).await;
     let r =
         p.a.ok(
@@ -404,7 +395,7 @@ async fn send_uuid_case_insensitive() {
 
 #[tokio::test]
 async fn send_deleted_conversation_is_16() {
-    let h = start().await;
+    let h = Harness::unlimited().await;
     let alice = h.user("alice").await;
     let mut a = h.login(&alice).await;
     let conv = deleted_conversation(&mut a).await;
@@ -417,7 +408,7 @@ async fn send_deleted_conversation_is_16() {
 
 #[tokio::test]
 async fn send_non_participant_is_19() {
-    let h = start().await;
+    let h = Harness::unlimited().await;
     let mut p = pair(&h, 7).await;
     let carol = h.user("carol").await;
     let mut c = h.login(&carol).await;
@@ -446,7 +437,7 @@ async fn send_non_participant_is_19() {
 
 #[tokio::test]
 async fn send_without_write_is_12() {
-    let h = start().await;
+    let h = Harness::unlimited().await;
     let mut p = pair(&h, EDIT | REMOVE | EDIT_ALL | REMOVE_ALL | 8).await;
     assert_eq!(
         p.b.err("sendMessage", json!({"conversation": p.conv, "text": "hi"}))
@@ -459,7 +450,7 @@ async fn send_without_write_is_12() {
 
 #[tokio::test]
 async fn send_seq_increments_by_one() {
-    let h = start().await;
+    let h = Harness::unlimited().await;
     let mut p = pair(&h, 7).await;
     for i in 0..5u64 {
         let c = if i % 2 == 0 { &mut p.a } else { &mut p.b };
@@ -474,7 +465,7 @@ async fn send_seq_increments_by_one() {
 
 #[tokio::test]
 async fn send_broadcast_to_every_participant_connection_once() {
-    let h = start().await;
+    let h = Harness::unlimited().await;
     let alice = h.user("alice").await;
     let bob = h.user("bob").await;
     let carol = h.user("carol").await;
@@ -516,7 +507,7 @@ async fn send_broadcast_to_every_participant_connection_once() {
 
 #[tokio::test]
 async fn send_without_request_uuid_result_and_broadcast_carry_none() {
-    let h = start().await;
+    let h = Harness::unlimited().await;
     let mut p = pair(&h, 7).await;
     p.a.send(json!({"service": "chat", "event": "sendMessage",
                     "payload": {"conversation": p.conv, "text": "x"}}))
@@ -529,7 +520,7 @@ async fn send_without_request_uuid_result_and_broadcast_carry_none() {
 
 #[tokio::test]
 async fn send_timestamps_integer_seconds_never_decreasing() {
-    let h = start().await;
+    let h = Harness::unlimited().await;
     let mut p = pair(&h, 7).await;
     let created = p.a.ok("getConversation", json!({"uuid": p.conv})).await;
     let mut prev = created["payload"]["object"]["created_at"].as_i64().unwrap();
@@ -555,7 +546,7 @@ async fn send_timestamps_integer_seconds_never_decreasing() {
 
 #[tokio::test]
 async fn edit_unknown_message_is_10() {
-    let h = start().await;
+    let h = Harness::unlimited().await;
     let mut p = pair(&h, 7).await;
     send(&mut p.a, &p.conv, "x").await;
     for uuid in [fresh_uuid(), "nope".to_string()] {
@@ -572,7 +563,7 @@ async fn edit_unknown_message_is_10() {
 
 #[tokio::test]
 async fn edit_message_of_other_conversation_is_10() {
-    let h = start().await;
+    let h = Harness::unlimited().await;
     let mut p = pair(&h, 7).await;
     let other = p.a.create(json!({"title": "other"})).await;
     let m = uuid_of(&send(&mut p.a, &other, "elsewhere").await);
@@ -593,7 +584,7 @@ async fn edit_message_of_other_conversation_is_10() {
 
 #[tokio::test]
 async fn edit_removed_message_is_11() {
-    let h = start().await;
+    let h = Harness::unlimited().await;
     let mut p = pair(&h, 7).await;
     let m = uuid_of(&send(&mut p.a, &p.conv, "x").await);
     p.a.ok("removeMessage", json!({"uuid": m, "conversation": p.conv}))
@@ -610,7 +601,7 @@ async fn edit_removed_message_is_11() {
 
 #[tokio::test]
 async fn edit_own_without_edit_is_12() {
-    let h = start().await;
+    let h = Harness::unlimited().await;
     // write + remove + edit_all, but not edit: own messages need `edit` (most literal reading).
     let mut p = pair(&h, WRITE | REMOVE | EDIT_ALL).await;
     let m = uuid_of(&send(&mut p.b, &p.conv, "mine").await);
@@ -635,7 +626,7 @@ async fn edit_own_without_edit_is_12() {
 
 #[tokio::test]
 async fn edit_others_without_edit_all_is_12() {
-    let h = start().await;
+    let h = Harness::unlimited().await;
     let mut p = pair(&h, WRITE | EDIT | REMOVE).await;
     let m = uuid_of(&send(&mut p.a, &p.conv, "alice's").await);
     p.b.next_event("onSendMessage").await;
@@ -652,7 +643,7 @@ async fn edit_others_without_edit_all_is_12() {
 
 #[tokio::test]
 async fn edit_others_with_edit_all_is_allowed() {
-    let h = start().await;
+    let h = Harness::unlimited().await;
     let mut p = pair(&h, EDIT_ALL).await;
     let m = uuid_of(&send(&mut p.a, &p.conv, "alice's").await);
     p.b.next_event("onSendMessage").await;
@@ -672,7 +663,7 @@ async fn edit_others_with_edit_all_is_allowed() {
 
 #[tokio::test]
 async fn edit_full_message_new_seq_uuid_kept_broadcast() {
-    let h = start().await;
+    let h = Harness::unlimited().await;
     let alice = h.user("alice").await;
     let bob = h.user("bob").await;
     let mut a1 = h.login(&alice).await;
@@ -722,7 +713,7 @@ async fn edit_full_message_new_seq_uuid_kept_broadcast() {
 
 #[tokio::test]
 async fn edit_absent_text_keeps_text() {
-    let h = start().await;
+    let h = Harness::unlimited().await;
     let mut p = pair(&h, 7).await;
     let m = uuid_of(
         &p.a.ok(
@@ -752,7 +743,7 @@ async fn edit_absent_text_keeps_text() {
 
 #[tokio::test]
 async fn edit_absent_payload_keeps_payload() {
-    let h = start().await;
+    let h = Harness::unlimited().await;
     let mut p = pair(&h, 7).await;
     let m = uuid_of(
         &p.a.ok(
@@ -790,7 +781,7 @@ async fn edit_absent_payload_keeps_payload() {
 #[tokio::test]
 async fn edit_with_neither_field_keeps_message_and_appends() {
     // Most literal reading: an edit giving neither field passes every check of §6.
-    let h = start().await;
+    let h = Harness::unlimited().await;
     let mut p = pair(&h, 7).await;
     let m = uuid_of(&send(&mut p.a, &p.conv, "same").await);
     let r =
@@ -803,7 +794,7 @@ async fn edit_with_neither_field_keeps_message_and_appends() {
 
 #[tokio::test]
 async fn edit_both_empty_given_is_0_before_other_checks() {
-    let h = start().await;
+    let h = Harness::unlimited().await;
     let mut p = pair(&h, 7).await;
     let m = uuid_of(&send(&mut p.a, &p.conv, "x").await);
     assert_eq!(
@@ -828,7 +819,7 @@ async fn edit_both_empty_given_is_0_before_other_checks() {
 
 #[tokio::test]
 async fn edit_resulting_empty_is_0() {
-    let h = start().await;
+    let h = Harness::unlimited().await;
     let mut p = pair(&h, 7).await;
     let text_only = uuid_of(&send(&mut p.a, &p.conv, "x").await);
     assert_eq!(
@@ -859,7 +850,7 @@ async fn edit_resulting_empty_is_0() {
 
 #[tokio::test]
 async fn edit_validation_codes() {
-    let h = start().await;
+    let h = Harness::unlimited().await;
     let mut p = pair(&h, 7).await;
     let m = uuid_of(&send(&mut p.a, &p.conv, "x").await);
     // wrong types / missing fields
@@ -936,7 +927,7 @@ async fn edit_validation_codes() {
 
 #[tokio::test]
 async fn edit_own_after_leaving_and_rejoining_public() {
-    let h = start().await;
+    let h = Harness::unlimited().await;
     let alice = h.user("alice").await;
     let bob = h.user("bob").await;
     let mut a = h.login(&alice).await;
@@ -986,7 +977,7 @@ async fn edit_own_after_leaving_and_rejoining_public() {
 
 #[tokio::test]
 async fn remove_unknown_is_10_and_twice_is_11() {
-    let h = start().await;
+    let h = Harness::unlimited().await;
     let mut p = pair(&h, 7).await;
     assert_eq!(
         p.a.err(
@@ -1009,7 +1000,7 @@ async fn remove_unknown_is_10_and_twice_is_11() {
 
 #[tokio::test]
 async fn remove_own_without_remove_is_12() {
-    let h = start().await;
+    let h = Harness::unlimited().await;
     let mut p = pair(&h, WRITE | EDIT | REMOVE_ALL).await;
     let m = uuid_of(&send(&mut p.b, &p.conv, "mine").await);
     assert_eq!(
@@ -1021,7 +1012,7 @@ async fn remove_own_without_remove_is_12() {
 
 #[tokio::test]
 async fn remove_others_without_remove_all_is_12() {
-    let h = start().await;
+    let h = Harness::unlimited().await;
     let mut p = pair(&h, WRITE | EDIT | REMOVE | EDIT_ALL).await;
     let m = uuid_of(&send(&mut p.a, &p.conv, "alice's").await);
     assert_eq!(
@@ -1033,7 +1024,7 @@ async fn remove_others_without_remove_all_is_12() {
 
 #[tokio::test]
 async fn remove_others_with_remove_all_is_allowed() {
-    let h = start().await;
+    let h = Harness::unlimited().await;
     let mut p = pair(&h, REMOVE_ALL).await;
     let m = uuid_of(&send(&mut p.a, &p.conv, "alice's").await);
     let r =
@@ -1045,7 +1036,7 @@ async fn remove_others_with_remove_all_is_allowed() {
 
 #[tokio::test]
 async fn remove_validation_codes() {
-    let h = start().await;
+    let h = Harness::unlimited().await;
     let mut p = pair(&h, 7).await;
     let m = uuid_of(&send(&mut p.a, &p.conv, "x").await);
     for payload in [
@@ -1085,7 +1076,7 @@ async fn remove_validation_codes() {
 
 #[tokio::test]
 async fn remove_event_carries_only_uuid_and_conversation() {
-    let h = start().await;
+    let h = Harness::unlimited().await;
     let alice = h.user("alice").await;
     let bob = h.user("bob").await;
     let mut a1 = h.login(&alice).await;
@@ -1132,7 +1123,7 @@ async fn remove_event_carries_only_uuid_and_conversation() {
 
 #[tokio::test]
 async fn remove_then_edit_is_11_and_log_keeps_send() {
-    let h = start().await;
+    let h = Harness::unlimited().await;
     let mut p = pair(&h, 7).await;
     let sent = send(&mut p.b, &p.conv, "soon gone").await;
     let m = uuid_of(&sent);
@@ -1170,7 +1161,7 @@ async fn remove_then_edit_is_11_and_log_keeps_send() {
 
 #[tokio::test]
 async fn typing_without_write_is_12() {
-    let h = start().await;
+    let h = Harness::unlimited().await;
     let mut p = pair(&h, EDIT | REMOVE).await;
     assert_eq!(
         p.b.err("typingMessage", json!({"conversation": p.conv}))
@@ -1182,7 +1173,7 @@ async fn typing_without_write_is_12() {
 
 #[tokio::test]
 async fn typing_checks() {
-    let h = start().await;
+    let h = Harness::unlimited().await;
     let mut p = pair(&h, 7).await;
     let carol = h.user("carol").await;
     let mut c = h.login(&carol).await;
@@ -1211,7 +1202,7 @@ async fn typing_checks() {
 
 #[tokio::test]
 async fn typing_goes_to_others_not_callers_other_connections() {
-    let h = start().await;
+    let h = Harness::unlimited().await;
     let alice = h.user("alice").await;
     let bob = h.user("bob").await;
     let carol = h.user("carol").await;
@@ -1257,7 +1248,7 @@ async fn typing_goes_to_others_not_callers_other_connections() {
 
 #[tokio::test]
 async fn is_read_beyond_last_is_24() {
-    let h = start().await;
+    let h = Harness::unlimited().await;
     let mut p = pair(&h, 7).await;
     send(&mut p.a, &p.conv, "x").await;
     assert_eq!(
@@ -1273,7 +1264,7 @@ async fn is_read_beyond_last_is_24() {
 
 #[tokio::test]
 async fn is_read_checks() {
-    let h = start().await;
+    let h = Harness::unlimited().await;
     let mut p = pair(&h, 0).await;
     let carol = h.user("carol").await;
     let mut c = h.login(&carol).await;
@@ -1314,7 +1305,7 @@ async fn is_read_checks() {
 
 #[tokio::test]
 async fn is_read_below_one_stores_one() {
-    let h = start().await;
+    let h = Harness::unlimited().await;
     let mut p = pair(&h, 7).await;
     send(&mut p.a, &p.conv, "x").await;
     for seq in [json!(0), json!(-3), json!("0")] {
@@ -1330,7 +1321,7 @@ async fn is_read_below_one_stores_one() {
 
 #[tokio::test]
 async fn is_read_can_move_backwards_and_shows_in_get() {
-    let h = start().await;
+    let h = Harness::unlimited().await;
     let mut p = pair(&h, 7).await;
     for i in 0..4 {
         send(&mut p.a, &p.conv, &format!("{i}")).await;
@@ -1357,7 +1348,7 @@ async fn is_read_can_move_backwards_and_shows_in_get() {
 
 #[tokio::test]
 async fn is_read_consumes_no_seq_and_keeps_last_update() {
-    let h = start().await;
+    let h = Harness::unlimited().await;
     let mut p = pair(&h, 7).await;
     send(&mut p.a, &p.conv, "x").await;
     let before = p.a.ok("getConversation", json!({"uuid": p.conv})).await;
@@ -1379,7 +1370,7 @@ async fn is_read_consumes_no_seq_and_keeps_last_update() {
 
 #[tokio::test]
 async fn is_read_broadcast_to_all_participants() {
-    let h = start().await;
+    let h = Harness::unlimited().await;
     let alice = h.user("alice").await;
     let bob = h.user("bob").await;
     let carol = h.user("carol").await;
@@ -1424,7 +1415,7 @@ async fn is_read_broadcast_to_all_participants() {
 
 #[tokio::test]
 async fn removed_user_receives_no_live_message_events() {
-    let h = start().await;
+    let h = Harness::unlimited().await;
     let mut p = pair(&h, 7).await;
     let mut b2 = h.login(&p.bob).await;
     let m = uuid_of(&send(&mut p.a, &p.conv, "before").await);
@@ -1468,7 +1459,7 @@ async fn removed_user_receives_no_live_message_events() {
 
 #[tokio::test]
 async fn left_user_receives_no_live_message_events() {
-    let h = start().await;
+    let h = Harness::unlimited().await;
     let mut p = pair(&h, 7).await;
     p.b.ok("leaveConversation", json!({"uuid": p.conv})).await;
     p.a.next_event("onEditConversation").await;
@@ -1506,7 +1497,7 @@ async fn burst(mut c: Client, conv: String, tag: &'static str, n: usize) -> (Cli
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn per_conversation_order_under_concurrent_senders() {
-    let h = start().await;
+    let h = Harness::unlimited().await;
     let alice = h.user("alice").await;
     let bob = h.user("bob").await;
     let carol = h.user("carol").await;
@@ -1558,7 +1549,7 @@ async fn raw_next(c: &mut Client) -> String {
 
 #[tokio::test]
 async fn send_payload_raw_text_preserved() {
-    let h = start().await;
+    let h = Harness::unlimited().await;
     let mut p = pair(&h, 7).await;
     let sent = r#"[{"zeta":1,"alpha":{"y":2,"b":3}},{"n":-7,"f":0.5,"big":18446744073709551615}]"#;
     let frame = format!(

@@ -4,21 +4,12 @@ mod common;
 
 use std::time::Duration;
 
-use chatwire_server::Storage;
 use common::{Client, Harness, TestUser};
 use serde_json::{json, Value};
 
 const QUIET: Duration = Duration::from_millis(200);
 const UNKNOWN_USER: u64 = 987_654;
 const NO_SUCH_CONV: &str = "0f6a3b7e-1c2d-4e5f-8a9b-0c1d2e3f4a5b";
-
-/// A server without the per-connection rate limit (tests send bursts of requests).
-async fn start() -> Harness {
-    let mut config = chatwire_server::testing::config(Storage::Memory);
-    config.limits.requests_per_second = 0;
-    config.limits.requests_per_minute = 0;
-    Harness::with_config(config).await
-}
 
 fn obj(frame: &Value) -> &Value {
     &frame["payload"]["object"]
@@ -129,7 +120,7 @@ fn expected(role: Role, op: Op) -> Option<u64> {
 
 #[tokio::test]
 async fn authorization_matrix() {
-    let h = start().await;
+    let h = Harness::unlimited().await;
     let alice = h.user("alice").await; // creator, owner
     let oscar = h.user("oscar").await; // second owner
     let mike = h.user("mike").await; // manager (15)
@@ -269,7 +260,7 @@ async fn authorization_matrix() {
 
 #[tokio::test]
 async fn add_participants_checks_in_order() {
-    let h = start().await;
+    let h = Harness::unlimited().await;
     let alice = h.user("alice").await;
     let mike = h.user("mike").await;
     let bob = h.user("bob").await;
@@ -405,7 +396,7 @@ async fn add_participants_checks_in_order() {
 
 #[tokio::test]
 async fn add_participants_appends_in_list_order_with_one_event() {
-    let h = start().await;
+    let h = Harness::unlimited().await;
     let alice = h.user("alice").await;
     let bob = h.user("bob").await;
     let carol = h.user("carol").await;
@@ -460,7 +451,7 @@ async fn add_participants_appends_in_list_order_with_one_event() {
 
 #[tokio::test]
 async fn owner_may_add_owners_and_flags_are_normalized() {
-    let h = start().await;
+    let h = Harness::unlimited().await;
     let alice = h.user("alice").await;
     let bob = h.user("bob").await;
     let carol = h.user("carol").await;
@@ -490,7 +481,7 @@ async fn owner_may_add_owners_and_flags_are_normalized() {
 
 #[tokio::test]
 async fn re_adding_a_former_participant_puts_them_at_the_end() {
-    let h = start().await;
+    let h = Harness::unlimited().await;
     let alice = h.user("alice").await;
     let bob = h.user("bob").await;
     let carol = h.user("carol").await;
@@ -522,7 +513,7 @@ async fn re_adding_a_former_participant_puts_them_at_the_end() {
 
 #[tokio::test]
 async fn deleted_participants_stay_and_may_be_removed_by_managers() {
-    let h = start().await;
+    let h = Harness::unlimited().await;
     let alice = h.user("alice").await;
     let bob = h.user("bob").await;
     let carol = h.user("carol").await;
@@ -564,7 +555,7 @@ async fn deleted_participants_stay_and_may_be_removed_by_managers() {
 
 #[tokio::test]
 async fn edit_participants_replaces_the_whole_flag_set_of_listed_users_only() {
-    let h = start().await;
+    let h = Harness::unlimited().await;
     let alice = h.user("alice").await;
     let bob = h.user("bob").await;
     let carol = h.user("carol").await;
@@ -647,7 +638,7 @@ async fn edit_participants_replaces_the_whole_flag_set_of_listed_users_only() {
 
 #[tokio::test]
 async fn edit_participants_checks_in_order() {
-    let h = start().await;
+    let h = Harness::unlimited().await;
     let alice = h.user("alice").await;
     let oscar = h.user("oscar").await;
     let mike = h.user("mike").await;
@@ -746,7 +737,7 @@ async fn edit_participants_checks_in_order() {
 
 #[tokio::test]
 async fn owners_may_demote_themselves_only_while_an_owner_remains() {
-    let h = start().await;
+    let h = Harness::unlimited().await;
     let alice = h.user("alice").await;
     let bob = h.user("bob").await;
     let mut a = h.login(&alice).await;
@@ -807,7 +798,7 @@ async fn owners_may_demote_themselves_only_while_an_owner_remains() {
 
 #[tokio::test]
 async fn edit_participants_is_allowed_on_direct_conversations() {
-    let h = start().await;
+    let h = Harness::unlimited().await;
     let alice = h.user("alice").await;
     let bob = h.user("bob").await;
     let mut a = h.login(&alice).await;
@@ -860,7 +851,7 @@ async fn edit_participants_is_allowed_on_direct_conversations() {
 
 #[tokio::test]
 async fn remove_participants_checks_in_order() {
-    let h = start().await;
+    let h = Harness::unlimited().await;
     let alice = h.user("alice").await;
     let oscar = h.user("oscar").await;
     let mike = h.user("mike").await;
@@ -944,7 +935,7 @@ async fn remove_participants_checks_in_order() {
 
 #[tokio::test]
 async fn remove_participants_accepts_both_element_forms_and_notifies_removed_users() {
-    let h = start().await;
+    let h = Harness::unlimited().await;
     let alice = h.user("alice").await;
     let mike = h.user("mike").await;
     let bob = h.user("bob").await;
@@ -1011,7 +1002,7 @@ async fn remove_participants_accepts_both_element_forms_and_notifies_removed_use
 
 #[tokio::test]
 async fn removing_the_only_owner_hands_ownership_over() {
-    let h = start().await;
+    let h = Harness::unlimited().await;
     let alice = h.user("alice").await;
     let bob = h.user("bob").await;
     let carol = h.user("carol").await;
@@ -1047,7 +1038,7 @@ async fn removing_the_only_owner_hands_ownership_over() {
 
 #[tokio::test]
 async fn removing_everyone_deletes_the_conversation() {
-    let h = start().await;
+    let h = Harness::unlimited().await;
     let alice = h.user("alice").await;
     let bob = h.user("bob").await;
     let carol = h.user("carol").await;
@@ -1119,7 +1110,7 @@ async fn removing_everyone_deletes_the_conversation() {
 
 #[tokio::test]
 async fn refused_requests_leave_no_trace() {
-    let h = start().await;
+    let h = Harness::unlimited().await;
     let alice = h.user("alice").await;
     let bob = h.user("bob").await;
     let carol = h.user("carol").await;
@@ -1190,7 +1181,7 @@ async fn refused_requests_leave_no_trace() {
 
 #[tokio::test]
 async fn duplicates_first_occurrence_counts_for_checks_too() {
-    let h = start().await;
+    let h = Harness::unlimited().await;
     let alice = h.user("alice").await;
     let mike = h.user("mike").await;
     let tom = h.user("tom").await;

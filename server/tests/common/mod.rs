@@ -34,6 +34,15 @@ impl Harness {
         Self::with_config(chatwire_server::testing::config(Storage::Memory)).await
     }
 
+    /// A server without the per-connection rate limit, for tests that send bursts of requests
+    /// (the limit itself is tested in bad_input.rs).
+    pub async fn unlimited() -> Harness {
+        let mut config = chatwire_server::testing::config(Storage::Memory);
+        config.limits.requests_per_second = 0;
+        config.limits.requests_per_minute = 0;
+        Self::with_config(config).await
+    }
+
     pub async fn with_config(config: chatwire_server::Config) -> Harness {
         let server = RunningServer::start(config).await.expect("server starts");
         Harness {
