@@ -1,11 +1,29 @@
-//! chatwire: a typed async Rust SDK for real-time messaging.
-//!
-//! The SDK itself is being built; today this crate re-exports the wire types of
-//! [`chatwire_protocol`], which both the SDK and `chatwire-server` use.
-//!
-//! ```
-//! use chatwire::protocol::Permissions;
-//! assert!(Permissions::DEFAULT.contains(Permissions::WRITE));
-//! ```
+#![doc = include_str!("../README.md")]
+
+mod config;
+mod connection;
+mod conversation;
+mod error;
+mod event;
+mod history;
+mod message;
+mod messenger;
+mod model;
+#[cfg(feature = "testing")]
+pub mod testing;
 
 pub use chatwire_protocol as protocol;
+pub use chatwire_protocol::{
+    ConversationId, ErrorCode, JsonMap, MessageId, Permissions, Seq, UserId,
+};
+pub use config::{
+    MessengerBuilder, ReconnectPolicy, DEFAULT_EVENT_BUFFER, DEFAULT_KEEP_ALIVE,
+    DEFAULT_REQUEST_TIMEOUT, TYPING_THROTTLE,
+};
+pub use conversation::{ConversationEdit, CustomDataPatch, NewConversation, NewParticipant};
+pub use error::{Error, Result};
+pub use event::{ConnectionState, Event, EventMeta, EventStream, Tokens};
+pub use history::{EventRange, History, Replay};
+pub use message::{MessageEdit, MessageSend};
+pub use messenger::{Messenger, UserEdit};
+pub use model::{Conversation, Message, Participant, PrivateUserData, User, PERMISSIONS_KEY};

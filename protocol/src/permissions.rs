@@ -58,6 +58,22 @@ impl Permissions {
         })
     }
 
+    /// Normalizes raw bits in a `const` context (owner bit: [`Permissions::ALL`]; otherwise
+    /// the six low bits).
+    ///
+    /// ```
+    /// use chatwire_protocol::Permissions;
+    /// const CHAT: Permissions = Permissions::from_bits(15);
+    /// assert!(CHAT.contains(Permissions::MANAGE));
+    /// ```
+    pub const fn from_bits(raw: u16) -> Permissions {
+        if raw & Self::OWNER.0 != 0 {
+            Self::ALL
+        } else {
+            Permissions(raw & Self::LOW_SIX)
+        }
+    }
+
     /// The normalized raw value.
     pub fn bits(self) -> u16 {
         self.0

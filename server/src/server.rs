@@ -38,8 +38,8 @@ pub(crate) struct AppState {
     pub services: Arc<Services>,
 }
 
-/// A running server. Dropping it stops accepting and aborts connections without a graceful
-/// close (what a crash looks like to clients); [`RunningServer::shutdown`] is the graceful way.
+/// A running server. Dropping it stops accepting and drops every connection without a close
+/// frame (what a crash looks like to clients); [`RunningServer::shutdown`] is the graceful way.
 ///
 /// ```no_run
 /// # async fn demo() -> Result<(), chatwire_server::ServerError> {
@@ -56,6 +56,7 @@ pub struct RunningServer {
     app: Arc<AppState>,
     handle: axum_server::Handle<SocketAddr>,
     shutdown_tx: watch::Sender<bool>,
+    kick_tx: watch::Sender<u64>,
     task: Option<tokio::task::JoinHandle<()>>,
     /// Held while running on a data dir, so two servers never share one.
     _lock: Option<std::fs::File>,
@@ -98,6 +99,7 @@ impl RunningServer {
         };
         let hasher = Hasher::new(config.password_cost, config.limits.hash_concurrency);
         let (shutdown_tx, shutdown_rx) = watch::channel(false);
+        let (kick_tx, kick_rx) = watch::channel(0u64);
         let limits = &config.limits;
         let services = Arc::new(Services {
             engine: engine.clone(),
@@ -109,6 +111,7 @@ impl RunningServer {
             ),
             hasher: hasher.clone(),
             shutdown: shutdown_rx,
+            kick: kick_rx,
         });
         let app = Arc::new(AppState {
             config: config.clone(),
@@ -154,6 +157,7 @@ impl RunningServer {
             app,
             handle,
             shutdown_tx,
+            kick_tx,
             task: Some(task),
             _lock: lock,
         })
@@ -245,6 +249,12 @@ impl RunningServer {
         }
     }
 
+    /// Drops every open connection without a close frame, as a network failure would (for
+    /// testing clients' reconnection); the server keeps running.
+    pub fn drop_connections(&self) {
+        self.kick_tx.send_modify(|k| *k += 1);
+    }
+
     /// Graceful shutdown: closes connections with 1001, stops accepting, and waits until every
     /// acknowledged change is durable.
     pub async fn shutdown(mut self) {
@@ -260,6 +270,8 @@ impl RunningServer {
 
 impl Drop for RunningServer {
     fn drop(&mut self) {
+        // Open connections end too (abruptly), so the engine and store are released.
+        self.kick_tx.send_modify(|k| *k += 1);
         self.handle.shutdown();
         if let Some(task) = self.task.take() {
             task.abort();

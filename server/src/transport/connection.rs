@@ -29,6 +29,8 @@ pub(crate) struct Services {
     pub hasher: Hasher,
     /// Becomes `true` when the server shuts down.
     pub shutdown: watch::Receiver<bool>,
+    /// Bumped to drop every connection abruptly (no close frame), like a network failure.
+    pub kick: watch::Receiver<u64>,
 }
 
 /// Per-connection state of the read loop.
@@ -101,6 +103,8 @@ async fn run(
     };
     let mut rate = RateLimit::new(limits.requests_per_second, limits.requests_per_minute);
     let mut shutdown = services.shutdown.clone();
+    let mut kick = services.kick.clone();
+    kick.mark_unchanged();
     let login_deadline = sleep(limits.login_deadline);
     tokio::pin!(login_deadline);
     let idle = sleep(limits.idle_timeout);
@@ -120,6 +124,12 @@ async fn run(
             _ = async { let _ = shutdown.wait_for(|s| *s).await; } => {
                 shared.close(1001, "server shutting down", true);
                 break;
+            }
+            _ = kick.changed() => {
+                writer.abort();
+                services.engine.send(Command::Detach { conn: shared.id });
+                tracing::debug!("connection dropped");
+                return;
             }
             msg = stream.next() => {
                 let Some(msg) = msg else { break };

@@ -1,0 +1,97 @@
+//! The SDK's error type.
+
+use std::time::Duration;
+
+use chatwire_protocol::ErrorCode;
+
+/// Everything a [`Messenger`](crate::Messenger) call can fail with.
+///
+/// ```
+/// use chatwire::{Error, ErrorCode};
+/// let e = Error::Server { code: ErrorCode::AccessDenied, description: "Access denied.".into(), action: "sendMessage".into() };
+/// assert_eq!(e.code(), Some(ErrorCode::AccessDenied));
+/// assert!(!e.is_retryable());
+/// assert!(Error::Timeout(std::time::Duration::from_secs(20)).is_retryable());
+/// ```
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum Error {
+    /// The server refused the request (`onError`).
+    #[error("{action} refused by the server: {description} (code {})", code.code())]
+    Server {
+        /// The SPEC error code.
+        code: ErrorCode,
+        /// The server's description (informative only).
+        description: String,
+        /// The action that failed.
+        action: String,
+    },
+    /// No reply within the request timeout.
+    #[error("no reply within {0:?}")]
+    Timeout(Duration),
+    /// The connection dropped while the request was in flight, or is down; it was not sent again.
+    #[error("disconnected")]
+    Disconnected,
+    /// The messenger is not logged in (closed, or the login was refused).
+    #[error("not logged in")]
+    NotLoggedIn,
+    /// A local check failed before anything was sent.
+    #[error("invalid argument: {0}")]
+    InvalidArgument(String),
+    /// `typing` was called again for this conversation within the throttle window.
+    #[error("typing throttled: one call per conversation every {0:?}")]
+    TypingThrottled(Duration),
+    /// The login was refused (`loginFailed` code: 401, 403, 429, 491, 701, 500).
+    #[error("login refused with code {code}: {reason}")]
+    LoginFailed {
+        /// The session-layer code.
+        code: u16,
+        /// The server's reason.
+        reason: String,
+    },
+    /// The WebSocket or the URL failed.
+    #[error("transport: {0}")]
+    Transport(String),
+    /// A frame from the server could not be understood.
+    #[error("protocol: {0}")]
+    Protocol(#[from] chatwire_protocol::DecodeError),
+}
+
+impl Error {
+    /// The SPEC error code of a [`Error::Server`].
+    pub fn code(&self) -> Option<ErrorCode> {
+        match self {
+            Error::Server { code, .. } => Some(*code),
+            _ => None,
+        }
+    }
+
+    /// Whether trying again later may succeed (timeouts, disconnections, rate limits,
+    /// temporary unavailability, throttled logins).
+    pub fn is_retryable(&self) -> bool {
+        match self {
+            Error::Timeout(_)
+            | Error::Disconnected
+            | Error::Transport(_)
+            | Error::TypingThrottled(_) => true,
+            Error::Server { code, .. } => matches!(
+                code,
+                ErrorCode::RateLimitSecond
+                    | ErrorCode::RateLimitMinute
+                    | ErrorCode::Unavailable
+                    | ErrorCode::Internal
+            ),
+            Error::LoginFailed { code, .. } => matches!(code, 429 | 500),
+            _ => false,
+        }
+    }
+}
+
+impl From<tokio_tungstenite::tungstenite::Error> for Error {
+    fn from(e: tokio_tungstenite::tungstenite::Error) -> Self {
+        Error::Transport(e.to_string())
+    }
+}
+
+/// `Result` with the SDK's [`Error`].
+pub type Result<T, E = Error> = std::result::Result<T, E>;

@@ -1,0 +1,352 @@
+//! The typed events of [`Messenger::events`](crate::Messenger::events).
+
+use std::fmt;
+use std::pin::Pin;
+use std::task::{Context, Poll};
+use std::time::SystemTime;
+
+use chatwire_protocol::{
+    ConversationId, EventName, EventObject, MessageId, Seq, ServerFrame, UserId,
+};
+use futures::Stream;
+use tokio::sync::broadcast;
+
+use crate::model::{time, Conversation, Message, User};
+
+/// What every server event carries.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct EventMeta {
+    /// The user whose request caused the event.
+    pub initiator: Option<UserId>,
+    /// The action that caused it (`sendMessage`, `addParticipants`, ...).
+    pub action: String,
+    /// The event's seq (persisted events only).
+    pub seq: Option<Seq>,
+    /// When it happened (persisted events: the stored time, identical in replays).
+    pub timestamp: SystemTime,
+    /// Delivered by the SDK's catch-up (`retransmitEvents`) rather than live.
+    pub replayed: bool,
+}
+
+/// The state of the connection.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum ConnectionState {
+    /// Connecting and logging in for the first time.
+    Connecting,
+    /// Logged in; events flow.
+    Live,
+    /// The connection dropped; trying again (1 for the first retry).
+    Reconnecting {
+        /// Attempt number.
+        attempt: u32,
+    },
+    /// Stopped for good (closed by the application, login refused, or attempts exhausted).
+    Closed {
+        /// Why.
+        reason: String,
+    },
+}
+
+/// Access and refresh tokens. Their `Debug` output hides the secrets.
+#[derive(Clone, PartialEq, Eq)]
+pub struct Tokens {
+    /// Access token (for [`MessengerBuilder::access_token`](crate::MessengerBuilder::access_token)).
+    pub access_token: String,
+    /// When the access token expires.
+    pub access_expires_at: SystemTime,
+    /// Refresh token.
+    pub refresh_token: String,
+    /// When the refresh token expires.
+    pub refresh_expires_at: SystemTime,
+}
+
+impl fmt::Debug for Tokens {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Tokens")
+            .field("access_token", &"***")
+            .field("access_expires_at", &self.access_expires_at)
+            .field("refresh_token", &"***")
+            .field("refresh_expires_at", &self.refresh_expires_at)
+            .finish()
+    }
+}
+
+/// One item of the event stream.
+///
+/// For every conversation you are in, persisted events (those with a seq) arrive exactly once
+/// and in seq order, across reconnects; events the SDK fetched to fill a gap have
+/// [`EventMeta::replayed`] set.
+#[derive(Debug, Clone, PartialEq)]
+#[non_exhaustive]
+pub enum Event {
+    /// A conversation you are in was created.
+    ConversationCreated {
+        /// Event data.
+        meta: EventMeta,
+        /// The conversation right after the event.
+        conversation: Conversation,
+    },
+    /// A conversation changed: edit, participants added/edited/removed, join, leave
+    /// (see [`EventMeta::action`]).
+    ConversationEdited {
+        /// Event data.
+        meta: EventMeta,
+        /// The conversation right after the event.
+        conversation: Conversation,
+    },
+    /// A conversation was deleted (its last participant left).
+    ConversationRemoved {
+        /// Event data (absent when the SDK found out during catch-up).
+        meta: Option<EventMeta>,
+        /// The conversation.
+        conversation: ConversationId,
+    },
+    /// A message was sent.
+    MessageSent {
+        /// Event data; the sender is `meta.initiator`.
+        meta: EventMeta,
+        /// The message.
+        message: Message,
+    },
+    /// A message was edited.
+    MessageEdited {
+        /// Event data; the editor is `meta.initiator`.
+        meta: EventMeta,
+        /// The message after the edit.
+        message: Message,
+    },
+    /// A message was removed.
+    MessageRemoved {
+        /// Event data.
+        meta: EventMeta,
+        /// Its conversation.
+        conversation: ConversationId,
+        /// The message.
+        message: MessageId,
+    },
+    /// Someone is typing (`meta.initiator`).
+    Typing {
+        /// Event data.
+        meta: EventMeta,
+        /// Where.
+        conversation: ConversationId,
+    },
+    /// A participant (`meta.initiator`) moved their read mark.
+    Read {
+        /// Event data.
+        meta: EventMeta,
+        /// Where.
+        conversation: ConversationId,
+        /// The stored read mark.
+        seq: Seq,
+    },
+    /// A user's aggregate presence (you or someone you subscribed to).
+    Status {
+        /// Event data.
+        meta: EventMeta,
+        /// Whose.
+        user: UserId,
+        /// Online or not.
+        online: bool,
+    },
+    /// A user's data changed (you, from another connection, or someone you subscribed to).
+    UserEdited {
+        /// Event data.
+        meta: EventMeta,
+        /// The user (with private data if it is you).
+        user: User,
+    },
+    /// You subscribed to users (from this or another of your connections).
+    Subscribed {
+        /// Event data.
+        meta: EventMeta,
+        /// The users.
+        users: Vec<UserId>,
+    },
+    /// You unsubscribed from users.
+    Unsubscribed {
+        /// Event data.
+        meta: EventMeta,
+        /// The users.
+        users: Vec<UserId>,
+    },
+    /// The connection state changed.
+    Connection(ConnectionState),
+    /// The SDK refreshed the tokens (store them to log in again later).
+    TokensRefreshed(Tokens),
+    /// This stream fell behind and `missed` events were dropped for it; other streams and the
+    /// SDK's own tracking are unaffected.
+    Lagged {
+        /// How many events this stream missed.
+        missed: u64,
+    },
+    /// The server could not provide this range of a conversation's events (e.g. the
+    /// conversation was deleted while you were away).
+    Gap {
+        /// The conversation.
+        conversation: ConversationId,
+        /// First missing seq.
+        from: Seq,
+        /// Last missing seq.
+        to: Seq,
+    },
+}
+
+impl Event {
+    /// The conversation the event belongs to, if any.
+    pub fn conversation(&self) -> Option<ConversationId> {
+        match self {
+            Event::ConversationCreated { conversation, .. }
+            | Event::ConversationEdited { conversation, .. } => Some(conversation.id),
+            Event::MessageSent { message, .. } | Event::MessageEdited { message, .. } => {
+                Some(message.conversation)
+            }
+            Event::ConversationRemoved { conversation, .. }
+            | Event::MessageRemoved { conversation, .. }
+            | Event::Typing { conversation, .. }
+            | Event::Read { conversation, .. }
+            | Event::Gap { conversation, .. } => Some(*conversation),
+            _ => None,
+        }
+    }
+
+    /// The event's metadata, for server events.
+    pub fn meta(&self) -> Option<&EventMeta> {
+        match self {
+            Event::ConversationCreated { meta, .. }
+            | Event::ConversationEdited { meta, .. }
+            | Event::MessageSent { meta, .. }
+            | Event::MessageEdited { meta, .. }
+            | Event::MessageRemoved { meta, .. }
+            | Event::Typing { meta, .. }
+            | Event::Read { meta, .. }
+            | Event::Status { meta, .. }
+            | Event::UserEdited { meta, .. }
+            | Event::Subscribed { meta, .. }
+            | Event::Unsubscribed { meta, .. } => Some(meta),
+            Event::ConversationRemoved { meta, .. } => meta.as_ref(),
+            _ => None,
+        }
+    }
+
+    /// The seq of a persisted event.
+    pub fn seq(&self) -> Option<Seq> {
+        self.meta().and_then(|m| m.seq)
+    }
+
+    /// Converts a server frame into an event (`None` for replies that are not events).
+    pub(crate) fn from_frame(frame: ServerFrame, replayed: bool) -> Option<Event> {
+        let p = frame.payload;
+        let meta = EventMeta {
+            initiator: p.initiator,
+            action: p.on_incoming_event,
+            seq: p.seq,
+            timestamp: time(p.timestamp),
+            replayed,
+        };
+        Some(match (frame.event, p.object?) {
+            (EventName::CreateConversation, EventObject::Conversation(c)) => {
+                Event::ConversationCreated {
+                    meta,
+                    conversation: (*c).into(),
+                }
+            }
+            (EventName::EditConversation, EventObject::Conversation(c)) => {
+                Event::ConversationEdited {
+                    meta,
+                    conversation: (*c).into(),
+                }
+            }
+            (EventName::RemoveConversation, EventObject::Conversation(c)) => {
+                Event::ConversationRemoved {
+                    meta: Some(meta),
+                    conversation: c.uuid,
+                }
+            }
+            (EventName::SendMessage, EventObject::Message(m)) => Event::MessageSent {
+                meta,
+                message: m.into(),
+            },
+            (EventName::EditMessage, EventObject::Message(m)) => Event::MessageEdited {
+                meta,
+                message: m.into(),
+            },
+            (EventName::RemoveMessage, EventObject::MessageRef(m)) => Event::MessageRemoved {
+                meta,
+                conversation: m.conversation,
+                message: m.uuid,
+            },
+            (EventName::Typing, EventObject::Typing(t)) => Event::Typing {
+                meta,
+                conversation: t.conversation,
+            },
+            (EventName::Read, EventObject::Read(r)) => Event::Read {
+                meta,
+                conversation: r.conversation,
+                seq: r.seq,
+            },
+            (EventName::SetStatus, EventObject::Status(s)) => Event::Status {
+                user: meta.initiator?,
+                meta,
+                online: s.online,
+            },
+            (EventName::EditUser, EventObject::User(u)) => Event::UserEdited {
+                meta,
+                user: (*u).into(),
+            },
+            (EventName::Subscribe, EventObject::UserIds(u)) => Event::Subscribed {
+                meta,
+                users: u.user_id,
+            },
+            (EventName::Unsubscribe, EventObject::UserIds(u)) => Event::Unsubscribed {
+                meta,
+                users: u.user_id,
+            },
+            _ => return None,
+        })
+    }
+}
+
+/// A stream of [`Event`]s; see [`Messenger::events`](crate::Messenger::events).
+///
+/// # Ordering
+/// Persisted events of one conversation arrive in seq order, each once. Events of different
+/// conversations interleave in the order the SDK received or replayed them.
+///
+/// # Cancel safety
+/// `StreamExt::next` is cancel safe: dropping it before it completes loses no event.
+pub struct EventStream {
+    inner: Pin<Box<dyn Stream<Item = Event> + Send>>,
+}
+
+impl EventStream {
+    pub(crate) fn new(rx: broadcast::Receiver<Event>) -> Self {
+        let inner = futures::stream::unfold(rx, |mut rx| async move {
+            match rx.recv().await {
+                Ok(event) => Some((event, rx)),
+                Err(broadcast::error::RecvError::Lagged(missed)) => {
+                    Some((Event::Lagged { missed }, rx))
+                }
+                Err(broadcast::error::RecvError::Closed) => None,
+            }
+        });
+        EventStream {
+            inner: Box::pin(inner),
+        }
+    }
+}
+
+impl Stream for EventStream {
+    type Item = Event;
+    fn poll_next(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Event>> {
+        self.inner.as_mut().poll_next(cx)
+    }
+}
+
+impl fmt::Debug for EventStream {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("EventStream")
+    }
+}

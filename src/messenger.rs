@@ -1,0 +1,498 @@
+//! [`Messenger`]: the handle applications use.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::Instant;
+
+use chatwire_protocol::{
+    ConversationId, ConversationRef, EditUser, EventObject, GetConversations, GetUsers, IsRead,
+    Request, Seq, ServerFrame, SetStatus, Subscribe, TypingMessage, Unsubscribe, UserId, UserRef,
+    MAX_GET_CONVERSATIONS, MAX_GET_USERS, MAX_SUBSCRIBE_IDS,
+};
+use tokio::sync::{broadcast, mpsc, oneshot, watch};
+
+use crate::config::{Config, MessengerBuilder, TYPING_THROTTLE};
+use crate::connection::{self, Command, Outputs, Task};
+use crate::error::{Error, Result};
+use crate::event::{ConnectionState, EventStream, Tokens};
+use crate::model::{Conversation, User};
+
+struct Shared {
+    config: Arc<Config>,
+    commands: mpsc::UnboundedSender<Command>,
+    events: broadcast::Sender<crate::Event>,
+    first_events: Mutex<Option<broadcast::Receiver<crate::Event>>>,
+    state: watch::Receiver<ConnectionState>,
+    tokens: watch::Receiver<Option<Tokens>>,
+    me: watch::Receiver<Option<UserId>>,
+    typing: Mutex<HashMap<ConversationId, Instant>>,
+}
+
+/// A logged-in messaging client.
+///
+/// Cheap to clone (`Arc` inside), `Send + Sync`. One background task owns the connection;
+/// dropping the last handle (or calling [`Messenger::close`]) stops it.
+///
+/// ```no_run
+/// # async fn demo() -> chatwire::Result<()> {
+/// use chatwire::{Messenger, NewConversation};
+/// use futures::StreamExt;
+/// let messenger = Messenger::builder("ws://127.0.0.1:8080")
+///     .password("alice@chatwire.local", "secret-password")
+///     .connect()
+///     .await?;
+/// let mut events = messenger.events();
+/// let bob = messenger.get_user_by_name("bob").await?;
+/// let chat = messenger.create_conversation(NewConversation::chat().title("Lunch").participant(bob.id)).await?;
+/// messenger.send_message(chat.id, "Noon?").await?;
+/// while let Some(event) = events.next().await {
+///     println!("{event:?}");
+/// }
+/// # Ok(()) }
+/// ```
+#[derive(Clone)]
+pub struct Messenger {
+    shared: Arc<Shared>,
+}
+
+impl std::fmt::Debug for Messenger {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Messenger")
+            .field("url", &self.shared.config.url.as_str())
+            .field("state", &*self.shared.state.borrow())
+            .finish()
+    }
+}
+
+impl Messenger {
+    /// Starts building a messenger for a server URL (`ws://` or `wss://`; an empty path
+    /// becomes `/platform`).
+    pub fn builder(url: &str) -> MessengerBuilder {
+        MessengerBuilder::new(url)
+    }
+
+    pub(crate) async fn start(config: Config) -> Result<Messenger> {
+        let config = Arc::new(config);
+        let mut ws = connection::socket::open(&config).await?;
+        let login =
+            connection::socket::login(&mut ws, &config.credentials, config.request_timeout).await?;
+        let (commands, command_rx) = mpsc::unbounded_channel();
+        let (events, first_events) = broadcast::channel(config.event_buffer);
+        let (state_tx, state) = watch::channel(ConnectionState::Connecting);
+        let (tokens_tx, tokens) = watch::channel(None);
+        let (me_tx, me) = watch::channel(None);
+        let (ready_tx, ready) = oneshot::channel();
+        let outputs = Outputs {
+            events: events.clone(),
+            state: state_tx,
+            tokens: tokens_tx,
+            me: me_tx,
+        };
+        let task = Task::new(config.clone(), command_rx, outputs, ready_tx);
+        tokio::spawn(task.run(ws, login));
+        match tokio::time::timeout(config.request_timeout, ready).await {
+            Ok(Ok(Ok(()))) => {}
+            Ok(Ok(Err(e))) => return Err(e),
+            Ok(Err(_)) => return Err(Error::Disconnected),
+            Err(_) => return Err(Error::Timeout(config.request_timeout)),
+        }
+        Ok(Messenger {
+            shared: Arc::new(Shared {
+                config,
+                commands,
+                events,
+                first_events: Mutex::new(Some(first_events)),
+                state,
+                tokens,
+                me,
+                typing: Mutex::new(HashMap::new()),
+            }),
+        })
+    }
+
+    /// A stream of every event (see [`crate::Event`] for the delivery guarantees).
+    ///
+    /// The first stream returned starts at the login, so nothing is missed between
+    /// [`MessengerBuilder::connect`] and this call; later streams start when created. Several
+    /// streams may exist at once; each gets every event. A stream that falls more than the
+    /// event buffer behind gets [`crate::Event::Lagged`] instead of the events it missed.
+    ///
+    /// # Cancel safety
+    /// The stream's `next()` is cancel safe.
+    pub fn events(&self) -> EventStream {
+        let first = self
+            .shared
+            .first_events
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .take();
+        EventStream::new(first.unwrap_or_else(|| self.shared.events.subscribe()))
+    }
+
+    /// The connection state now; `watch` it with [`Messenger::connection_state_watch`].
+    pub fn connection_state(&self) -> ConnectionState {
+        self.shared.state.borrow().clone()
+    }
+
+    /// A receiver that observes connection state changes.
+    pub fn connection_state_watch(&self) -> watch::Receiver<ConnectionState> {
+        self.shared.state.clone()
+    }
+
+    /// The current tokens (refreshed by the SDK before the access token expires).
+    pub fn tokens(&self) -> Option<Tokens> {
+        self.shared.tokens.borrow().clone()
+    }
+
+    /// Your IM user id.
+    pub fn user_id(&self) -> UserId {
+        self.shared.me.borrow().expect("known once connected")
+    }
+
+    /// Closes the connection; later calls fail with [`Error::NotLoggedIn`].
+    pub fn close(&self) {
+        let _ = self.shared.commands.send(Command::Close);
+    }
+
+    /// Sends a request and waits for its complete reply.
+    pub(crate) async fn call(&self, request: Request) -> Result<Vec<ServerFrame>> {
+        let (reply, rx) = oneshot::channel();
+        self.shared
+            .commands
+            .send(Command::Request { request, reply })
+            .map_err(|_| Error::NotLoggedIn)?;
+        let timeout = self.shared.config.request_timeout;
+        match tokio::time::timeout(timeout, rx).await {
+            Err(_) => Err(Error::Timeout(timeout)),
+            Ok(Err(_)) => Err(Error::Disconnected),
+            Ok(Ok(result)) => result,
+        }
+    }
+
+    /// Sends a single-reply request and returns the object of the reply.
+    pub(crate) async fn call_one(&self, request: Request) -> Result<ServerFrame> {
+        self.call(request)
+            .await?
+            .into_iter()
+            .next()
+            .ok_or(Error::Disconnected)
+    }
+
+    /// The domain part of our user name (for short names in [`Messenger::get_user_by_name`]).
+    fn domain(&self) -> &str {
+        self.shared
+            .config
+            .credentials
+            .user()
+            .split_once('@')
+            .map(|(_, d)| d)
+            .unwrap_or("")
+    }
+
+    // ---- users ----
+
+    /// Your own user record, with private data.
+    pub async fn me(&self) -> Result<User> {
+        self.get_user(self.user_id()).await
+    }
+
+    /// A user by IM id. Fails with code 25 for an unknown user.
+    pub async fn get_user(&self, user: UserId) -> Result<User> {
+        user_of(self.call_one(Request::GetUser(UserRef::Id(user))).await?)
+    }
+
+    /// A user by name: `name@app.account`, or just `name` for a user of your own application.
+    pub async fn get_user_by_name(&self, name: &str) -> Result<User> {
+        let full = if name.contains('@') {
+            name.to_lowercase()
+        } else {
+            format!("{}@{}", name.to_lowercase(), self.domain())
+        };
+        user_of(self.call_one(Request::GetUser(UserRef::Name(full))).await?)
+    }
+
+    /// Any number of users by id, in the order given (duplicates once); the SDK sends batches
+    /// of 50.
+    pub async fn get_users(&self, users: impl IntoIterator<Item = UserId>) -> Result<Vec<User>> {
+        let ids = dedup(users);
+        if ids.is_empty() {
+            return Err(Error::InvalidArgument("no users requested".into()));
+        }
+        let mut out = Vec::with_capacity(ids.len());
+        for batch in ids.chunks(MAX_GET_USERS) {
+            let request = Request::GetUsers(GetUsers {
+                users: batch.iter().map(|u| UserRef::Id(*u)).collect(),
+            });
+            for frame in self.call(request).await? {
+                out.push(user_of(frame)?);
+            }
+        }
+        Ok(out)
+    }
+
+    /// Replaces your public and/or private custom data; see [`UserEdit`].
+    pub fn edit_user(&self) -> UserEdit<'_> {
+        UserEdit {
+            messenger: self,
+            request: EditUser::default(),
+        }
+    }
+
+    /// Sets this connection's presence; returns your resulting aggregate status (online while
+    /// any of your connections is online). Re-applied automatically after a reconnect.
+    pub async fn set_status(&self, online: bool) -> Result<bool> {
+        let frame = self
+            .call_one(Request::SetStatus(SetStatus { online }))
+            .await?;
+        match frame.payload.object {
+            Some(EventObject::Status(s)) => Ok(s.online),
+            _ => Err(unexpected("onSetStatus")),
+        }
+    }
+
+    /// Subscribes to users' presence and profile changes (any number; batches of 50).
+    pub async fn subscribe(&self, users: impl IntoIterator<Item = UserId>) -> Result<()> {
+        let ids = dedup(users);
+        if ids.is_empty() {
+            return Err(Error::InvalidArgument("no users to subscribe to".into()));
+        }
+        for batch in ids.chunks(MAX_SUBSCRIBE_IDS) {
+            self.call_one(Request::Subscribe(Subscribe {
+                user_id: batch.to_vec(),
+            }))
+            .await?;
+        }
+        Ok(())
+    }
+
+    /// Unsubscribes from users; returns the ids that were subscribed.
+    pub async fn unsubscribe(
+        &self,
+        users: impl IntoIterator<Item = UserId>,
+    ) -> Result<Vec<UserId>> {
+        let ids = dedup(users);
+        if ids.is_empty() {
+            return Err(Error::InvalidArgument(
+                "no users to unsubscribe from".into(),
+            ));
+        }
+        ids_of(
+            self.call_one(Request::Unsubscribe(Unsubscribe {
+                user_id: Some(ids),
+                all: None,
+            }))
+            .await?,
+        )
+    }
+
+    /// Removes every subscription; returns the ids removed.
+    pub async fn unsubscribe_all(&self) -> Result<Vec<UserId>> {
+        ids_of(
+            self.call_one(Request::Unsubscribe(Unsubscribe {
+                user_id: None,
+                all: Some(true),
+            }))
+            .await?,
+        )
+    }
+
+    /// Your subscriptions, in subscription order.
+    pub async fn get_subscriptions(&self) -> Result<Vec<UserId>> {
+        let frame = self.call_one(Request::GetSubscriptionList).await?;
+        match frame.payload.object {
+            Some(EventObject::SubscriptionList(s)) => Ok(s.subscriptions),
+            _ => Err(unexpected("onGetSubscriptionList")),
+        }
+    }
+
+    // ---- conversations ----
+
+    /// A conversation's current state (participants, former participants, or anyone for a
+    /// public one).
+    pub async fn get_conversation(&self, conversation: ConversationId) -> Result<Conversation> {
+        conversation_of(
+            self.call_one(Request::GetConversation(ConversationRef {
+                uuid: conversation.to_string(),
+            }))
+            .await?,
+        )
+    }
+
+    /// Any number of conversations, in the order given (duplicates once); batches of 30.
+    pub async fn get_conversations(
+        &self,
+        conversations: impl IntoIterator<Item = ConversationId>,
+    ) -> Result<Vec<Conversation>> {
+        let ids = dedup(conversations);
+        if ids.is_empty() {
+            return Err(Error::InvalidArgument("no conversations requested".into()));
+        }
+        let mut out = Vec::with_capacity(ids.len());
+        for batch in ids.chunks(MAX_GET_CONVERSATIONS) {
+            let request = Request::GetConversations(GetConversations {
+                uuid: batch.iter().map(|c| c.to_string()).collect(),
+            });
+            for frame in self.call(request).await? {
+                out.push(conversation_of(frame)?);
+            }
+        }
+        Ok(out)
+    }
+
+    /// Every public conversation, in creation order.
+    pub async fn get_public_conversations(&self) -> Result<Vec<ConversationId>> {
+        let frame = self.call_one(Request::GetPublicConversations).await?;
+        match frame.payload.object {
+            Some(EventObject::PublicConversations(p)) => Ok(p.uuid),
+            _ => Err(unexpected("onGetPublicConversations")),
+        }
+    }
+
+    /// Joins a public conversation (with the default permissions, 7).
+    pub async fn join_conversation(&self, conversation: ConversationId) -> Result<Conversation> {
+        conversation_of(
+            self.call_one(Request::JoinConversation(ConversationRef {
+                uuid: conversation.to_string(),
+            }))
+            .await?,
+        )
+    }
+
+    /// Leaves a conversation (not a direct one).
+    pub async fn leave_conversation(&self, conversation: ConversationId) -> Result<Conversation> {
+        conversation_of(
+            self.call_one(Request::LeaveConversation(ConversationRef {
+                uuid: conversation.to_string(),
+            }))
+            .await?,
+        )
+    }
+
+    /// Shows this user as typing in a conversation to the other participants. One call per
+    /// conversation per 10 s; an earlier one fails with [`Error::TypingThrottled`] unsent.
+    pub async fn typing(&self, conversation: ConversationId) -> Result<()> {
+        {
+            let mut last = self.shared.typing.lock().unwrap_or_else(|e| e.into_inner());
+            let now = Instant::now();
+            if last
+                .get(&conversation)
+                .is_some_and(|t| now.duration_since(*t) < TYPING_THROTTLE)
+            {
+                return Err(Error::TypingThrottled(TYPING_THROTTLE));
+            }
+            last.insert(conversation, now);
+        }
+        self.call_one(Request::TypingMessage(TypingMessage {
+            conversation: conversation.to_string(),
+        }))
+        .await?;
+        Ok(())
+    }
+
+    /// Marks events up to `seq` as read; returns the stored mark.
+    pub async fn mark_as_read(&self, conversation: ConversationId, seq: Seq) -> Result<Seq> {
+        let frame = self
+            .call_one(Request::IsRead(IsRead {
+                conversation: conversation.to_string(),
+                seq: seq.get() as i64,
+            }))
+            .await?;
+        match frame.payload.object {
+            Some(EventObject::Read(r)) => Ok(r.seq),
+            _ => Err(unexpected("isRead")),
+        }
+    }
+}
+
+/// Builder of [`Messenger::edit_user`]: each field is replaced as a whole when set (`{}`
+/// clears it); unset fields stay as they are. Await it to send.
+#[must_use = "await the edit to send it"]
+pub struct UserEdit<'a> {
+    messenger: &'a Messenger,
+    request: EditUser,
+}
+
+impl UserEdit<'_> {
+    /// Replaces the public custom data.
+    pub fn custom_data(mut self, data: chatwire_protocol::JsonMap) -> Self {
+        self.request.custom_data = Some(data);
+        self
+    }
+
+    /// Replaces the private custom data.
+    pub fn private_custom_data(mut self, data: chatwire_protocol::JsonMap) -> Self {
+        self.request.private_custom_data = Some(data);
+        self
+    }
+}
+
+impl<'a> std::future::IntoFuture for UserEdit<'a> {
+    type Output = Result<User>;
+    type IntoFuture = futures::future::BoxFuture<'a, Result<User>>;
+    fn into_future(self) -> Self::IntoFuture {
+        Box::pin(async move {
+            for (name, data) in [
+                ("custom_data", &self.request.custom_data),
+                ("private_custom_data", &self.request.private_custom_data),
+            ] {
+                if let Some(d) = data {
+                    check_custom_data(name, d)?;
+                }
+            }
+            user_of(
+                self.messenger
+                    .call_one(Request::EditUser(self.request))
+                    .await?,
+            )
+        })
+    }
+}
+
+pub(crate) fn check_custom_data(name: &str, data: &chatwire_protocol::JsonMap) -> Result<()> {
+    let size = serde_json::to_vec(data)
+        .map(|v| v.len())
+        .unwrap_or(usize::MAX);
+    if size > chatwire_protocol::MAX_CUSTOM_DATA_BYTES {
+        return Err(Error::InvalidArgument(format!(
+            "{name} is {size} bytes; the limit is 5120"
+        )));
+    }
+    Ok(())
+}
+
+pub(crate) fn dedup<T: PartialEq>(items: impl IntoIterator<Item = T>) -> Vec<T> {
+    let mut out: Vec<T> = Vec::new();
+    for i in items {
+        if !out.contains(&i) {
+            out.push(i);
+        }
+    }
+    out
+}
+
+pub(crate) fn unexpected(what: &str) -> Error {
+    Error::Protocol(chatwire_protocol::DecodeError::Malformed(format!(
+        "expected {what}"
+    )))
+}
+
+pub(crate) fn user_of(frame: ServerFrame) -> Result<User> {
+    match frame.payload.object {
+        Some(EventObject::User(u)) => Ok((*u).into()),
+        _ => Err(unexpected("a user")),
+    }
+}
+
+pub(crate) fn conversation_of(frame: ServerFrame) -> Result<Conversation> {
+    match frame.payload.object {
+        Some(EventObject::Conversation(c)) => Ok((*c).into()),
+        _ => Err(unexpected("a conversation")),
+    }
+}
+
+fn ids_of(frame: ServerFrame) -> Result<Vec<UserId>> {
+    match frame.payload.object {
+        Some(EventObject::UserIds(u)) => Ok(u.user_id),
+        _ => Err(unexpected("user ids")),
+    }
+}

@@ -1,0 +1,178 @@
+//! Typed values returned by the SDK: users, conversations, participants, messages.
+
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use chatwire_protocol::{
+    ConversationId, ConversationObject, JsonMap, MessageId, MessageObject, ParticipantObject,
+    Permissions, Seq, UserId, UserObject,
+};
+
+/// The key under which conversations store the default permissions of new members.
+pub const PERMISSIONS_KEY: &str = "permissions";
+
+/// UNIX seconds to `SystemTime`.
+pub(crate) fn time(secs: i64) -> SystemTime {
+    UNIX_EPOCH + Duration::from_secs(secs.max(0) as u64)
+}
+
+/// A user. Private fields are present only in your own record ([`crate::Messenger::me`]).
+#[derive(Debug, Clone, PartialEq)]
+#[non_exhaustive]
+pub struct User {
+    /// IM user id.
+    pub id: UserId,
+    /// Canonical `name@app.account`.
+    pub name: String,
+    /// Display name (set through the admin API).
+    pub display_name: String,
+    /// Public custom data.
+    pub custom_data: JsonMap,
+    /// Deleted through the admin API.
+    pub deleted: bool,
+    /// Your own private fields (`None` for other users).
+    pub private: Option<PrivateUserData>,
+}
+
+/// The fields only a user sees of themselves.
+#[derive(Debug, Clone, PartialEq)]
+#[non_exhaustive]
+pub struct PrivateUserData {
+    /// Private custom data.
+    pub custom_data: JsonMap,
+    /// Conversations you are in, in membership order.
+    pub conversations: Vec<ConversationId>,
+    /// Conversations you left or were removed from, oldest first.
+    pub left_conversations: Vec<ConversationId>,
+    /// Push notification selection.
+    pub notification_events: Vec<String>,
+}
+
+impl From<UserObject> for User {
+    fn from(u: UserObject) -> Self {
+        let private = u.conversations_list.is_some().then(|| PrivateUserData {
+            custom_data: u.private_custom_data.unwrap_or_default(),
+            conversations: u.conversations_list.unwrap_or_default(),
+            left_conversations: u.leave_conversations.unwrap_or_default(),
+            notification_events: u.notification_events.unwrap_or_default(),
+        });
+        User {
+            id: u.user_id,
+            name: u.user_name,
+            display_name: u.display_name,
+            custom_data: u.custom_data,
+            deleted: u.deleted,
+            private,
+        }
+    }
+}
+
+/// A participant of a conversation.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct Participant {
+    /// The user.
+    pub user: UserId,
+    /// Their permissions.
+    pub permissions: Permissions,
+    /// Their read mark (0 until the first `mark_as_read`).
+    pub last_read: Seq,
+}
+
+impl From<ParticipantObject> for Participant {
+    fn from(p: ParticipantObject) -> Self {
+        Participant {
+            user: p.user_id,
+            permissions: p.flags,
+            last_read: p.last_read,
+        }
+    }
+}
+
+/// A conversation (a snapshot: as it was at the event or reply that carried it).
+#[derive(Debug, Clone, PartialEq)]
+#[non_exhaustive]
+pub struct Conversation {
+    /// The uuid.
+    pub id: ConversationId,
+    /// Title.
+    pub title: String,
+    /// Direct (1:1) conversation.
+    pub direct: bool,
+    /// Uber: members see only messages from the periods they were members.
+    pub uber: bool,
+    /// Anyone may join.
+    pub public: bool,
+    /// Application data.
+    pub custom_data: JsonMap,
+    /// Participants in membership order.
+    pub participants: Vec<Participant>,
+    /// Creation time.
+    pub created_at: SystemTime,
+    /// Time of the latest event.
+    pub last_update: SystemTime,
+    /// Seq of the latest event.
+    pub last_seq: Seq,
+}
+
+impl Conversation {
+    /// The participant entry of a user, if they are a participant.
+    pub fn participant(&self, user: UserId) -> Option<&Participant> {
+        self.participants.iter().find(|p| p.user == user)
+    }
+
+    /// The default permissions of new members stored in `custom_data["permissions"]` by the
+    /// SDK's builders, if any.
+    ///
+    /// ```
+    /// # use chatwire::{Conversation, Permissions};
+    /// # fn demo(c: &Conversation) {
+    /// let defaults = c.default_permissions().unwrap_or(Permissions::DEFAULT);
+    /// # }
+    /// ```
+    pub fn default_permissions(&self) -> Option<Permissions> {
+        let raw = self.custom_data.get(PERMISSIONS_KEY)?;
+        chatwire_protocol::lenient::int_of(raw).and_then(Permissions::normalize)
+    }
+}
+
+impl From<ConversationObject> for Conversation {
+    fn from(c: ConversationObject) -> Self {
+        Conversation {
+            id: c.uuid,
+            title: c.title,
+            direct: c.direct,
+            uber: c.uber_conversation,
+            public: c.enable_public_join,
+            custom_data: c.custom_data,
+            participants: c.participants.into_iter().map(Participant::from).collect(),
+            created_at: time(c.created_at),
+            last_update: time(c.last_update),
+            last_seq: c.last_seq,
+        }
+    }
+}
+
+/// A message.
+#[derive(Debug, Clone, PartialEq)]
+#[non_exhaustive]
+pub struct Message {
+    /// The uuid.
+    pub id: MessageId,
+    /// Its conversation.
+    pub conversation: ConversationId,
+    /// Text (`""` when none).
+    pub text: String,
+    /// Payload objects exactly as sent.
+    pub payload: Vec<JsonMap>,
+}
+
+impl From<MessageObject> for Message {
+    fn from(m: MessageObject) -> Self {
+        Message {
+            id: m.uuid,
+            conversation: m.conversation,
+            text: m.text,
+            payload: m.payload,
+        }
+    }
+}
