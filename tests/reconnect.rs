@@ -1,0 +1,303 @@
+//! Gap-free delivery across network drops and server restarts, and backoff timing.
+
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use chatwire::testing::TestServer;
+use chatwire::{ConnectionState, Event, Messenger, NewConversation, ReconnectPolicy};
+use chatwire_server::{RunningServer, Storage};
+use futures::StreamExt;
+use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::watch;
+
+/// A TCP proxy whose "network" the test can cut (existing connections dropped, new ones
+/// refused) and restore.
+struct Proxy {
+    addr: SocketAddr,
+    up: Arc<AtomicBool>,
+    cuts: watch::Sender<u64>,
+}
+
+impl Proxy {
+    async fn start(target: SocketAddr) -> Proxy {
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let up = Arc::new(AtomicBool::new(true));
+        let (cuts, _) = watch::channel(0u64);
+        let (up2, cuts2) = (up.clone(), cuts.clone());
+        tokio::spawn(async move {
+            while let Ok((mut client, _)) = listener.accept().await {
+                if !up2.load(Ordering::SeqCst) {
+                    drop(client);
+                    continue;
+                }
+                let mut cut = cuts2.subscribe();
+                tokio::spawn(async move {
+                    let Ok(mut server) = TcpStream::connect(target).await else {
+                        return;
+                    };
+                    tokio::select! {
+                        _ = tokio::io::copy_bidirectional(&mut client, &mut server) => {}
+                        _ = cut.changed() => {}
+                    }
+                });
+            }
+        });
+        Proxy { addr, up, cuts }
+    }
+
+    fn url(&self) -> String {
+        format!("ws://{}/platform", self.addr)
+    }
+
+    fn cut(&self) {
+        self.up.store(false, Ordering::SeqCst);
+        self.cuts.send_modify(|c| *c += 1);
+    }
+
+    fn restore(&self) {
+        self.up.store(true, Ordering::SeqCst);
+    }
+}
+
+fn fast_policy() -> ReconnectPolicy {
+    ReconnectPolicy {
+        initial_delay: Duration::from_millis(20),
+        max_delay: Duration::from_millis(200),
+        ..ReconnectPolicy::default()
+    }
+}
+
+async fn wait_state(m: &Messenger, want: impl Fn(&ConnectionState) -> bool) {
+    let mut w = m.connection_state_watch();
+    tokio::time::timeout(Duration::from_secs(20), w.wait_for(|s| want(s)))
+        .await
+        .expect("state reached")
+        .unwrap();
+}
+
+fn unlimited(storage: Storage) -> chatwire_server::Config {
+    let mut c = chatwire_server::testing::config(storage);
+    c.limits.requests_per_second = 0;
+    c.limits.requests_per_minute = 0;
+    c
+}
+
+/// Reads `a`'s stream until `n` messages arrived; checks order, uniqueness and seqs.
+async fn collect_messages(
+    events: &mut chatwire::EventStream,
+    n: usize,
+) -> Vec<(u64, String, bool)> {
+    let mut got = Vec::new();
+    while got.len() < n {
+        let ev = tokio::time::timeout(Duration::from_secs(30), events.next())
+            .await
+            .expect("events keep coming")
+            .unwrap();
+        if let Event::MessageSent { meta, message } = ev {
+            got.push((meta.seq.unwrap().get(), message.text, meta.replayed));
+        }
+    }
+    got
+}
+
+async fn scenario(server: &TestServer, proxy: &Proxy, cuts_during_catch_up: usize) {
+    let alice = server.add_user("alice").await;
+    let bob = server.add_user("bob").await;
+    let a = Messenger::builder(&proxy.url())
+        .password(&alice.name, &alice.password)
+        .reconnect(fast_policy())
+        .connect()
+        .await
+        .unwrap();
+    let b = server.messenger(&bob).await.unwrap();
+    let mut events = a.events();
+    let chat = b
+        .create_conversation(NewConversation::chat().participant(alice.id))
+        .await
+        .unwrap();
+    b.send_message(chat.id, "before").await.unwrap();
+    assert_eq!(collect_messages(&mut events, 1).await[0].1, "before");
+
+    proxy.cut();
+    wait_state(&a, |s| matches!(s, ConnectionState::Reconnecting { .. })).await;
+    for i in 0..1000 {
+        b.send_message(chat.id, format!("m{i}")).await.unwrap();
+    }
+    proxy.restore();
+    for _ in 0..cuts_during_catch_up {
+        wait_state(&a, |s| *s == ConnectionState::Live).await;
+        tokio::time::sleep(Duration::from_millis(5)).await;
+        proxy.cut();
+        wait_state(&a, |s| matches!(s, ConnectionState::Reconnecting { .. })).await;
+        proxy.restore();
+    }
+    let got = collect_messages(&mut events, 1000).await;
+    let texts: Vec<String> = got.iter().map(|g| g.1.clone()).collect();
+    assert_eq!(
+        texts,
+        (0..1000).map(|i| format!("m{i}")).collect::<Vec<_>>(),
+        "all 1000, once, in order"
+    );
+    assert!(
+        got.windows(2).all(|w| w[1].0 == w[0].0 + 1),
+        "consecutive seqs"
+    );
+    assert!(
+        got.iter().all(|g| g.2),
+        "caught-up events are marked replayed"
+    );
+
+    // Live delivery continues after the catch-up, nothing duplicated in between.
+    b.send_message(chat.id, "after").await.unwrap();
+    let live = collect_messages(&mut events, 1).await;
+    assert_eq!(live[0].1, "after");
+    assert_eq!(live[0].0, got.last().unwrap().0 + 1);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn catches_up_1000_messages_missed_during_a_network_drop() {
+    let server = TestServer::with_config(unlimited(Storage::Memory)).await;
+    let proxy = Proxy::start(server.server().local_addr()).await;
+    scenario(&server, &proxy, 0).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn catches_up_when_cut_again_in_the_middle_of_the_catch_up() {
+    let server = TestServer::with_config(unlimited(Storage::Memory)).await;
+    let proxy = Proxy::start(server.server().local_addr()).await;
+    scenario(&server, &proxy, 3).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn catches_up_across_a_server_restart_on_the_same_data_dir() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = RunningServer::start(unlimited(Storage::Sqlite(dir.path().into())))
+        .await
+        .unwrap();
+    let addr = server.local_addr();
+    let alice = server
+        .add_user("alice", "Alice", "alice-password")
+        .await
+        .unwrap();
+    let bob = server.add_user("bob", "Bob", "bob-password").await.unwrap();
+    let proxy = Proxy::start(addr).await;
+    let login = |url: String, name: &str, pw: &str| {
+        let (name, pw) = (format!("{name}@chatwire.local"), pw.to_string());
+        async move {
+            Messenger::builder(&url)
+                .password(name, pw)
+                .reconnect(fast_policy())
+                .connect()
+                .await
+                .unwrap()
+        }
+    };
+    let a = login(proxy.url(), "alice", "alice-password").await;
+    let b = login(server.ws_url(), "bob", "bob-password").await;
+    let mut events = a.events();
+    let chat = b
+        .create_conversation(NewConversation::chat().participant(alice.im_id))
+        .await
+        .unwrap();
+    b.send_message(chat.id, "before").await.unwrap();
+    assert_eq!(collect_messages(&mut events, 1).await[0].1, "before");
+
+    // Alice's network goes down; the server crashes and comes back on the same dir and port.
+    proxy.cut();
+    wait_state(&a, |s| matches!(s, ConnectionState::Reconnecting { .. })).await;
+    drop(server);
+    let mut config = unlimited(Storage::Sqlite(dir.path().into()));
+    config.listen = addr;
+    let server = loop {
+        match RunningServer::start(config.clone()).await {
+            Ok(s) => break s,
+            Err(_) => tokio::time::sleep(Duration::from_millis(50)).await,
+        }
+    };
+    wait_state(&b, |s| *s == ConnectionState::Live).await;
+    let mut sent = 0;
+    while sent < 1000 {
+        match b.send_message(chat.id, format!("m{sent}")).await {
+            Ok(_) => sent += 1,
+            // Bob's own reconnect may still be settling: a request in flight fails, never resent.
+            Err(e) if e.is_retryable() => tokio::time::sleep(Duration::from_millis(20)).await,
+            Err(e) => panic!("{e}"),
+        }
+    }
+    proxy.restore();
+    let got = collect_messages(&mut events, 1000).await;
+    let texts: Vec<String> = got.iter().map(|g| g.1.clone()).collect();
+    assert_eq!(
+        texts,
+        (0..1000).map(|i| format!("m{i}")).collect::<Vec<_>>()
+    );
+    assert!(got.windows(2).all(|w| w[1].0 == w[0].0 + 1));
+    drop(server);
+}
+
+#[tokio::test]
+async fn reconnect_attempts_follow_the_backoff_policy() {
+    let server = TestServer::start().await;
+    let alice = server.add_user("alice").await;
+    let policy = ReconnectPolicy {
+        initial_delay: Duration::from_secs(1),
+        max_delay: Duration::from_secs(4),
+        multiplier: 2.0,
+        jitter: 0.0,
+        max_attempts: Some(5),
+    };
+    let proxy = Proxy::start(server.server().local_addr()).await;
+    let a = Messenger::builder(&proxy.url())
+        .password(&alice.name, &alice.password)
+        .reconnect(policy.clone())
+        .request_timeout(Duration::from_secs(3600))
+        .connect()
+        .await
+        .unwrap();
+    let mut events = a.events();
+    // From here on nothing needs the server: time only moves when every task waits on a timer.
+    tokio::time::pause();
+    proxy.cut();
+    let mut attempts = Vec::new();
+    let closed_at;
+    loop {
+        match events.next().await.unwrap() {
+            Event::Connection(ConnectionState::Reconnecting { attempt }) => {
+                attempts.push((attempt, tokio::time::Instant::now()))
+            }
+            Event::Connection(ConnectionState::Closed { .. }) => {
+                closed_at = tokio::time::Instant::now();
+                break;
+            }
+            _ => {}
+        }
+    }
+    assert_eq!(
+        attempts.iter().map(|a| a.0).collect::<Vec<_>>(),
+        [1, 2, 3, 4, 5]
+    );
+    let gaps: Vec<Duration> = attempts.windows(2).map(|w| w[1].1 - w[0].1).collect();
+    // Retry 1 is immediate, then 1 s, 2 s, 4 s (capped).
+    let expected = [
+        policy.delay_with(1, 0.0),
+        policy.delay_with(2, 0.0),
+        policy.delay_with(3, 0.0),
+        policy.delay_with(4, 0.0),
+    ];
+    for (gap, want) in gaps.iter().zip(expected) {
+        assert!(
+            gap.abs_diff(want) < Duration::from_millis(50),
+            "gaps {gaps:?}, expected {expected:?}"
+        );
+    }
+    assert!(
+        (closed_at - attempts[4].1).abs_diff(policy.delay_with(5, 0.0)) < Duration::from_millis(50)
+    );
+    assert!(matches!(
+        a.connection_state(),
+        ConnectionState::Closed { .. }
+    ));
+}
