@@ -301,3 +301,75 @@ async fn reconnect_attempts_follow_the_backoff_policy() {
         ConnectionState::Closed { .. }
     ));
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn conversations_joined_while_away_are_delivered_from_the_join() {
+    let server = TestServer::with_config(unlimited(Storage::Memory)).await;
+    let proxy = Proxy::start(server.server().local_addr()).await;
+    let alice = server.add_user("alice").await;
+    let bob = server.add_user("bob").await;
+    let a = Messenger::builder(&proxy.url())
+        .password(&alice.name, &alice.password)
+        .reconnect(fast_policy())
+        .connect()
+        .await
+        .unwrap();
+    let b = server.messenger(&bob).await.unwrap();
+    let mut events = a.events();
+
+    proxy.cut();
+    wait_state(&a, |s| matches!(s, ConnectionState::Reconnecting { .. })).await;
+    // A new chat with Alice, and one she is added to after three messages she may not see live.
+    let fresh = b
+        .create_conversation(NewConversation::chat().title("fresh").participant(alice.id))
+        .await
+        .unwrap();
+    for i in 0..5 {
+        b.send_message(fresh.id, format!("f{i}")).await.unwrap();
+    }
+    let later = b
+        .create_conversation(NewConversation::chat().title("later"))
+        .await
+        .unwrap();
+    for i in 0..3 {
+        b.send_message(later.id, format!("before-join-{i}"))
+            .await
+            .unwrap();
+    }
+    b.add_participants(later.id, [alice.id]).await.unwrap();
+    for i in 0..2 {
+        b.send_message(later.id, format!("l{i}")).await.unwrap();
+    }
+    proxy.restore();
+
+    let mut fresh_seen = Vec::new();
+    let mut later_seen = Vec::new();
+    while fresh_seen.len() < 6 || later_seen.len() < 3 {
+        let ev = tokio::time::timeout(Duration::from_secs(20), events.next())
+            .await
+            .expect("events")
+            .unwrap();
+        let label = match &ev {
+            Event::ConversationCreated { meta, .. } => format!("created@{}", meta.seq.unwrap()),
+            Event::ConversationEdited { meta, .. } => {
+                format!("{}@{}", meta.action, meta.seq.unwrap())
+            }
+            Event::MessageSent { message, .. } => message.text.clone(),
+            _ => continue,
+        };
+        match ev.conversation() {
+            Some(c) if c == fresh.id => fresh_seen.push(label),
+            Some(c) if c == later.id => later_seen.push(label),
+            _ => {}
+        }
+    }
+    assert_eq!(fresh_seen, ["created@1", "f0", "f1", "f2", "f3", "f4"]);
+    assert_eq!(later_seen, ["addParticipants@5", "l0", "l1"]);
+    // And the conversation is tracked live from there.
+    b.send_message(later.id, "live").await.unwrap();
+    let live = collect_messages(&mut events, 1).await;
+    assert_eq!(
+        (live[0].0, live[0].1.as_str(), live[0].2),
+        (8, "live", false)
+    );
+}

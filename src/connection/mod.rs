@@ -18,9 +18,9 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use chatwire_protocol::{
-    ClientSession, ErrorCode, EventName, EventObject, GetConversations, MessagingFrame, Request,
-    RetransmitEvents, ServerFrame, ServerSession, SessionFrame, SetStatus, UserId, UserRef,
-    MAX_GET_CONVERSATIONS,
+    ClientSession, ConversationId, ErrorCode, EventName, EventObject, GetConversations,
+    MessagingFrame, Request, RetransmitEvents, ServerFrame, ServerSession, SessionFrame, SetStatus,
+    UserId, UserRef, MAX_GET_CONVERSATIONS,
 };
 use futures::{SinkExt, StreamExt};
 use serde_json::Value;
@@ -79,6 +79,11 @@ pub(crate) struct Task {
     /// The presence the application asked for, re-applied after a reconnect.
     online: Option<bool>,
     refresh_at: Option<Instant>,
+    /// Whether the first login's catch-up is complete (later, unknown conversations are
+    /// discovered from where we joined them).
+    synced_once: bool,
+    /// Backward scans of discovered conversations: events collected so far.
+    scans: std::collections::HashMap<ConversationId, Vec<(u64, Event)>>,
 }
 
 impl Task {
@@ -103,6 +108,8 @@ impl Task {
             outbox: Vec::new(),
             online: None,
             refresh_at: None,
+            synced_once: false,
+            scans: std::collections::HashMap::new(),
         }
     }
 
@@ -147,6 +154,12 @@ impl Task {
                 (internal, self.sync.as_mut())
             {
                 sync.cancel_fill(conversation);
+            }
+        }
+        for (conversation, _) in self.scans.drain() {
+            if let Some(sync) = self.sync.as_mut() {
+                // Discovered again (from scratch) after the next login.
+                sync.forget(conversation);
             }
         }
         self.internal.clear();
@@ -465,6 +478,7 @@ impl Task {
     fn on_internal(&mut self, internal: Internal, result: Result<Vec<ServerFrame>>) {
         match internal {
             Internal::Ignore => {}
+            Internal::Scan { conversation } => self.on_scan(conversation, result),
             Internal::Me => self.on_me(result),
             Internal::Conversations(ids) => {
                 match result {
@@ -607,16 +621,89 @@ impl Task {
             .any(|p| Some(p.user_id) == *self.out.me.borrow());
         if sync.is_tracked(c.uuid) {
             sync.set_last(c.uuid, last);
-        } else if member {
-            // On the first login history starts now; a conversation we were added to while
-            // disconnected is tracked from its current state too (older events on request).
+        } else if member && !self.synced_once {
+            // On the first login, history starts now (older events on request).
             sync.track_from(c.uuid, last);
+        } else if member {
+            // Added while we were disconnected: deliver everything since we joined.
+            sync.discover(c.uuid, last);
+            self.scans.insert(c.uuid, Vec::new());
+            self.queue_scan(c.uuid, last);
+        }
+    }
+
+    fn queue_scan(&mut self, conversation: ConversationId, to: u64) {
+        let request = Request::RetransmitEvents(RetransmitEvents {
+            conversation: conversation.to_string(),
+            events_from: None,
+            events_to: Some(to as i64),
+            count: Some(to.min(chatwire_protocol::MAX_RETRANSMIT) as i64),
+        });
+        self.internal
+            .push_back((request, Internal::Scan { conversation }));
+    }
+
+    /// One page of a backward scan: stop at the newest point where the snapshots stop
+    /// including us (we joined with the conversation event after it), or at seq 1.
+    fn on_scan(&mut self, conversation: ConversationId, result: Result<Vec<ServerFrame>>) {
+        let Some(mut collected) = self.scans.remove(&conversation) else {
+            return;
+        };
+        let frames = match result {
+            Ok(frames) => frames,
+            Err(e) => {
+                tracing::warn!(error = %e, %conversation, "discovery failed");
+                if let Some(sync) = self.sync.as_mut() {
+                    sync.forget(conversation);
+                }
+                return;
+            }
+        };
+        let from = frames
+            .first()
+            .and_then(|f| f.payload.from_seq)
+            .map(|s| s.get())
+            .unwrap_or(1);
+        collected.extend(frames.into_iter().filter_map(replayed_event));
+        collected.sort_by_key(|(seq, _)| std::cmp::Reverse(*seq));
+        let me = *self.out.me.borrow();
+        let mut join = None;
+        let mut boundary = None;
+        for (seq, ev) in &collected {
+            if let Event::ConversationCreated {
+                conversation: c, ..
+            }
+            | Event::ConversationEdited {
+                conversation: c, ..
+            } = ev
+            {
+                if me.is_some_and(|me| c.participant(me).is_some()) {
+                    join = Some(*seq);
+                } else {
+                    boundary = Some(*seq);
+                    break;
+                }
+            }
+        }
+        if boundary.is_none() && from > 1 {
+            self.scans.insert(conversation, collected);
+            self.queue_scan(conversation, from - 1);
+            return;
+        }
+        let join = join.or(boundary.map(|b| b + 1)).unwrap_or(1);
+        let mut out = Vec::new();
+        if let Some(sync) = self.sync.as_mut() {
+            sync.discovered(conversation, join, collected, &mut out);
+        }
+        for e in out {
+            self.emit(e);
         }
     }
 
     fn catchup_step_done(&mut self) {
         self.catchup_left = self.catchup_left.saturating_sub(1);
         if self.catchup_left == 0 {
+            self.synced_once = true;
             if let Some(ready) = self.ready.take() {
                 let _ = ready.send(Ok(()));
             }

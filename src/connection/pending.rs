@@ -30,6 +30,8 @@ pub(crate) enum Internal {
         from: u64,
         to: u64,
     },
+    /// `retransmitEvents` paging backwards to find where we joined a conversation.
+    Scan { conversation: ConversationId },
     /// Replies nobody needs (presence heartbeat).
     Ignore,
 }

@@ -20,6 +20,8 @@ struct Track {
     held: BTreeMap<u64, Event>,
     /// The range being fetched.
     in_flight: Option<(u64, u64)>,
+    /// Discovery in progress: everything is held until the join point is known.
+    blocked: bool,
 }
 
 /// Tracking of every conversation the user is in.
@@ -53,6 +55,39 @@ impl SeqSync {
             target: last,
             ..Track::default()
         });
+    }
+
+    /// Starts tracking a conversation we were added to while disconnected: live events are
+    /// held until [`SeqSync::discovered`] delivers the events since we joined.
+    pub fn discover(&mut self, conv: ConversationId, last: u64) {
+        self.tracks.entry(conv).or_insert(Track {
+            delivered: last,
+            target: last,
+            blocked: true,
+            ..Track::default()
+        });
+    }
+
+    /// Ends a discovery: `events` (any order) cover `[join, last]` completely.
+    pub fn discovered(
+        &mut self,
+        conv: ConversationId,
+        join: u64,
+        events: Vec<(u64, Event)>,
+        out: &mut Vec<Event>,
+    ) {
+        let Some(t) = self.tracks.get_mut(&conv) else {
+            return;
+        };
+        t.blocked = false;
+        let last = t.delivered;
+        t.delivered = join.saturating_sub(1);
+        for (seq, ev) in events {
+            if seq >= join && seq <= last {
+                t.held.entry(seq).or_insert(ev);
+            }
+        }
+        self.skip_through(conv, last, out);
     }
 
     /// The server says `last` is the conversation's latest seq.
@@ -92,7 +127,7 @@ impl SeqSync {
             if out.len() >= budget {
                 break;
             }
-            if t.in_flight.is_some() {
+            if t.in_flight.is_some() || t.blocked {
                 continue;
             }
             let gap_end = match t.held.keys().next() {
