@@ -164,6 +164,10 @@ impl Messenger {
         let timeout = self.shared.config.request_timeout;
         match tokio::time::timeout(timeout, rx).await {
             Err(_) => Err(Error::Timeout(timeout)),
+            // The task dropped the request unanswered: it was queued behind a close.
+            Ok(Err(_)) if matches!(*self.shared.state.borrow(), ConnectionState::Closed { .. }) => {
+                Err(Error::NotLoggedIn)
+            }
             Ok(Err(_)) => Err(Error::Disconnected),
             Ok(Ok(result)) => result,
         }

@@ -215,6 +215,9 @@ impl SeqSync {
             let Some(t) = self.tracks.get_mut(&conv) else {
                 return;
             };
+            if t.blocked {
+                return;
+            }
             let next = t.delivered + 1;
             let Some(ev) = t.held.remove(&next) else {
                 return;
@@ -242,5 +245,111 @@ impl SeqSync {
             self.tracks.remove(&conv);
         }
         ended
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::UNIX_EPOCH;
+
+    use chatwire_protocol::MessageId;
+
+    use super::*;
+    use crate::event::EventMeta;
+    use crate::model::Message;
+
+    fn conv() -> ConversationId {
+        ConversationId::parse("11111111-2222-4333-8444-555555555555").unwrap()
+    }
+
+    fn msg(seq: u64) -> Event {
+        Event::MessageSent {
+            meta: EventMeta {
+                initiator: UserId::new(7),
+                action: "sendMessage".into(),
+                seq: Some(Seq(seq)),
+                timestamp: UNIX_EPOCH,
+                replayed: false,
+            },
+            message: Message { id: MessageId::new_v4(), conversation: conv(), text: format!("m{seq}"), payload: vec![] },
+        }
+    }
+
+    fn seqs(out: &[Event]) -> Vec<u64> {
+        out.iter().filter_map(|e| e.seq()).map(|s| s.get()).collect()
+    }
+
+    fn sync() -> SeqSync {
+        SeqSync::new(UserId::new(1).unwrap())
+    }
+
+    #[test]
+    fn delivers_in_order_and_drops_duplicates() {
+        let mut s = sync();
+        s.track_from(conv(), 3);
+        let mut out = Vec::new();
+        for seq in [4, 5, 5, 3, 6] {
+            s.on_event(conv(), seq, msg(seq), &mut out);
+        }
+        assert_eq!(seqs(&out), [4, 5, 6]);
+        assert!(s.wanted(4).is_empty());
+    }
+
+    #[test]
+    fn holds_events_beyond_a_gap_until_it_is_filled() {
+        let mut s = sync();
+        s.track_from(conv(), 1);
+        let mut out = Vec::new();
+        s.on_event(conv(), 250, msg(250), &mut out);
+        assert!(out.is_empty());
+        // One window of at most 100 at a time.
+        assert_eq!(s.wanted(4), [(conv(), 2, 101)]);
+        assert!(s.wanted(4).is_empty(), "one fill per conversation in flight");
+        s.filled(conv(), 2, 101, (2..=101).map(|q| (q, msg(q))).collect(), &mut out);
+        assert_eq!(seqs(&out), (2..=101).collect::<Vec<_>>());
+        assert_eq!(s.wanted(4), [(conv(), 102, 201)]);
+        out.clear();
+        s.filled(conv(), 102, 201, (102..=201).map(|q| (q, msg(q))).collect(), &mut out);
+        assert_eq!(s.wanted(4), [(conv(), 202, 249)]);
+        s.filled(conv(), 202, 249, (202..=249).map(|q| (q, msg(q))).collect(), &mut out);
+        assert_eq!(*seqs(&out).last().unwrap(), 250, "the held live event comes after the replayed ones");
+    }
+
+    #[test]
+    fn hidden_seqs_in_a_covered_range_are_skipped() {
+        let mut s = sync();
+        s.track_from(conv(), 0);
+        s.set_last(conv(), 5);
+        assert_eq!(s.wanted(4), [(conv(), 1, 5)]);
+        let mut out = Vec::new();
+        s.filled(conv(), 1, 5, vec![(2, msg(2)), (5, msg(5))], &mut out);
+        assert_eq!(seqs(&out), [2, 5]);
+        s.on_event(conv(), 6, msg(6), &mut out);
+        assert_eq!(seqs(&out), [2, 5, 6]);
+    }
+
+    #[test]
+    fn a_range_that_cannot_be_fetched_becomes_a_gap() {
+        let mut s = sync();
+        s.track_from(conv(), 1);
+        let mut out = Vec::new();
+        s.on_event(conv(), 4, msg(4), &mut out);
+        assert_eq!(s.wanted(4), [(conv(), 2, 3)]);
+        s.fill_failed(conv(), 2, 3, &mut out);
+        assert!(matches!(out[0], Event::Gap { from: Seq(2), to: Seq(3), .. }));
+        assert_eq!(seqs(&out), [4]);
+    }
+
+    #[test]
+    fn discovery_holds_live_events_until_the_join_is_known() {
+        let mut s = sync();
+        s.discover(conv(), 10);
+        let mut out = Vec::new();
+        s.on_event(conv(), 11, msg(11), &mut out);
+        s.on_event(conv(), 9, msg(9), &mut out);
+        assert!(out.is_empty());
+        assert!(s.wanted(4).is_empty());
+        s.discovered(conv(), 8, (5..=10).map(|q| (q, msg(q))).collect(), &mut out);
+        assert_eq!(seqs(&out), [8, 9, 10, 11]);
     }
 }
