@@ -203,8 +203,9 @@ impl Messenger {
                 }
             }
         });
+        // Fused: polling again after the end keeps returning `None`.
         History {
-            inner: Box::pin(inner),
+            inner: Box::pin(futures::StreamExt::fuse(inner)),
         }
     }
 }

@@ -386,11 +386,20 @@ impl Messenger {
             }
             last.insert(conversation, now);
         }
-        self.call_one(Request::TypingMessage(TypingMessage {
-            conversation: conversation.to_string(),
-        }))
-        .await?;
-        Ok(())
+        let result = self
+            .call_one(Request::TypingMessage(TypingMessage {
+                conversation: conversation.to_string(),
+            }))
+            .await;
+        if result.is_err() {
+            // A refused or lost call does not count toward the throttle.
+            self.shared
+                .typing
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .remove(&conversation);
+        }
+        result.map(|_| ())
     }
 
     /// Marks events up to `seq` as read; returns the stored mark.

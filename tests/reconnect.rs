@@ -182,7 +182,7 @@ async fn catches_up_across_a_server_restart_on_the_same_data_dir() {
         .add_user("alice", "Alice", "alice-password")
         .await
         .unwrap();
-    let bob = server.add_user("bob", "Bob", "bob-password").await.unwrap();
+    server.add_user("bob", "Bob", "bob-password").await.unwrap();
     let proxy = Proxy::start(addr).await;
     let login = |url: String, name: &str, pw: &str| {
         let (name, pw) = (format!("{name}@chatwire.local"), pw.to_string());

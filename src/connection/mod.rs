@@ -438,6 +438,12 @@ impl Task {
                 | EventName::Unsubscribe
         );
         if ephemeral {
+            // Our own typing is not echoed to us (the server does not send it to our other
+            // connections either).
+            let me = *self.out.me.borrow();
+            if frame.event == EventName::Typing && me.is_some() && frame.payload.initiator == me {
+                return;
+            }
             if let Some(event) = Event::from_frame(frame, false) {
                 self.emit(event);
             }

@@ -271,12 +271,20 @@ mod tests {
                 timestamp: UNIX_EPOCH,
                 replayed: false,
             },
-            message: Message { id: MessageId::new_v4(), conversation: conv(), text: format!("m{seq}"), payload: vec![] },
+            message: Message {
+                id: MessageId::new_v4(),
+                conversation: conv(),
+                text: format!("m{seq}"),
+                payload: vec![],
+            },
         }
     }
 
     fn seqs(out: &[Event]) -> Vec<u64> {
-        out.iter().filter_map(|e| e.seq()).map(|s| s.get()).collect()
+        out.iter()
+            .filter_map(|e| e.seq())
+            .map(|s| s.get())
+            .collect()
     }
 
     fn sync() -> SeqSync {
@@ -304,15 +312,40 @@ mod tests {
         assert!(out.is_empty());
         // One window of at most 100 at a time.
         assert_eq!(s.wanted(4), [(conv(), 2, 101)]);
-        assert!(s.wanted(4).is_empty(), "one fill per conversation in flight");
-        s.filled(conv(), 2, 101, (2..=101).map(|q| (q, msg(q))).collect(), &mut out);
+        assert!(
+            s.wanted(4).is_empty(),
+            "one fill per conversation in flight"
+        );
+        s.filled(
+            conv(),
+            2,
+            101,
+            (2..=101).map(|q| (q, msg(q))).collect(),
+            &mut out,
+        );
         assert_eq!(seqs(&out), (2..=101).collect::<Vec<_>>());
         assert_eq!(s.wanted(4), [(conv(), 102, 201)]);
         out.clear();
-        s.filled(conv(), 102, 201, (102..=201).map(|q| (q, msg(q))).collect(), &mut out);
+        s.filled(
+            conv(),
+            102,
+            201,
+            (102..=201).map(|q| (q, msg(q))).collect(),
+            &mut out,
+        );
         assert_eq!(s.wanted(4), [(conv(), 202, 249)]);
-        s.filled(conv(), 202, 249, (202..=249).map(|q| (q, msg(q))).collect(), &mut out);
-        assert_eq!(*seqs(&out).last().unwrap(), 250, "the held live event comes after the replayed ones");
+        s.filled(
+            conv(),
+            202,
+            249,
+            (202..=249).map(|q| (q, msg(q))).collect(),
+            &mut out,
+        );
+        assert_eq!(
+            *seqs(&out).last().unwrap(),
+            250,
+            "the held live event comes after the replayed ones"
+        );
     }
 
     #[test]
@@ -336,7 +369,14 @@ mod tests {
         s.on_event(conv(), 4, msg(4), &mut out);
         assert_eq!(s.wanted(4), [(conv(), 2, 3)]);
         s.fill_failed(conv(), 2, 3, &mut out);
-        assert!(matches!(out[0], Event::Gap { from: Seq(2), to: Seq(3), .. }));
+        assert!(matches!(
+            out[0],
+            Event::Gap {
+                from: Seq(2),
+                to: Seq(3),
+                ..
+            }
+        ));
         assert_eq!(seqs(&out), [4]);
     }
 
