@@ -9,12 +9,35 @@ use crate::error::{Error, Result};
 use crate::Messenger;
 
 /// Default time to wait for a reply: 20 s.
+///
+/// # Examples
+/// ```
+/// use std::time::Duration;
+/// assert_eq!(chatwire::DEFAULT_REQUEST_TIMEOUT, Duration::from_secs(20));
+/// ```
 pub const DEFAULT_REQUEST_TIMEOUT: Duration = Duration::from_secs(20);
 /// Default keep-alive ping interval: 15 s (the server closes a connection idle for 60 s).
+///
+/// # Examples
+/// ```
+/// use std::time::Duration;
+/// assert!(chatwire::DEFAULT_KEEP_ALIVE < Duration::from_secs(20));
+/// ```
 pub const DEFAULT_KEEP_ALIVE: Duration = Duration::from_secs(15);
 /// Default capacity of the event buffer each stream reads from: 4 096 events.
+///
+/// # Examples
+/// ```
+/// assert_eq!(chatwire::DEFAULT_EVENT_BUFFER, 4096);
+/// ```
 pub const DEFAULT_EVENT_BUFFER: usize = 4096;
 /// Minimum interval between two `typing` calls for one conversation: 10 s.
+///
+/// # Examples
+/// ```
+/// use std::time::Duration;
+/// assert_eq!(chatwire::TYPING_THROTTLE, Duration::from_secs(10));
+/// ```
 pub const TYPING_THROTTLE: Duration = Duration::from_secs(10);
 
 /// How the SDK reconnects after the connection drops.
@@ -23,6 +46,7 @@ pub const TYPING_THROTTLE: Duration = Duration::from_secs(10);
 /// `min(max_delay, initial_delay * multiplier^(n-2))`, reduced by a random jitter of up to
 /// `jitter` (a fraction) so that many clients do not reconnect in lockstep.
 ///
+/// # Examples
 /// ```
 /// use std::time::Duration;
 /// use chatwire::ReconnectPolicy;
@@ -61,6 +85,12 @@ impl Default for ReconnectPolicy {
 
 impl ReconnectPolicy {
     /// Never reconnect: the messenger closes when the connection drops.
+    ///
+    /// # Examples
+    /// ```
+    /// use chatwire::ReconnectPolicy;
+    /// assert_eq!(ReconnectPolicy::never().max_attempts, Some(0));
+    /// ```
     pub fn never() -> Self {
         ReconnectPolicy {
             max_attempts: Some(0),
@@ -69,17 +99,43 @@ impl ReconnectPolicy {
     }
 
     /// Sets [`ReconnectPolicy::max_attempts`].
+    ///
+    /// # Examples
+    /// ```
+    /// use chatwire::ReconnectPolicy;
+    /// let policy = ReconnectPolicy::default().max_attempts(10);
+    /// assert_eq!(policy.max_attempts, Some(10));
+    /// ```
     pub fn max_attempts(mut self, attempts: u32) -> Self {
         self.max_attempts = Some(attempts);
         self
     }
 
     /// The delay before retry `attempt` (1-based) with a random jitter.
+    ///
+    /// # Examples
+    /// ```
+    /// use std::time::Duration;
+    /// use chatwire::ReconnectPolicy;
+    /// let policy = ReconnectPolicy::default();
+    /// assert_eq!(policy.delay(1), Duration::ZERO);
+    /// // 1 s for the third attempt, less up to half of it as jitter.
+    /// let third = policy.delay(3);
+    /// assert!(third >= Duration::from_millis(500) && third <= Duration::from_secs(1));
+    /// ```
     pub fn delay(&self, attempt: u32) -> Duration {
         self.delay_with(attempt, rand::random::<f64>())
     }
 
     /// The delay before retry `attempt` for a given random value in `0.0..=1.0`.
+    ///
+    /// # Examples
+    /// ```
+    /// use std::time::Duration;
+    /// use chatwire::ReconnectPolicy;
+    /// let steady = ReconnectPolicy { jitter: 0.0, ..ReconnectPolicy::default() };
+    /// assert_eq!(steady.delay_with(4, 0.9), Duration::from_secs(2));
+    /// ```
     pub fn delay_with(&self, attempt: u32, random: f64) -> Duration {
         if attempt <= 1 {
             return Duration::ZERO;
@@ -133,10 +189,17 @@ pub(crate) struct Config {
     pub keep_alive: Duration,
     pub presence_heartbeat: Option<Duration>,
     pub event_buffer: usize,
+    /// A TLS configuration trusting custom roots (instead of the feature's default roots).
+    #[cfg(any(
+        feature = "rustls-tls-native-roots",
+        feature = "rustls-tls-webpki-roots"
+    ))]
+    pub tls: Option<std::sync::Arc<rustls::ClientConfig>>,
 }
 
 /// Builds a [`Messenger`]: server URL, credentials and options, each with a documented default.
 ///
+/// # Examples
 /// ```no_run
 /// # async fn demo() -> chatwire::Result<()> {
 /// use std::time::Duration;
@@ -159,6 +222,11 @@ pub struct MessengerBuilder {
     keep_alive: Duration,
     presence_heartbeat: Option<Duration>,
     event_buffer: usize,
+    #[cfg(any(
+        feature = "rustls-tls-native-roots",
+        feature = "rustls-tls-webpki-roots"
+    ))]
+    tls: Option<Result<std::sync::Arc<rustls::ClientConfig>>>,
 }
 
 /// Normalizes a server URL: `ws://` or `wss://`; an empty path becomes `/platform`.
@@ -187,10 +255,74 @@ impl MessengerBuilder {
             keep_alive: DEFAULT_KEEP_ALIVE,
             presence_heartbeat: None,
             event_buffer: DEFAULT_EVENT_BUFFER,
+            #[cfg(any(
+                feature = "rustls-tls-native-roots",
+                feature = "rustls-tls-webpki-roots"
+            ))]
+            tls: None,
         }
     }
 
+    /// Trusts exactly the certificates in `pem` (one or more PEM `CERTIFICATE` blocks) for
+    /// `wss://`, instead of the default roots: for development servers with a self-signed
+    /// certificate or a private CA. Needs a `rustls-tls-*` feature.
+    ///
+    /// ```no_run
+    /// # async fn demo() -> chatwire::Result<()> {
+    /// let pem = std::fs::read("dev-ca.pem").unwrap();
+    /// let m = chatwire::Messenger::builder("wss://localhost:8443")
+    ///     .tls_root_certificates_pem(&pem)
+    ///     .password("alice@chatwire.local", "secret-password")
+    ///     .connect()
+    ///     .await?;
+    /// # let _ = m; Ok(()) }
+    /// ```
+    #[cfg(any(
+        feature = "rustls-tls-native-roots",
+        feature = "rustls-tls-webpki-roots"
+    ))]
+    pub fn tls_root_certificates_pem(mut self, pem: &[u8]) -> Self {
+        use rustls::pki_types::pem::PemObject;
+        use rustls::pki_types::CertificateDer;
+        let config = (|| {
+            let mut roots = rustls::RootCertStore::empty();
+            for cert in CertificateDer::pem_slice_iter(pem) {
+                let cert =
+                    cert.map_err(|e| Error::InvalidArgument(format!("certificate PEM: {e}")))?;
+                roots
+                    .add(cert)
+                    .map_err(|e| Error::InvalidArgument(format!("certificate: {e}")))?;
+            }
+            if roots.is_empty() {
+                return Err(Error::InvalidArgument(
+                    "no certificate in the PEM data".into(),
+                ));
+            }
+            let provider = std::sync::Arc::new(rustls::crypto::ring::default_provider());
+            let config = rustls::ClientConfig::builder_with_provider(provider)
+                .with_safe_default_protocol_versions()
+                .map_err(|e| Error::InvalidArgument(format!("TLS: {e}")))?
+                .with_root_certificates(roots)
+                .with_no_client_auth();
+            Ok(std::sync::Arc::new(config))
+        })();
+        self.tls = Some(config);
+        self
+    }
+
     /// Logs in with a full user name (`name@app.account`) and password.
+    ///
+    /// # Examples
+    /// ```no_run
+    /// # async fn demo() -> chatwire::Result<()> {
+    /// use chatwire::Messenger;
+    /// let messenger = Messenger::builder("ws://127.0.0.1:8080")
+    ///     .password("alice@chatwire.local", "secret-password")
+    ///     .connect()
+    ///     .await?;
+    /// # let _ = messenger;
+    /// # Ok(()) }
+    /// ```
     pub fn password(mut self, user: impl Into<String>, password: impl Into<String>) -> Self {
         self.credentials = Some(Credentials::Password {
             user: user.into(),
@@ -200,6 +332,18 @@ impl MessengerBuilder {
     }
 
     /// Logs in with an access token from an earlier login ([`Messenger::tokens`]).
+    ///
+    /// # Examples
+    /// ```no_run
+    /// # async fn demo() -> chatwire::Result<()> {
+    /// use chatwire::Messenger;
+    /// let messenger = Messenger::builder("ws://127.0.0.1:8080")
+    ///     .access_token("alice@chatwire.local", "stored-access-token")
+    ///     .connect()
+    ///     .await?;
+    /// # let _ = messenger;
+    /// # Ok(()) }
+    /// ```
     pub fn access_token(mut self, user: impl Into<String>, token: impl Into<String>) -> Self {
         self.credentials = Some(Credentials::Token {
             user: user.into(),
@@ -211,6 +355,19 @@ impl MessengerBuilder {
 
     /// With [`MessengerBuilder::access_token`]: a refresh token to use when the access token
     /// has expired.
+    ///
+    /// # Examples
+    /// ```no_run
+    /// # async fn demo() -> chatwire::Result<()> {
+    /// use chatwire::Messenger;
+    /// let messenger = Messenger::builder("ws://127.0.0.1:8080")
+    ///     .access_token("alice@chatwire.local", "stored-access-token")
+    ///     .refresh_token("stored-refresh-token")
+    ///     .connect()
+    ///     .await?;
+    /// # let _ = messenger;
+    /// # Ok(()) }
+    /// ```
     pub fn refresh_token(mut self, token: impl Into<String>) -> Self {
         if let Some(Credentials::Token { refresh_token, .. }) = &mut self.credentials {
             *refresh_token = Some(token.into());
@@ -219,18 +376,57 @@ impl MessengerBuilder {
     }
 
     /// Time to wait for each reply (default [`DEFAULT_REQUEST_TIMEOUT`], 20 s).
+    ///
+    /// # Examples
+    /// ```no_run
+    /// # async fn demo() -> chatwire::Result<()> {
+    /// use chatwire::Messenger;
+    /// let messenger = Messenger::builder("ws://127.0.0.1:8080")
+    ///     .password("alice@chatwire.local", "secret-password")
+    ///     .request_timeout(std::time::Duration::from_secs(5))
+    ///     .connect()
+    ///     .await?;
+    /// # let _ = messenger;
+    /// # Ok(()) }
+    /// ```
     pub fn request_timeout(mut self, timeout: Duration) -> Self {
         self.request_timeout = timeout;
         self
     }
 
     /// Reconnection after a drop (default [`ReconnectPolicy::default`]).
+    ///
+    /// # Examples
+    /// ```no_run
+    /// # async fn demo() -> chatwire::Result<()> {
+    /// use chatwire::Messenger;
+    /// let messenger = Messenger::builder("ws://127.0.0.1:8080")
+    ///     .password("alice@chatwire.local", "secret-password")
+    ///     .reconnect(chatwire::ReconnectPolicy::never())
+    ///     .connect()
+    ///     .await?;
+    /// # let _ = messenger;
+    /// # Ok(()) }
+    /// ```
     pub fn reconnect(mut self, policy: ReconnectPolicy) -> Self {
         self.reconnect = policy;
         self
     }
 
     /// Keep-alive ping interval (default [`DEFAULT_KEEP_ALIVE`], 15 s; keep it under 20 s).
+    ///
+    /// # Examples
+    /// ```no_run
+    /// # async fn demo() -> chatwire::Result<()> {
+    /// use chatwire::Messenger;
+    /// let messenger = Messenger::builder("ws://127.0.0.1:8080")
+    ///     .password("alice@chatwire.local", "secret-password")
+    ///     .keep_alive(std::time::Duration::from_secs(10))
+    ///     .connect()
+    ///     .await?;
+    /// # let _ = messenger;
+    /// # Ok(()) }
+    /// ```
     pub fn keep_alive(mut self, interval: Duration) -> Self {
         self.keep_alive = interval;
         self
@@ -238,6 +434,19 @@ impl MessengerBuilder {
 
     /// Sets this connection online at login and again every `interval` (default: off; the
     /// official demo uses 5 minutes).
+    ///
+    /// # Examples
+    /// ```no_run
+    /// # async fn demo() -> chatwire::Result<()> {
+    /// use chatwire::Messenger;
+    /// let messenger = Messenger::builder("ws://127.0.0.1:8080")
+    ///     .password("alice@chatwire.local", "secret-password")
+    ///     .presence_heartbeat(std::time::Duration::from_secs(5 * 60))
+    ///     .connect()
+    ///     .await?;
+    /// # let _ = messenger;
+    /// # Ok(()) }
+    /// ```
     pub fn presence_heartbeat(mut self, interval: Duration) -> Self {
         self.presence_heartbeat = Some(interval);
         self
@@ -245,6 +454,19 @@ impl MessengerBuilder {
 
     /// Capacity of the event buffer (default [`DEFAULT_EVENT_BUFFER`]); a stream that falls
     /// further behind gets [`Event::Lagged`](crate::Event::Lagged).
+    ///
+    /// # Examples
+    /// ```no_run
+    /// # async fn demo() -> chatwire::Result<()> {
+    /// use chatwire::Messenger;
+    /// let messenger = Messenger::builder("ws://127.0.0.1:8080")
+    ///     .password("alice@chatwire.local", "secret-password")
+    ///     .event_buffer(16_384)
+    ///     .connect()
+    ///     .await?;
+    /// # let _ = messenger;
+    /// # Ok(()) }
+    /// ```
     pub fn event_buffer(mut self, capacity: usize) -> Self {
         self.event_buffer = capacity.max(16);
         self
@@ -255,11 +477,32 @@ impl MessengerBuilder {
     /// # Errors
     /// [`Error::InvalidArgument`] for a bad URL or missing credentials, [`Error::Transport`]
     /// when the server cannot be reached, [`Error::LoginFailed`] when the login is refused.
+    ///
+    /// # Examples
+    /// ```no_run
+    /// # async fn demo() -> chatwire::Result<()> {
+    /// use chatwire::{Error, Messenger};
+    /// match Messenger::builder("ws://127.0.0.1:8080")
+    ///     .password("alice@chatwire.local", "wrong")
+    ///     .connect()
+    ///     .await
+    /// {
+    ///     Ok(messenger) => println!("logged in as {}", messenger.user_id()),
+    ///     Err(Error::LoginFailed { code: 401, .. }) => eprintln!("bad user name or password"),
+    ///     Err(e) => return Err(e),
+    /// }
+    /// # Ok(()) }
+    /// ```
     pub async fn connect(self) -> Result<Messenger> {
         let url = self.url?;
         let credentials = self
             .credentials
             .ok_or_else(|| Error::InvalidArgument("no credentials given".into()))?;
+        #[cfg(any(
+            feature = "rustls-tls-native-roots",
+            feature = "rustls-tls-webpki-roots"
+        ))]
+        let tls = self.tls.transpose()?;
         let config = Config {
             url,
             credentials,
@@ -268,6 +511,11 @@ impl MessengerBuilder {
             keep_alive: self.keep_alive,
             presence_heartbeat: self.presence_heartbeat,
             event_buffer: self.event_buffer,
+            #[cfg(any(
+                feature = "rustls-tls-native-roots",
+                feature = "rustls-tls-webpki-roots"
+            ))]
+            tls,
         };
         Messenger::start(config).await
     }

@@ -6,6 +6,7 @@ use chatwire_protocol::ErrorCode;
 
 /// Everything a [`Messenger`](crate::Messenger) call can fail with.
 ///
+/// # Examples
 /// ```
 /// use chatwire::{Error, ErrorCode};
 /// let e = Error::Server { code: ErrorCode::AccessDenied, description: "Access denied.".into(), action: "sendMessage".into() };
@@ -59,6 +60,15 @@ pub enum Error {
 
 impl Error {
     /// The SPEC error code of a [`Error::Server`].
+    ///
+    /// # Examples
+    /// ```
+    /// use chatwire::{Error, ErrorCode};
+    /// let e = Error::Server { code: ErrorCode::NotParticipant, description: String::new(), action: "sendMessage".into() };
+    /// assert_eq!(e.code(), Some(ErrorCode::NotParticipant));
+    /// assert_eq!(e.code().map(|c| c.code()), Some(19));
+    /// assert_eq!(Error::Disconnected.code(), None);
+    /// ```
     pub fn code(&self) -> Option<ErrorCode> {
         match self {
             Error::Server { code, .. } => Some(*code),
@@ -68,6 +78,15 @@ impl Error {
 
     /// Whether trying again later may succeed (timeouts, disconnections, rate limits,
     /// temporary unavailability, throttled logins).
+    ///
+    /// # Examples
+    /// ```
+    /// use chatwire::{Error, ErrorCode};
+    /// let limited = Error::Server { code: ErrorCode::RateLimitSecond, description: String::new(), action: "getUsers".into() };
+    /// assert!(limited.is_retryable());
+    /// assert!(Error::Disconnected.is_retryable());
+    /// assert!(!Error::InvalidArgument("empty list".into()).is_retryable());
+    /// ```
     pub fn is_retryable(&self) -> bool {
         match self {
             Error::Timeout(_)
@@ -94,4 +113,14 @@ impl From<tokio_tungstenite::tungstenite::Error> for Error {
 }
 
 /// `Result` with the SDK's [`Error`].
+///
+/// # Examples
+/// ```no_run
+/// use chatwire::{Messenger, Result, User};
+/// async fn owner_names(m: &Messenger, chat: chatwire::ConversationId) -> Result<Vec<User>> {
+///     let conversation = m.get_conversation(chat).await?;
+///     let owners = conversation.participants.iter().filter(|p| p.permissions.is_owner());
+///     m.get_users(owners.map(|p| p.user)).await
+/// }
+/// ```
 pub type Result<T, E = Error> = std::result::Result<T, E>;

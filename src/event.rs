@@ -14,6 +14,16 @@ use tokio::sync::broadcast;
 use crate::model::{time, Conversation, Message, User};
 
 /// What every server event carries.
+///
+/// # Examples
+/// ```no_run
+/// # fn demo(event: &chatwire::Event) {
+/// if let Some(meta) = event.meta() {
+///     let who = meta.initiator.map(|u| u.to_string()).unwrap_or_default();
+///     println!("{} by {who} (seq {:?}, replayed: {})", meta.action, meta.seq, meta.replayed);
+/// }
+/// # }
+/// ```
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[non_exhaustive]
 pub struct EventMeta {
@@ -30,6 +40,28 @@ pub struct EventMeta {
 }
 
 /// The state of the connection.
+///
+/// # Examples
+/// ```no_run
+/// # async fn demo(m: chatwire::Messenger) -> chatwire::Result<()> {
+/// use chatwire::{ConnectionState, Event};
+/// use futures::StreamExt;
+/// let mut events = m.events();
+/// while let Some(event) = events.next().await {
+///     if let Event::Connection(state) = event {
+///         match state {
+///             ConnectionState::Live => println!("online"),
+///             ConnectionState::Reconnecting { attempt } => println!("reconnecting ({attempt})"),
+///             ConnectionState::Closed { reason } => {
+///                 println!("closed: {reason}");
+///                 break;
+///             }
+///             _ => {}
+///         }
+///     }
+/// }
+/// # Ok(()) }
+/// ```
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[non_exhaustive]
 pub enum ConnectionState {
@@ -50,6 +82,29 @@ pub enum ConnectionState {
 }
 
 /// Access and refresh tokens. Their `Debug` output hides the secrets.
+///
+/// # Examples
+/// ```no_run
+/// # async fn demo(m: chatwire::Messenger) -> chatwire::Result<()> {
+/// use chatwire::{Event, Messenger};
+/// use futures::StreamExt;
+/// let tokens = m.tokens().expect("logged in");
+/// println!("{tokens:?}"); // the secrets print as ***
+/// // Later, without the password:
+/// let again = Messenger::builder("ws://127.0.0.1:8080")
+///     .access_token("alice@chatwire.local", tokens.access_token)
+///     .refresh_token(tokens.refresh_token)
+///     .connect()
+///     .await?;
+/// // Keep the stored pair current.
+/// let mut events = again.events();
+/// while let Some(event) = events.next().await {
+///     if let Event::TokensRefreshed(fresh) = event {
+///         let _store = (fresh.access_token, fresh.refresh_token);
+///     }
+/// }
+/// # Ok(()) }
+/// ```
 #[derive(Clone, PartialEq, Eq)]
 pub struct Tokens {
     /// Access token (for [`MessengerBuilder::access_token`](crate::MessengerBuilder::access_token)).
@@ -78,6 +133,30 @@ impl fmt::Debug for Tokens {
 /// For every conversation you are in, persisted events (those with a seq) arrive exactly once
 /// and in seq order, across reconnects; events the SDK fetched to fill a gap have
 /// [`EventMeta::replayed`] set.
+///
+/// # Examples
+/// ```no_run
+/// # async fn demo(m: chatwire::Messenger) -> chatwire::Result<()> {
+/// use chatwire::Event;
+/// use futures::StreamExt;
+/// let mut events = m.events();
+/// while let Some(event) = events.next().await {
+///     match event {
+///         Event::MessageSent { meta, message } => {
+///             println!("{:?}: {}", meta.initiator, message.text);
+///             if let Some(seq) = meta.seq {
+///                 m.mark_as_read(message.conversation, seq).await?;
+///             }
+///         }
+///         Event::ConversationCreated { conversation, .. } => println!("new: {}", conversation.title),
+///         Event::Typing { meta, conversation } => println!("{:?} typing in {conversation}", meta.initiator),
+///         Event::Lagged { missed } => eprintln!("missed {missed} events; re-read state"),
+///         // The enum is non-exhaustive: new kinds of events may be added.
+///         _ => {}
+///     }
+/// }
+/// # Ok(()) }
+/// ```
 #[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
 pub enum Event {
@@ -196,6 +275,17 @@ pub enum Event {
 
 impl Event {
     /// The conversation the event belongs to, if any.
+    ///
+    /// # Examples
+    /// ```no_run
+    /// # fn demo(event: &chatwire::Event) {
+    /// use std::collections::HashMap;
+    /// let mut unread: HashMap<chatwire::ConversationId, u32> = HashMap::new();
+    /// if let (Some(chat), chatwire::Event::MessageSent { .. }) = (event.conversation(), event) {
+    ///     *unread.entry(chat).or_default() += 1;
+    /// }
+    /// # }
+    /// ```
     pub fn conversation(&self) -> Option<ConversationId> {
         match self {
             Event::ConversationCreated { conversation, .. }
@@ -213,6 +303,14 @@ impl Event {
     }
 
     /// The event's metadata, for server events.
+    ///
+    /// # Examples
+    /// ```no_run
+    /// # fn demo(event: &chatwire::Event) {
+    /// let replayed = event.meta().is_some_and(|meta| meta.replayed);
+    /// # let _ = replayed;
+    /// # }
+    /// ```
     pub fn meta(&self) -> Option<&EventMeta> {
         match self {
             Event::ConversationCreated { meta, .. }
@@ -232,6 +330,16 @@ impl Event {
     }
 
     /// The seq of a persisted event.
+    ///
+    /// # Examples
+    /// ```no_run
+    /// # fn demo(event: &chatwire::Event) {
+    /// // Remember the newest seq seen per conversation.
+    /// if let (Some(chat), Some(seq)) = (event.conversation(), event.seq()) {
+    ///     println!("{chat} is at seq {seq}");
+    /// }
+    /// # }
+    /// ```
     pub fn seq(&self) -> Option<Seq> {
         self.meta().and_then(|m| m.seq)
     }
@@ -317,6 +425,24 @@ impl Event {
 ///
 /// # Cancel safety
 /// `StreamExt::next` is cancel safe: dropping it before it completes loses no event.
+///
+/// # Examples
+/// ```no_run
+/// # async fn demo(m: chatwire::Messenger) -> chatwire::Result<()> {
+/// use futures::StreamExt;
+/// // Two independent consumers; each gets every event.
+/// let mut ui = m.events();
+/// let mut log = m.events();
+/// tokio::spawn(async move {
+///     while let Some(event) = log.next().await {
+///         println!("{event:?}");
+///     }
+/// });
+/// while let Some(event) = ui.next().await {
+///     let _ = event;
+/// }
+/// # Ok(()) }
+/// ```
 pub struct EventStream {
     inner: Pin<Box<dyn Stream<Item = Event> + Send>>,
 }

@@ -15,6 +15,7 @@ use crate::Messenger;
 /// Which events to retransmit: exactly two of first seq, last seq and count, so an invalid
 /// combination cannot be written. At most 100 events.
 ///
+/// # Examples
 /// ```
 /// use chatwire::{EventRange, Seq};
 /// let first_page = EventRange::between(Seq(1), Seq(100));
@@ -50,14 +51,38 @@ pub enum EventRange {
 
 impl EventRange {
     /// `[from, to]` (at most 100 events).
+    ///
+    /// # Examples
+    /// ```
+    /// use chatwire::{EventRange, Seq};
+    /// let first_hundred = EventRange::between(Seq(1), Seq(100));
+    /// # let _ = first_hundred;
+    /// ```
     pub fn between(from: Seq, to: Seq) -> Self {
         EventRange::Between { from, to }
     }
     /// `count` events from `from`.
+    ///
+    /// # Examples
+    /// ```
+    /// use chatwire::{EventRange, Seq};
+    /// // Everything after what you have seen, 100 at a time.
+    /// let seen = Seq(41);
+    /// let next = EventRange::starting_at(seen.next(), 100);
+    /// assert_eq!(next, EventRange::StartingAt { from: Seq(42), count: 100 });
+    /// ```
     pub fn starting_at(from: Seq, count: u8) -> Self {
         EventRange::StartingAt { from, count }
     }
     /// `count` events up to `to`.
+    ///
+    /// # Examples
+    /// ```
+    /// use chatwire::{EventRange, Seq};
+    /// // The latest 20 events of a conversation whose last seq is 250.
+    /// let latest = EventRange::ending_at(Seq(250), 20);
+    /// # let _ = latest;
+    /// ```
     pub fn ending_at(to: Seq, count: u8) -> Self {
         EventRange::EndingAt { to, count }
     }
@@ -102,6 +127,16 @@ impl EventRange {
 }
 
 /// The result of [`Messenger::retransmit_events`].
+///
+/// # Examples
+/// ```no_run
+/// # async fn demo(m: chatwire::Messenger, chat: chatwire::ConversationId) -> chatwire::Result<()> {
+/// use chatwire::{EventRange, Seq};
+/// let last = m.get_conversation(chat).await?.last_seq;
+/// let replay = m.retransmit_events(chat, EventRange::ending_at(last, 50)).await?;
+/// println!("seqs {}..={}: {} visible events", replay.from, replay.to, replay.events.len());
+/// # Ok(()) }
+/// ```
 #[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
 pub struct Replay {
@@ -116,6 +151,33 @@ pub struct Replay {
 
 impl Messenger {
     /// Fetches up to 100 past events of a conversation (participants and former participants).
+    ///
+    /// # Ordering
+    /// [`Replay::events`] ascend by seq; seqs of the covered range that are missing are hidden from
+    /// you (uber conversations, former participants), not lost.
+    ///
+    /// # Errors
+    /// - [`Error::InvalidArgument`] for a range the server would refuse: a seq of 0, `from` after
+    ///   `to`, more than 100 events, or a count of 0 or over 100 (nothing is sent).
+    /// - [`Error::Server`] with code 8 ([`ErrorCode::ConversationNotFound`](crate::ErrorCode::ConversationNotFound)),
+    ///   16 ([`ErrorCode::ConversationDeleted`](crate::ErrorCode::ConversationDeleted)), 19
+    ///   ([`ErrorCode::NotParticipant`](crate::ErrorCode::NotParticipant): never a participant) or
+    ///   24 ([`ErrorCode::SeqBeyondLast`](crate::ErrorCode::SeqBeyondLast): the range starts, or for
+    ///   [`EventRange::between`] / [`EventRange::ending_at`] ends, after the last event).
+    /// - [`Error::Timeout`], [`Error::Disconnected`] or [`Error::NotLoggedIn`] when there is no
+    ///   reply, the connection drops or the messenger is closed; [`Error::Server`] with code 32 or 33
+    ///   when the server's rate limit is reached (both retryable, see [`Error::is_retryable`]).
+    ///
+    /// # Examples
+    /// ```no_run
+    /// # async fn demo(m: chatwire::Messenger, chat: chatwire::ConversationId) -> chatwire::Result<()> {
+    /// use chatwire::{EventRange, Seq};
+    /// let replay = m.retransmit_events(chat, EventRange::starting_at(Seq(1), 100)).await?;
+    /// for event in &replay.events {
+    ///     assert!(event.meta().is_some_and(|meta| meta.replayed));
+    /// }
+    /// # Ok(()) }
+    /// ```
     pub async fn retransmit_events(
         &self,
         conversation: ConversationId,
@@ -154,6 +216,30 @@ impl Messenger {
     ///
     /// # Cancel safety
     /// `next()` is cancel safe: a window being fetched is kept and continued.
+    ///
+    /// # Errors
+    /// The stream yields one `Err` and then ends when fetching fails: the errors of
+    /// [`Messenger::get_conversation`] (8 / 16 / 19) for the first window, then those of
+    /// [`Messenger::retransmit_events`], and the connection errors of every call.
+    ///
+    /// # Examples
+    /// ```no_run
+    /// # async fn demo(m: chatwire::Messenger, chat: chatwire::ConversationId) -> chatwire::Result<()> {
+    /// use chatwire::Event;
+    /// use futures::StreamExt;
+    /// // The 20 most recent messages, newest first.
+    /// let mut history = m.history(chat);
+    /// let mut texts = Vec::new();
+    /// while let Some(event) = history.next().await {
+    ///     if let Event::MessageSent { message, .. } = event? {
+    ///         texts.push(message.text);
+    ///         if texts.len() == 20 {
+    ///             break;
+    ///         }
+    ///     }
+    /// }
+    /// # Ok(()) }
+    /// ```
     pub fn history(&self, conversation: ConversationId) -> History {
         let messenger = self.clone();
         let state = HistoryState {
@@ -219,6 +305,21 @@ struct HistoryState {
 }
 
 /// The stream of [`Messenger::history`].
+///
+/// # Ordering
+/// Descending seq (newest first); events you may not see are skipped.
+///
+/// # Cancel safety
+/// `StreamExt::next` is cancel safe: a window being fetched is kept and continued.
+///
+/// # Examples
+/// ```no_run
+/// # async fn demo(m: chatwire::Messenger, chat: chatwire::ConversationId) -> chatwire::Result<()> {
+/// use futures::TryStreamExt;
+/// let all: Vec<chatwire::Event> = m.history(chat).try_collect().await?;
+/// println!("{} events", all.len());
+/// # Ok(()) }
+/// ```
 pub struct History {
     inner: Pin<Box<dyn Stream<Item = Result<Event>> + Send>>,
 }

@@ -8,6 +8,14 @@ use chatwire_protocol::{
 };
 
 /// The key under which conversations store the default permissions of new members.
+///
+/// # Examples
+/// ```
+/// use chatwire::{Permissions, PERMISSIONS_KEY};
+/// let mut data = chatwire::JsonMap::new();
+/// data.insert(PERMISSIONS_KEY.into(), Permissions::WRITE.bits().into());
+/// assert_eq!(PERMISSIONS_KEY, "permissions");
+/// ```
 pub const PERMISSIONS_KEY: &str = "permissions";
 
 /// UNIX seconds to `SystemTime`.
@@ -16,6 +24,17 @@ pub(crate) fn time(secs: i64) -> SystemTime {
 }
 
 /// A user. Private fields are present only in your own record ([`crate::Messenger::me`]).
+///
+/// # Examples
+/// ```no_run
+/// # async fn demo(m: chatwire::Messenger, chat: chatwire::ConversationId, bob: chatwire::UserId) -> chatwire::Result<()> {
+/// let bob = m.get_user(bob).await?;
+/// assert!(bob.private.is_none()); // only your own record has private data
+/// if bob.deleted {
+///     println!("{} was deleted", bob.display_name);
+/// }
+/// # Ok(()) }
+/// ```
 #[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
 pub struct User {
@@ -34,6 +53,14 @@ pub struct User {
 }
 
 /// The fields only a user sees of themselves.
+///
+/// # Examples
+/// ```no_run
+/// # async fn demo(m: chatwire::Messenger) -> chatwire::Result<()> {
+/// let private = m.me().await?.private.expect("own record");
+/// println!("in {} conversations, left {}", private.conversations.len(), private.left_conversations.len());
+/// # Ok(()) }
+/// ```
 #[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
 pub struct PrivateUserData {
@@ -67,6 +94,19 @@ impl From<UserObject> for User {
 }
 
 /// A participant of a conversation.
+///
+/// # Examples
+/// ```no_run
+/// # async fn demo(m: chatwire::Messenger, chat: chatwire::ConversationId) -> chatwire::Result<()> {
+/// use chatwire::Permissions;
+/// let conversation = m.get_conversation(chat).await?;
+/// for p in &conversation.participants {
+///     let role = if p.permissions.is_owner() { "owner" } else { "member" };
+///     let can_write = p.permissions.contains(Permissions::WRITE);
+///     println!("{} {role} write={can_write} read up to {}", p.user, p.last_read);
+/// }
+/// # Ok(()) }
+/// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 #[non_exhaustive]
 pub struct Participant {
@@ -89,6 +129,18 @@ impl From<ParticipantObject> for Participant {
 }
 
 /// A conversation (a snapshot: as it was at the event or reply that carried it).
+///
+/// # Examples
+/// ```no_run
+/// # async fn demo(m: chatwire::Messenger, chat: chatwire::ConversationId) -> chatwire::Result<()> {
+/// let conversation = m.get_conversation(chat).await?;
+/// if conversation.direct {
+///     let other = conversation.participants.iter().find(|p| p.user != m.user_id());
+/// #   let _ = other;
+/// }
+/// println!("{} (last seq {})", conversation.title, conversation.last_seq);
+/// # Ok(()) }
+/// ```
 #[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
 pub struct Conversation {
@@ -116,6 +168,17 @@ pub struct Conversation {
 
 impl Conversation {
     /// The participant entry of a user, if they are a participant.
+    ///
+    /// # Examples
+    /// ```no_run
+    /// # async fn demo(m: chatwire::Messenger, chat: chatwire::ConversationId) -> chatwire::Result<()> {
+    /// let conversation = m.get_conversation(chat).await?;
+    /// let am_owner = conversation
+    ///     .participant(m.user_id())
+    ///     .is_some_and(|p| p.permissions.is_owner());
+    /// # let _ = am_owner;
+    /// # Ok(()) }
+    /// ```
     pub fn participant(&self, user: UserId) -> Option<&Participant> {
         self.participants.iter().find(|p| p.user == user)
     }
@@ -123,6 +186,7 @@ impl Conversation {
     /// The default permissions of new members stored in `custom_data["permissions"]` by the
     /// SDK's builders, if any.
     ///
+    /// # Examples
     /// ```
     /// # use chatwire::{Conversation, Permissions};
     /// # fn demo(c: &Conversation) {
@@ -153,6 +217,15 @@ impl From<ConversationObject> for Conversation {
 }
 
 /// A message.
+///
+/// # Examples
+/// ```no_run
+/// # async fn demo(m: chatwire::Messenger, chat: chatwire::ConversationId) -> chatwire::Result<()> {
+/// let message = m.send_message(chat, "hello").await?;
+/// assert_eq!(message.text, "hello");
+/// assert!(message.payload.is_empty());
+/// # Ok(()) }
+/// ```
 #[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
 pub struct Message {

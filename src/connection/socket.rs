@@ -37,6 +37,20 @@ pub(crate) fn tokens_from(t: OAuthTokens) -> (Tokens, Duration) {
 
 /// Connects and waits for `__connectionSuccessful`.
 pub(crate) async fn open(config: &Config) -> Result<Ws> {
+    #[cfg(any(
+        feature = "rustls-tls-native-roots",
+        feature = "rustls-tls-webpki-roots"
+    ))]
+    let connect = tokio_tungstenite::connect_async_tls_with_config(
+        config.url.as_str(),
+        None,
+        false,
+        config.tls.clone().map(tokio_tungstenite::Connector::Rustls),
+    );
+    #[cfg(not(any(
+        feature = "rustls-tls-native-roots",
+        feature = "rustls-tls-webpki-roots"
+    )))]
     let connect = tokio_tungstenite::connect_async(config.url.as_str());
     let (mut ws, _) = tokio::time::timeout(config.request_timeout, connect)
         .await
