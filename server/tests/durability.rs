@@ -14,8 +14,24 @@ use serde_json::json;
 
 const API_KEY: &str = "durability-test-key";
 
+/// The server process; killed when dropped, so a failing test leaves nothing running.
+struct ServerProcess(Child);
+
+impl ServerProcess {
+    fn kill(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+impl Drop for ServerProcess {
+    fn drop(&mut self) {
+        self.kill();
+    }
+}
+
 /// Starts the real binary on a data dir and returns it with its WebSocket URL.
-fn spawn_server(dir: &Path) -> (Child, String) {
+fn spawn_server(dir: &Path) -> (ServerProcess, String) {
     let mut child = Command::new(env!("CARGO_BIN_EXE_chatwire-server"))
         .args([
             "--listen",
@@ -40,7 +56,7 @@ fn spawn_server(dir: &Path) -> (Child, String) {
         .find(|w| w.starts_with("ws://"))
         .expect("ws url in banner")
         .to_string();
-    (child, url)
+    (ServerProcess(child), url)
 }
 
 async fn add_user(http: &reqwest::Client, ws_url: &str, name: &str) {
@@ -125,8 +141,7 @@ async fn acknowledged_messages_survive_sigkill() {
     let mut acked = Vec::new();
     for i in 0..300 {
         if i == 150 {
-            child.kill().expect("SIGKILL");
-            child.wait().unwrap();
+            child.kill(); // SIGKILL
         }
         match a.next_within(Duration::from_secs(5)).await {
             Some(f) if f["event"] == "onSendMessage" => acked.push((
@@ -137,7 +152,7 @@ async fn acknowledged_messages_survive_sigkill() {
             None => break,
         }
     }
-    let _ = child.kill();
+    child.kill();
     assert!(
         acked.len() >= 150,
         "only {} acks before the kill",
@@ -170,8 +185,7 @@ async fn acknowledged_messages_survive_sigkill() {
         )
         .await;
     assert_eq!(next["payload"]["seq"].as_u64().unwrap(), last + 1);
-    child.kill().unwrap();
-    child.wait().unwrap();
+    child.kill();
 }
 
 #[tokio::test]
