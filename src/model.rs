@@ -72,6 +72,10 @@ pub struct PrivateUserData {
     pub left_conversations: Vec<ConversationId>,
     /// Push notification selection.
     pub notification_events: Vec<String>,
+    /// The identity of the server's data store (chatwire addition). It changes when the server's
+    /// data is wiped or replaced; an application that stores seqs across its own restarts keeps
+    /// it with them and starts over when it differs.
+    pub store_epoch: Option<String>,
 }
 
 impl From<UserObject> for User {
@@ -81,6 +85,7 @@ impl From<UserObject> for User {
             conversations: u.conversations_list.unwrap_or_default(),
             left_conversations: u.leave_conversations.unwrap_or_default(),
             notification_events: u.notification_events.unwrap_or_default(),
+            store_epoch: u.store_epoch,
         });
         User {
             id: u.user_id,

@@ -103,6 +103,10 @@ pub struct UserObject {
     /// Push notification selection (self view only).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub notification_events: Option<Vec<String>>,
+    /// chatwire addition (self view only): the identity of the server's data store. It changes
+    /// when the data is wiped or restored from a backup, so clients know seqs restarted.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub store_epoch: Option<String>,
 }
 
 /// A conversation reference (`onTyping`).

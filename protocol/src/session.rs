@@ -15,6 +15,9 @@ pub mod login_codes {
     pub const FORBIDDEN: u16 = 403;
     /// Throttled.
     pub const THROTTLED: u16 = 429;
+    /// chatwire: the user already has the maximum number of connections (the same code as
+    /// throttling: retry later; it does not count as a failed login).
+    pub const TOO_MANY_CONNECTIONS: u16 = 429;
     /// Already logged in as another user (or bad credentials on a logged-in connection).
     pub const ALREADY_LOGGED_IN: u16 = 491;
     /// Token expired.

@@ -711,6 +711,7 @@ fn self_view() -> UserObject {
         conversations_list: Some(vec![conv(), conv2()]),
         leave_conversations: Some(vec![]),
         notification_events: Some(vec!["onSendMessage".into()]),
+        store_epoch: Some("3f0c2d1e-0000-4000-8000-000000000001".into()),
     }
 }
 
@@ -725,6 +726,7 @@ fn public_view() -> UserObject {
         conversations_list: None,
         leave_conversations: None,
         notification_events: None,
+        store_epoch: None,
     }
 }
 

@@ -65,6 +65,12 @@ pub struct Limits {
     pub throttle_window: Duration,
     /// Password hashes computed at once (default 2).
     pub hash_concurrency: usize,
+    /// Logged-in connections per user; a login beyond it gets `loginFailed` 429 (default 32;
+    /// 0 = off).
+    pub max_connections_per_user: usize,
+    /// Open connections per peer address; more are refused with HTTP 429 before the WebSocket
+    /// upgrade (default 1 000; 0 = off).
+    pub max_connections_per_peer: usize,
 }
 
 impl Default for Limits {
@@ -83,6 +89,8 @@ impl Default for Limits {
             failed_logins_per_peer: 100,
             throttle_window: Duration::from_secs(300),
             hash_concurrency: 2,
+            max_connections_per_user: 32,
+            max_connections_per_peer: 1000,
         }
     }
 }

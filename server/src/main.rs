@@ -87,6 +87,22 @@ struct Options {
         global = true
     )]
     outbound_queue: usize,
+    /// Logged-in connections per user (0 = off).
+    #[arg(
+        long,
+        env = "CHATWIRE_MAX_CONNECTIONS_PER_USER",
+        default_value_t = 32,
+        global = true
+    )]
+    max_connections_per_user: usize,
+    /// Open connections per peer address (0 = off).
+    #[arg(
+        long,
+        env = "CHATWIRE_MAX_CONNECTIONS_PER_PEER",
+        default_value_t = 1000,
+        global = true
+    )]
+    max_connections_per_peer: usize,
     /// Close connections idle this many seconds (4000).
     #[arg(
         long,
@@ -135,6 +151,8 @@ fn config(opts: &Options) -> Config {
     config.limits.requests_per_minute = opts.requests_per_minute;
     config.limits.max_frame_bytes = opts.max_frame_bytes;
     config.limits.outbound_queue = opts.outbound_queue;
+    config.limits.max_connections_per_user = opts.max_connections_per_user;
+    config.limits.max_connections_per_peer = opts.max_connections_per_peer;
     config.limits.idle_timeout = std::time::Duration::from_secs(opts.idle_timeout_secs);
     if let (Some(cert), Some(key)) = (&opts.tls_cert, &opts.tls_key) {
         config.tls = Some(TlsFiles {

@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use axum::extract::ws::WebSocketUpgrade;
 use axum::extract::{ConnectInfo, State};
-use axum::response::Response;
+use axum::response::{IntoResponse, Response};
 use axum::routing::{any, get};
 use axum::Router;
 use tokio::sync::watch;
@@ -112,6 +112,7 @@ impl RunningServer {
             hasher: hasher.clone(),
             shutdown: shutdown_rx,
             kick: kick_rx,
+            peers: Default::default(),
         });
         let app = Arc::new(AppState {
             config: config.clone(),
@@ -286,9 +287,17 @@ async fn ws_handler(
 ) -> Response {
     let limit = app.config.limits.max_frame_bytes;
     let services = app.services.clone();
+    let Some(slot) = transport::PeerSlot::take(&services, peer.ip()) else {
+        tracing::warn!(peer = %peer.ip(), "too many connections from this address");
+        return (
+            axum::http::StatusCode::TOO_MANY_REQUESTS,
+            "too many connections from this address",
+        )
+            .into_response();
+    };
     ws.read_buffer_size(4 * 1024)
         .write_buffer_size(8 * 1024)
         .max_message_size(limit)
         .max_frame_size(limit)
-        .on_upgrade(move |socket| transport::serve(socket, peer.ip(), services))
+        .on_upgrade(move |socket| transport::serve(socket, peer.ip(), services, slot))
 }

@@ -255,3 +255,64 @@ async fn state_survives_dropping_the_server_without_shutdown() {
     let bob2 = a.ok("getUser", json!({"user_name": bob.full_name})).await;
     assert_eq!(bob2["payload"]["object"]["user_id"], bob.im_id);
 }
+
+#[tokio::test]
+async fn the_store_epoch_survives_restarts_and_changes_with_a_new_data_dir() {
+    let dir = tempfile::tempdir().unwrap();
+    let epoch_of = |server: &RunningServer| {
+        let url = server.ws_url();
+        async move {
+            let mut c = Client::connect(&url).await;
+            c.login("alice@chatwire.local", "alice-password").await;
+            let me = c
+                .ok("getUser", json!({"user_name": "alice@chatwire.local"}))
+                .await;
+            me["payload"]["object"]["store_epoch"]
+                .as_str()
+                .expect("self view has store_epoch")
+                .to_string()
+        }
+    };
+    let server = RunningServer::start(chatwire_server::testing::config(Storage::Sqlite(
+        dir.path().into(),
+    )))
+    .await
+    .unwrap();
+    server
+        .add_user("alice", "Alice", "alice-password")
+        .await
+        .unwrap();
+    let first = epoch_of(&server).await;
+    drop(server);
+    let server = RunningServer::start(chatwire_server::testing::config(Storage::Sqlite(
+        dir.path().into(),
+    )))
+    .await
+    .unwrap();
+    assert_eq!(epoch_of(&server).await, first, "a restart keeps the epoch");
+    drop(server);
+
+    let other = tempfile::tempdir().unwrap();
+    let server = RunningServer::start(chatwire_server::testing::config(Storage::Sqlite(
+        other.path().into(),
+    )))
+    .await
+    .unwrap();
+    server
+        .add_user("alice", "Alice", "alice-password")
+        .await
+        .unwrap();
+    assert_ne!(
+        epoch_of(&server).await,
+        first,
+        "a new data dir has a new epoch"
+    );
+    // Others never see it.
+    server.add_user("bob", "Bob", "bob-password").await.unwrap();
+    let mut c = Client::connect(&server.ws_url()).await;
+    c.login("bob@chatwire.local", "bob-password").await;
+    let alice = c
+        .ok("getUser", json!({"user_name": "alice@chatwire.local"}))
+        .await;
+    assert!(alice["payload"]["object"].get("store_epoch").is_none());
+}

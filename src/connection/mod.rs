@@ -82,6 +82,8 @@ pub(crate) struct Task {
     /// Whether the first login's catch-up is complete (later, unknown conversations are
     /// discovered from where we joined them).
     synced_once: bool,
+    /// The server's store epoch seen at the last login.
+    epoch: Option<String>,
     /// Backward scans of discovered conversations: events collected so far.
     scans: std::collections::HashMap<ConversationId, Vec<(u64, Event)>>,
 }
@@ -109,6 +111,7 @@ impl Task {
             online: None,
             refresh_at: None,
             synced_once: false,
+            epoch: None,
             scans: std::collections::HashMap::new(),
         }
     }
@@ -587,6 +590,17 @@ impl Task {
             }
             return;
         };
+        if let (Some(old), Some(new)) = (&self.epoch, &me.store_epoch) {
+            if old != new {
+                tracing::warn!("the server's data store changed; restarting event tracking");
+                self.sync = None;
+                self.synced_once = false;
+                self.emit(Event::HistoryReset);
+            }
+        }
+        if me.store_epoch.is_some() {
+            self.epoch = me.store_epoch.clone();
+        }
         self.out.me.send_replace(Some(me.user_id));
         let sync = self.sync.get_or_insert_with(|| SeqSync::new(me.user_id));
         let mut ids = sync.known();

@@ -238,6 +238,19 @@ impl Engine {
             let _ = reply.send(AuthOutcome::Failed(code));
             return;
         }
+        let limit = self.config.limits.max_connections_per_user;
+        let attached = self.state.conns.contains_key(&conn.id);
+        if limit > 0
+            && !attached
+            && self
+                .state
+                .users
+                .get(&user)
+                .is_some_and(|u| u.conns.len() >= limit)
+        {
+            let _ = reply.send(AuthOutcome::Failed(login_codes::TOO_MANY_CONNECTIONS));
+            return;
+        }
         let tokens = self.issue_tokens(user);
         let display_name = self.state.users[&user].rec.display_name.clone();
         if let std::collections::hash_map::Entry::Vacant(slot) = self.state.conns.entry(conn.id) {

@@ -154,6 +154,8 @@ pub(crate) struct State {
     pub next_im_id: u64,
     pub next_admin_id: u64,
     pub next_ordinal: u64,
+    /// The store's identity (sent in the user's own record).
+    pub epoch: String,
 }
 
 /// IM ids start here, so that they visibly differ from admin ids (which start at 1).
@@ -169,10 +171,12 @@ pub(crate) fn pair(a: UserId, b: UserId) -> (UserId, UserId) {
 
 impl State {
     pub fn from_snapshot(snap: Snapshot) -> State {
+        let epoch = snap.epoch.clone();
         let mut s = State {
             next_im_id: FIRST_IM_ID,
             next_admin_id: 1,
             next_ordinal: 1,
+            epoch,
             ..State::default()
         };
         for rec in snap.users {
@@ -238,6 +242,7 @@ impl State {
             conversations_list: own.then(|| user.conversations.clone()),
             leave_conversations: own.then(|| user.left.clone()),
             notification_events: own.then(|| user.notification_events.clone()),
+            store_epoch: own.then(|| self.epoch.clone()),
         }
     }
 }

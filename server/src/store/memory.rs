@@ -14,9 +14,18 @@ use super::*;
 /// let store = MemoryStore::new();
 /// assert!(store.load().unwrap().users.is_empty());
 /// ```
-#[derive(Default)]
 pub struct MemoryStore {
     inner: Mutex<Inner>,
+    epoch: String,
+}
+
+impl Default for MemoryStore {
+    fn default() -> Self {
+        MemoryStore {
+            inner: Mutex::default(),
+            epoch: uuid::Uuid::new_v4().to_string(),
+        }
+    }
 }
 
 #[derive(Default)]
@@ -48,6 +57,7 @@ impl Store for MemoryStore {
                 .iter()
                 .flat_map(|(c, m)| m.values().map(move |r| (*c, r.clone())))
                 .collect(),
+            epoch: self.epoch.clone(),
         })
     }
 

@@ -91,6 +91,9 @@ pub struct Snapshot {
     pub conversations: Vec<ConversationRecord>,
     /// Memberships of existing conversations.
     pub members: Vec<(ConversationId, MemberRecord)>,
+    /// The store's identity, generated when it was created (a wiped or replaced data dir gets a
+    /// new one, so clients detect that seqs restarted).
+    pub epoch: String,
 }
 
 /// Durable storage used by the engine.

@@ -16,6 +16,7 @@ use rusqlite::{params, Connection, OptionalExtension};
 use super::*;
 
 const SCHEMA: &str = "
+CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS users (id INTEGER PRIMARY KEY, data TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS tokens (hash TEXT PRIMARY KEY, data TEXT NOT NULL) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS conversations (uuid BLOB PRIMARY KEY, data TEXT NOT NULL) WITHOUT ROWID;
@@ -72,6 +73,10 @@ impl SqliteStore {
         let path = dir.as_ref().join("chatwire.db");
         let conn = open_connection(&path)?;
         conn.execute_batch(SCHEMA)?;
+        conn.execute(
+            "INSERT OR IGNORE INTO meta (key, value) VALUES ('epoch', ?1)",
+            params![uuid::Uuid::new_v4().to_string()],
+        )?;
         let reader = open_connection(&path)?;
         let shared = Arc::new(Shared {
             queue: Mutex::new(Queue::default()),
@@ -127,6 +132,9 @@ impl Store for SqliteStore {
     fn load(&self) -> Result<Snapshot, StoreError> {
         let conn = self.reader.lock().map_err(|_| StoreError::Closed)?;
         let mut snap = Snapshot::default();
+        snap.epoch = conn.query_row("SELECT value FROM meta WHERE key = 'epoch'", [], |r| {
+            r.get(0)
+        })?;
         let mut stmt = conn.prepare("SELECT data FROM users ORDER BY id")?;
         for row in stmt.query_map([], |r| r.get::<_, String>(0))? {
             snap.users.push(decode(&row?)?);

@@ -31,6 +31,47 @@ pub(crate) struct Services {
     pub shutdown: watch::Receiver<bool>,
     /// Bumped to drop every connection abruptly (no close frame), like a network failure.
     pub kick: watch::Receiver<u64>,
+    /// Open connections per peer address.
+    pub peers: std::sync::Mutex<std::collections::HashMap<IpAddr, usize>>,
+}
+
+/// Holds one place of a peer address's connection count until dropped.
+pub(crate) struct PeerSlot {
+    services: Arc<Services>,
+    peer: IpAddr,
+}
+
+impl PeerSlot {
+    /// Takes a place for `peer`, or `None` when the address is at its limit.
+    pub fn take(services: &Arc<Services>, peer: IpAddr) -> Option<PeerSlot> {
+        let limit = services.config.limits.max_connections_per_peer;
+        let mut peers = services.peers.lock().unwrap_or_else(|e| e.into_inner());
+        let count = peers.entry(peer).or_insert(0);
+        if limit > 0 && *count >= limit {
+            return None;
+        }
+        *count += 1;
+        Some(PeerSlot {
+            services: services.clone(),
+            peer,
+        })
+    }
+}
+
+impl Drop for PeerSlot {
+    fn drop(&mut self) {
+        let mut peers = self
+            .services
+            .peers
+            .lock()
+            .unwrap_or_else(|e| e.into_inner());
+        if let Some(count) = peers.get_mut(&self.peer) {
+            *count -= 1;
+            if *count == 0 {
+                peers.remove(&self.peer);
+            }
+        }
+    }
 }
 
 /// Per-connection state of the read loop.
@@ -69,7 +110,12 @@ impl Session {
 }
 
 /// Serves one upgraded WebSocket until it closes.
-pub(crate) async fn serve(socket: WebSocket, peer: IpAddr, services: Arc<Services>) {
+pub(crate) async fn serve(
+    socket: WebSocket,
+    peer: IpAddr,
+    services: Arc<Services>,
+    _slot: PeerSlot,
+) {
     let limits = services.config.limits.clone();
     let (shared, rx) = ConnShared::new(limits.outbound_queue);
     let span = tracing::debug_span!("conn", id = shared.id, %peer);

@@ -6,4 +6,4 @@ pub(crate) mod hub;
 mod ratelimit;
 mod session;
 
-pub(crate) use connection::{serve, Services};
+pub(crate) use connection::{serve, PeerSlot, Services};

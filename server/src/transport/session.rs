@@ -108,6 +108,13 @@ async fn login(s: &mut Session, params: Option<(String, Credential)>) {
             s.user = Some(user);
         }
         Ok(_) => {}
+        Err(login_codes::TOO_MANY_CONNECTIONS) if s.user.is_none() => {
+            login_failed(
+                s,
+                login_codes::TOO_MANY_CONNECTIONS,
+                "too many connections for this user",
+            );
+        }
         Err(code) => {
             // On a logged-in connection every failure is 491 and the login stays.
             let code = if s.user.is_some() {
