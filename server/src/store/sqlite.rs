@@ -131,10 +131,13 @@ fn uuid_from(bytes: Vec<u8>) -> Result<ConversationId, StoreError> {
 impl Store for SqliteStore {
     fn load(&self) -> Result<Snapshot, StoreError> {
         let conn = self.reader.lock().map_err(|_| StoreError::Closed)?;
-        let mut snap = Snapshot::default();
-        snap.epoch = conn.query_row("SELECT value FROM meta WHERE key = 'epoch'", [], |r| {
+        let epoch = conn.query_row("SELECT value FROM meta WHERE key = 'epoch'", [], |r| {
             r.get(0)
         })?;
+        let mut snap = Snapshot {
+            epoch,
+            ..Snapshot::default()
+        };
         let mut stmt = conn.prepare("SELECT data FROM users ORDER BY id")?;
         for row in stmt.query_map([], |r| r.get::<_, String>(0))? {
             snap.users.push(decode(&row?)?);
