@@ -21,6 +21,9 @@ use futures::StreamExt;
 
 const CHILD_ENV: &str = "CHATWIRE_CRASH_CHILD";
 
+/// (seq, text) pairs shared between tasks.
+type Log = Arc<Mutex<Vec<(u64, String)>>>;
+
 /// Not a test: the server process of `survives_sigkill_under_load` (idle otherwise).
 #[test]
 fn crash_child() {
@@ -121,7 +124,7 @@ async fn survives_sigkill_under_load() {
         .id;
 
     // Every stream records every message event (seq, text) it delivers.
-    let seen: Vec<Arc<Mutex<Vec<(u64, String)>>>> = (0..3).map(|_| Arc::default()).collect();
+    let seen: Vec<Log> = (0..3).map(|_| Arc::default()).collect();
     for (m, seen) in clients.iter().zip(&seen) {
         let mut events = m.events();
         let seen = seen.clone();
@@ -139,7 +142,7 @@ async fn survives_sigkill_under_load() {
     }
 
     // Senders: each acknowledged message is recorded with its seq.
-    let acked: Arc<Mutex<Vec<(u64, String)>>> = Arc::default();
+    let acked: Log = Arc::default();
     let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
     let mut senders = Vec::new();
     for (i, m) in clients.iter().enumerate() {
