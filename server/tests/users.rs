@@ -9,7 +9,8 @@ use serde_json::{json, Value};
 
 const SILENCE: Duration = Duration::from_millis(300);
 
-const SELF_KEYS: [&str; 9] = [
+/// The public view is the first five; `store_epoch` is chatwire's addition to the self view.
+const SELF_KEYS: [&str; 10] = [
     "user_id",
     "user_name",
     "display_name",
@@ -19,6 +20,7 @@ const SELF_KEYS: [&str; 9] = [
     "conversations_list",
     "leave_conversations",
     "notification_events",
+    "store_epoch",
 ];
 
 fn keys(obj: &Value) -> Vec<String> {
