@@ -261,9 +261,10 @@ pub enum Event {
         /// How many events this stream missed.
         missed: u64,
     },
-    /// The server's data store is not the one this messenger synchronized with before (it was
-    /// wiped or replaced): sequence numbers restarted, so tracking restarts from the current state
-    /// of every conversation and nothing before this point is replayed.
+    /// The server's history is not the one this messenger synchronized with before: its data
+    /// store was wiped or replaced (new store epoch: every conversation), or a conversation's log
+    /// went back (a data dir restored from a backup: that conversation). Sequence numbers were
+    /// reused, so tracking restarts from the current state and nothing before it is replayed.
     HistoryReset,
     /// The server could not provide this range of a conversation's events (e.g. the
     /// conversation was deleted while you were away).

@@ -373,3 +373,90 @@ async fn conversations_joined_while_away_are_delivered_from_the_join() {
         (8, "live", false)
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_data_dir_restored_from_a_backup_is_reported_as_a_history_reset() {
+    let dir = tempfile::tempdir().unwrap();
+    let backup = tempfile::tempdir().unwrap();
+    let server = RunningServer::start(unlimited(Storage::Sqlite(dir.path().into())))
+        .await
+        .unwrap();
+    let addr = server.local_addr();
+    let alice = server
+        .add_user("alice", "Alice", "alice-password")
+        .await
+        .unwrap();
+    server.add_user("bob", "Bob", "bob-password").await.unwrap();
+    let login = |name: &str| {
+        let (url, name) = (server.ws_url(), format!("{name}@chatwire.local"));
+        let pw = if name.starts_with("alice") {
+            "alice-password"
+        } else {
+            "bob-password"
+        };
+        async move {
+            Messenger::builder(&url)
+                .password(name, pw)
+                .reconnect(fast_policy())
+                .connect()
+                .await
+                .unwrap()
+        }
+    };
+    let a = login("alice").await;
+    let b = login("bob").await;
+    let mut events = a.events();
+    let chat = b
+        .create_conversation(NewConversation::chat().participant(alice.im_id))
+        .await
+        .unwrap();
+    for i in 0..3 {
+        b.send_message(chat.id, format!("kept{i}")).await.unwrap();
+    }
+    collect_messages(&mut events, 3).await;
+    // A backup of the (idle, fully committed) data dir; then history moves on.
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    for f in std::fs::read_dir(dir.path()).unwrap() {
+        let f = f.unwrap();
+        std::fs::copy(f.path(), backup.path().join(f.file_name())).unwrap();
+    }
+    for i in 0..5 {
+        b.send_message(chat.id, format!("lost{i}")).await.unwrap();
+    }
+    assert_eq!(collect_messages(&mut events, 5).await.last().unwrap().0, 9);
+
+    // The server comes back on the backup.
+    drop(server);
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    for f in std::fs::read_dir(backup.path()).unwrap() {
+        let f = f.unwrap();
+        std::fs::copy(f.path(), dir.path().join(f.file_name())).unwrap();
+    }
+    let _ = std::fs::remove_file(dir.path().join("chatwire.db-shm"));
+    let mut config = unlimited(Storage::Sqlite(dir.path().into()));
+    config.listen = addr;
+    let server = loop {
+        match RunningServer::start(config.clone()).await {
+            Ok(s) => break s,
+            Err(_) => tokio::time::sleep(Duration::from_millis(50)).await,
+        }
+    };
+    let reset = tokio::time::timeout(Duration::from_secs(20), async {
+        loop {
+            if let Some(Event::HistoryReset) = events.next().await {
+                return;
+            }
+        }
+    })
+    .await;
+    assert!(reset.is_ok(), "no HistoryReset after the restore");
+    // Seq 5 now names a new event, and it is delivered.
+    wait_state(&b, |s| *s == ConnectionState::Live).await;
+    let mut sent = false;
+    while !sent {
+        sent = b.send_message(chat.id, "after the restore").await.is_ok();
+    }
+    let live = collect_messages(&mut events, 1).await;
+    assert_eq!((live[0].0, live[0].1.as_str()), (5, "after the restore"));
+    drop(server);
+}

@@ -639,7 +639,17 @@ impl Task {
             .participants
             .iter()
             .any(|p| Some(p.user_id) == *self.out.me.borrow());
-        if sync.is_tracked(c.uuid) {
+        if sync
+            .delivered(c.uuid)
+            .is_some_and(|delivered| last < delivered)
+        {
+            // The server's log went back (a data dir restored from a backup): its seqs after
+            // `last` will name other events, so start this conversation over from now.
+            tracing::warn!(conversation = %c.uuid, last, "conversation history went back; resetting it");
+            sync.forget(c.uuid);
+            sync.track_from(c.uuid, last);
+            let _ = self.out.events.send(Event::HistoryReset);
+        } else if sync.is_tracked(c.uuid) {
             sync.set_last(c.uuid, last);
         } else if member && !self.synced_once {
             // On the first login, history starts now (older events on request).

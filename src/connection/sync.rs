@@ -90,6 +90,11 @@ impl SeqSync {
         self.skip_through(conv, last, out);
     }
 
+    /// The highest seq delivered (or skipped as hidden) for a tracked conversation.
+    pub fn delivered(&self, conv: ConversationId) -> Option<u64> {
+        self.tracks.get(&conv).map(|t| t.delivered)
+    }
+
     /// The server says `last` is the conversation's latest seq.
     pub fn set_last(&mut self, conv: ConversationId, last: u64) {
         if let Some(t) = self.tracks.get_mut(&conv) {
