@@ -1,6 +1,7 @@
 //! Server messaging frames: encoding and (tolerant) decoding.
 
 use serde::{Deserialize, Serialize};
+use serde_json::value::RawValue;
 use serde_json::Value;
 
 use crate::objects::*;
@@ -91,8 +92,10 @@ struct WireOut<'a> {
     payload: &'a EventPayload,
 }
 
+/// The payload fields, with the object left as `O` (a parsed `Value`, or a borrowed raw slice
+/// that is decoded straight into its typed struct).
 #[derive(Deserialize)]
-struct RawPayload {
+struct RawPayload<O> {
     #[serde(default, deserialize_with = "opt_user")]
     initiator: Option<UserId>,
     #[serde(default)]
@@ -111,8 +114,40 @@ struct RawPayload {
     code: Option<u32>,
     #[serde(default)]
     description: Option<String>,
-    #[serde(default)]
-    object: Option<Value>,
+    #[serde(default = "none")]
+    object: Option<O>,
+}
+
+fn none<O>() -> Option<O> {
+    None
+}
+
+/// A frame's top level, borrowed from the text (nothing is copied or parsed twice).
+#[derive(Deserialize)]
+struct RawFrame<'a> {
+    #[serde(borrow, default)]
+    event: Option<&'a RawValue>,
+    #[serde(borrow, default)]
+    request_uuid: Option<&'a RawValue>,
+    #[serde(borrow, default)]
+    payload: Option<&'a RawValue>,
+}
+
+/// The inner `{event, payload}` of a retransmitted event, borrowed.
+#[derive(Deserialize)]
+struct RawInner<'a> {
+    #[serde(borrow, default)]
+    event: Option<&'a RawValue>,
+    #[serde(borrow, default)]
+    payload: Option<&'a RawValue>,
+}
+
+fn is_object(raw: &str) -> bool {
+    raw.trim_start().starts_with('{')
+}
+
+fn raw_string(raw: Option<&RawValue>) -> Option<String> {
+    raw.and_then(|r| serde_json::from_str::<String>(r.get()).ok())
 }
 
 fn opt_user<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<UserId>, D::Error> {
@@ -132,10 +167,25 @@ impl ServerFrame {
     }
 
     /// Decodes a server frame, tolerating numbers as strings, `@type` and unknown keys.
+    ///
+    /// One pass: the payload and its object are deserialized straight from their slices of
+    /// `text` into the typed structs, without an intermediate JSON tree.
     pub fn decode(text: &str) -> Result<ServerFrame, DecodeError> {
-        let value: Value =
+        if !is_object(text) {
+            return Err(DecodeError::Malformed("frame is not an object".into()));
+        }
+        let raw: RawFrame<'_> =
             serde_json::from_str(text).map_err(|e| DecodeError::Malformed(e.to_string()))?;
-        Self::from_value(value)
+        let event = raw_string(raw.event)
+            .map(|e| EventName::from_name(&e))
+            .ok_or_else(|| DecodeError::Malformed("`event` missing or not a string".into()))?;
+        let request_uuid = raw_string(raw.request_uuid);
+        let payload = decode_payload_raw(&event, raw.payload)?;
+        Ok(ServerFrame {
+            event,
+            request_uuid,
+            payload,
+        })
     }
 
     /// Decodes a server frame from a parsed JSON value.
@@ -170,13 +220,36 @@ fn decode_payload(event: &EventName, value: Value) -> Result<EventPayload, Decod
     } else {
         value
     };
-    let raw: RawPayload = serde_json::from_value(value)
+    let mut raw: RawPayload<Value> = serde_json::from_value(value)
         .map_err(|e| DecodeError::invalid("payload", e.to_string()))?;
-    let object = match raw.object {
+    let object = match raw.object.take() {
         None | Some(Value::Null) => None,
         Some(obj) => Some(decode_object(event, obj)?),
     };
-    Ok(EventPayload {
+    Ok(payload_from(raw, object))
+}
+
+fn decode_payload_raw(
+    event: &EventName,
+    raw: Option<&RawValue>,
+) -> Result<EventPayload, DecodeError> {
+    let text = match raw.map(RawValue::get) {
+        None | Some("null") => "{}",
+        Some(t) if is_object(t) => t,
+        Some(_) => return Err(DecodeError::invalid("payload", "expected an object")),
+    };
+    let mut raw: RawPayload<&RawValue> =
+        serde_json::from_str(text).map_err(|e| DecodeError::invalid("payload", e.to_string()))?;
+    let object = match raw.object.take() {
+        None => None,
+        Some(obj) if obj.get() == "null" => None,
+        Some(obj) => Some(decode_object_raw(event, obj.get())?),
+    };
+    Ok(payload_from(raw, object))
+}
+
+fn payload_from<O>(raw: RawPayload<O>, object: Option<EventObject>) -> EventPayload {
+    EventPayload {
         initiator: raw.initiator,
         on_incoming_event: raw.on_incoming_event.unwrap_or_else(|| "UNKNOWN".into()),
         seq: raw.seq.map(Seq),
@@ -187,6 +260,47 @@ fn decode_payload(event: &EventName, value: Value) -> Result<EventPayload, Decod
         code: raw.code.map(ErrorCode::from_code),
         description: raw.description,
         object,
+    }
+}
+
+fn obj_raw<T: serde::de::DeserializeOwned>(text: &str) -> Result<T, DecodeError> {
+    serde_json::from_str(text).map_err(|e| DecodeError::invalid("payload.object", e.to_string()))
+}
+
+/// Decodes `payload.object` from its raw text according to the event name.
+fn decode_object_raw(event: &EventName, text: &str) -> Result<EventObject, DecodeError> {
+    Ok(match event {
+        EventName::CreateConversation
+        | EventName::EditConversation
+        | EventName::GetConversation
+        | EventName::RemoveConversation => EventObject::Conversation(Box::new(obj_raw(text)?)),
+        EventName::SendMessage | EventName::EditMessage => EventObject::Message(obj_raw(text)?),
+        EventName::RemoveMessage => EventObject::MessageRef(obj_raw(text)?),
+        EventName::GetUser | EventName::EditUser => EventObject::User(Box::new(obj_raw(text)?)),
+        EventName::GetPublicConversations => EventObject::PublicConversations(obj_raw(text)?),
+        EventName::Typing => EventObject::Typing(obj_raw(text)?),
+        EventName::Read => EventObject::Read(obj_raw(text)?),
+        EventName::SetStatus => EventObject::Status(obj_raw(text)?),
+        EventName::Subscribe | EventName::Unsubscribe => EventObject::UserIds(obj_raw(text)?),
+        EventName::GetSubscriptionList => EventObject::SubscriptionList(obj_raw(text)?),
+        EventName::RetransmitEvents => {
+            if !is_object(text) {
+                return Err(DecodeError::invalid("payload.object", "expected an object"));
+            }
+            let inner: RawInner<'_> = serde_json::from_str(text)
+                .map_err(|e| DecodeError::invalid("payload.object", e.to_string()))?;
+            let inner_event = raw_string(inner.event)
+                .map(|e| EventName::from_name(&e))
+                .ok_or_else(|| {
+                    DecodeError::invalid("payload.object.event", "missing or not a string")
+                })?;
+            let payload = decode_payload_raw(&inner_event, inner.payload)?;
+            EventObject::Retransmitted(Box::new(RetransmittedEvent {
+                event: inner_event,
+                payload,
+            }))
+        }
+        EventName::Error | EventName::Unknown(_) => EventObject::Other(obj_raw(text)?),
     })
 }
 

@@ -132,7 +132,11 @@ impl RunningServer {
         let service = router.into_make_service_with_connect_info::<SocketAddr>();
         let task = match &config.tls {
             None => {
-                let server = axum_server::from_tcp(listener)?.handle(handle.clone());
+                // TCP_NODELAY: frames are small and latency matters (without it, Nagle and delayed
+                // ACKs hold back every reply that follows a partial segment by ~40 ms).
+                let server = axum_server::from_tcp(listener)?
+                    .acceptor(axum_server::accept::NoDelayAcceptor)
+                    .handle(handle.clone());
                 tokio::spawn(async move {
                     if let Err(e) = server.serve(service).await {
                         tracing::error!(error = %e, "server stopped");
@@ -143,7 +147,11 @@ impl RunningServer {
                 let rustls =
                     axum_server::tls_rustls::RustlsConfig::from_pem_file(&tls.cert, &tls.key)
                         .await?;
-                let server = axum_server::from_tcp_rustls(listener, rustls)?.handle(handle.clone());
+                let acceptor = axum_server::tls_rustls::RustlsAcceptor::new(rustls)
+                    .acceptor(axum_server::accept::NoDelayAcceptor);
+                let server = axum_server::from_tcp(listener)?
+                    .acceptor(acceptor)
+                    .handle(handle.clone());
                 tokio::spawn(async move {
                     if let Err(e) = server.serve(service).await {
                         tracing::error!(error = %e, "server stopped");

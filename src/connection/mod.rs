@@ -23,7 +23,6 @@ use chatwire_protocol::{
     UserId, UserRef, MAX_GET_CONVERSATIONS,
 };
 use futures::{SinkExt, StreamExt};
-use serde_json::Value;
 use tokio::sync::{broadcast, mpsc, oneshot, watch};
 use tokio::time::{interval_at, sleep, sleep_until, Instant};
 use tokio_tungstenite::tungstenite::Message;
@@ -369,16 +368,19 @@ impl Task {
     }
 
     fn on_text(&mut self, text: &str) {
-        let Ok(value) = serde_json::from_str::<Value>(text) else {
-            tracing::warn!("server sent invalid JSON");
-            return;
-        };
-        if value.get("service").is_some() {
-            match ServerFrame::from_value(value) {
-                Ok(frame) => self.on_frame(frame),
-                Err(e) => tracing::warn!(error = %e, "undecodable server frame"),
+        // Messaging frames (nearly all of them) are decoded in one pass, straight into the
+        // typed structs; anything else is a session frame.
+        if text.contains("\"service\"") {
+            match ServerFrame::decode(text) {
+                Ok(frame) => return self.on_frame(frame),
+                Err(e) if !text.contains("\"name\"") => {
+                    tracing::warn!(error = %e, "undecodable server frame");
+                    return;
+                }
+                Err(_) => {}
             }
-        } else if let Ok(frame) = serde_json::from_value::<SessionFrame>(value) {
+        }
+        if let Ok(frame) = serde_json::from_str::<SessionFrame>(text) {
             match ServerSession::from_frame(&frame) {
                 Ok(Some(ServerSession::RefreshSuccessful { tokens })) => {
                     let (tokens, lifetime) = socket::tokens_from(tokens);

@@ -1,0 +1,280 @@
+#!/usr/bin/env bash
+# Load benchmarks: chatwire-server vs the bare tokio-tungstenite floor (floor-server) and
+# nats-server over WebSocket, same scenarios, same machine, one run. See bench/README.md.
+#
+#   bench/run.sh            every scenario, BENCH_SECONDS (default 10) of load each
+#   bench/run.sh --smoke    big-room, 10 receivers, ~3 s, chatwire only; exit 1 on any lost delivery
+#
+# Servers and the load generator run as separate processes on loopback (ports below 32768).
+set -euo pipefail
+
+MODE=full
+case "${1:-}" in
+--smoke) MODE=smoke ;;
+"") ;;
+*)
+    echo "usage: $0 [--smoke]" >&2
+    exit 64
+    ;;
+esac
+
+cd "$(dirname "$0")/.."
+ROOT=$(pwd)
+SECS=${BENCH_SECONDS:-10}
+PORT_BASE=${BENCH_PORT_BASE:-9300}
+CW_PORT=$PORT_BASE              # chatwire, in memory
+CWD_PORT=$((PORT_BASE + 1))     # chatwire, SQLite data dir
+COLD_PORT=$((PORT_BASE + 2))    # chatwire, cold start (spawned by the load generator)
+FLOOR_PORT=$((PORT_BASE + 10))  # floor-server
+NATS_PORT=$((PORT_BASE + 20))   # nats-server client port
+NATS_WS_PORT=$((PORT_BASE + 21)) # nats-server WebSocket
+API_KEY=bench-key
+BIG_RATE=${BIG_RATE:-1000}            # msgs/s, big room of 100
+BIG1K_RATE=${BIG1K_RATE:-200}         # msgs/s, big room of 1000
+BIG_SAT_RATE=${BIG_SAT_RATE:-20000}  # msgs/s, big room of 100 (2M deliveries/s offered), to saturate
+SMALL_ROOMS=${SMALL_ROOMS:-1000}
+SMALL_MEMBERS=${SMALL_MEMBERS:-10}
+SMALL_USERS=${SMALL_USERS:-200}       # users (= connections); each is in rooms*members/users rooms
+SMALL_RATE=${SMALL_RATE:-2000}
+DURABLE_RATE=${DURABLE_RATE:-20000}
+CATCHUP_EVENTS=${CATCHUP_EVENTS:-100000}
+CATCHUP_CLIENTS=${CATCHUP_CLIENTS:-4}
+IDLE_CONNECTIONS=${IDLE_CONNECTIONS:-10000}
+IDLE_USERS=${IDLE_USERS:-100}
+COLD_EVENTS=${COLD_EVENTS:-200000}
+SDK_EVENTS=${SDK_EVENTS:-50000}
+OUTBOUND_QUEUE=${OUTBOUND_QUEUE:-65536} # frames per connection: overload shows as latency, not loss
+WITH_NATS=${WITH_NATS:-auto}            # auto: use nats-server if installed (or installable)
+
+# Raise the fd limit (idle connections: one fd per connection on each side).
+ulimit -n "$(ulimit -Hn)" 2>/dev/null || true
+ulimit -n 65536 2>/dev/null || true
+
+WORK=$(mktemp -d "${TMPDIR:-/tmp}/chatwire-bench.XXXXXX")
+PIDS=()
+cleanup() {
+    local p
+    for p in "${PIDS[@]}"; do
+        kill "$p" 2>/dev/null || true
+    done
+    for p in "${PIDS[@]}"; do
+        wait "$p" 2>/dev/null || true
+    done
+    rm -rf "$WORK"
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+
+log() { echo "== $*" >&2; }
+
+echo "building release binaries..." >&2
+cargo build --release --quiet -p chatwire-server -p chatwire-loadgen
+BIN=$ROOT/target/release
+LOAD=$BIN/chatwire-load
+
+wait_port() { # port
+    local i
+    for i in $(seq 1 500); do
+        if (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; then
+            return 0
+        fi
+        sleep 0.02
+    done
+    echo "nothing listening on port $1" >&2
+    return 1
+}
+
+# start_chatwire PORT [extra args...]: starts chatwire-server, sets SERVER_PID.
+start_chatwire() {
+    local port=$1
+    shift
+    "$BIN/chatwire-server" --listen "127.0.0.1:$port" --api-key "$API_KEY" \
+        --requests-per-second 0 --requests-per-minute 0 \
+        --max-connections-per-user 0 --max-connections-per-peer 0 \
+        --idle-timeout-secs 3600 --outbound-queue "$OUTBOUND_QUEUE" "$@" \
+        >"$WORK/chatwire-$port.log" 2>&1 &
+    SERVER_PID=$!
+    PIDS+=("$SERVER_PID")
+    wait_port "$port"
+}
+
+start_floor() {
+    "$BIN/floor-server" --listen "127.0.0.1:$FLOOR_PORT" >"$WORK/floor.log" 2>&1 &
+    SERVER_PID=$!
+    PIDS+=("$SERVER_PID")
+    wait_port "$FLOOR_PORT"
+}
+
+start_nats() {
+    cat >"$WORK/nats.conf" <<EOF
+listen: 127.0.0.1:$NATS_PORT
+max_payload: 1048576
+websocket {
+  listen: "127.0.0.1:$NATS_WS_PORT"
+  no_tls: true
+}
+EOF
+    nats-server -c "$WORK/nats.conf" >"$WORK/nats.log" 2>&1 &
+    SERVER_PID=$!
+    PIDS+=("$SERVER_PID")
+    wait_port "$NATS_WS_PORT"
+}
+
+stop_pid() {
+    kill "$1" 2>/dev/null || true
+    wait "$1" 2>/dev/null || true
+}
+
+cpu_ticks() { # utime + stime of a pid, in clock ticks
+    [ "$1" != 0 ] || {
+        echo 0
+        return
+    }
+    awk '{print $14 + $15}' "/proc/$1/stat" 2>/dev/null || echo 0
+}
+
+# rss_sampler PID FILE: writes the max VmRSS (KiB) seen, sampling every 200 ms.
+rss_sampler() {
+    local max=0 v
+    while kill -0 "$1" 2>/dev/null; do
+        v=$(awk '/^VmRSS:/ {print $2}' "/proc/$1/status" 2>/dev/null || echo 0)
+        if [ "${v:-0}" -gt "$max" ]; then
+            max=$v
+            echo "$max" >"$2"
+        fi
+        sleep 0.2
+    done
+}
+
+RESULTS=$WORK/results.jsonl
+FAILED=0
+CLK_TCK=$(getconf CLK_TCK)
+
+# run LABEL SERVER_PID chatwire-load args...: runs one scenario, records CPU and RSS of the server.
+run() {
+    local label=$1 pid=$2
+    shift 2
+    log "$label: chatwire-load $*"
+    local c0 w0 c1 w1 rc=0 spid
+    echo null >"$WORK/rss"
+    spid=
+    if [ "$pid" != 0 ]; then
+        echo 0 >"$WORK/rss"
+        rss_sampler "$pid" "$WORK/rss" &
+        spid=$!
+    fi
+    c0=$(cpu_ticks "$pid")
+    w0=$(date +%s.%N)
+    "$LOAD" "$@" >"$WORK/out" || rc=$?
+    c1=$(cpu_ticks "$pid")
+    w1=$(date +%s.%N)
+    if [ -n "$spid" ]; then
+        kill "$spid" 2>/dev/null || true
+        wait "$spid" 2>/dev/null || true
+    fi
+    sed 1d "$WORK/out" >&2
+    local json cpu
+    json=$(grep '^{' "$WORK/out" | tail -n 1 || true)
+    if [ "$rc" -ne 0 ] || [ -z "$json" ]; then
+        echo "   $label failed (exit $rc)" >&2
+        FAILED=1
+    fi
+    [ -n "$json" ] || return 0
+    # Server CPU over the whole run (set-up included), in % of one core.
+    cpu=null
+    if [ "$pid" != 0 ]; then
+        cpu=$(awk -v a="$c0" -v b="$c1" -v s="$w0" -v e="$w1" -v t="$CLK_TCK" \
+            'BEGIN { printf "%.1f", (b - a) / t / (e - s) * 100 }')
+    fi
+    echo "{\"label\":\"$label\",\"cpu_pct\":$cpu,\"rss_max_kib\":$(cat "$WORK/rss"),\"result\":$json}" >>"$RESULTS"
+}
+
+CW_URL="ws://127.0.0.1:$CW_PORT/platform"
+CWD_URL="ws://127.0.0.1:$CWD_PORT/platform"
+FLOOR_URL="ws://127.0.0.1:$FLOOR_PORT/"
+NATS_URL="ws://127.0.0.1:$NATS_WS_PORT/"
+
+if [ "$MODE" = smoke ]; then
+    start_chatwire "$CW_PORT" --memory
+    run smoke-big-room "$SERVER_PID" --url "$CW_URL" big-room --receivers 10 --users 10 --rate 50 --seconds 3
+    if [ "$FAILED" -ne 0 ]; then
+        echo "smoke: FAILED (lost deliveries or error)" >&2
+        exit 1
+    fi
+    echo "smoke: ok (no lost deliveries)" >&2
+    exit 0
+fi
+
+if [ "$WITH_NATS" = auto ]; then
+    if ! command -v nats-server >/dev/null && [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
+        log "installing nats-server (apt-get)"
+        apt-get install -y -qq nats-server >/dev/null 2>&1 || true
+    fi
+    if command -v nats-server >/dev/null; then WITH_NATS=1; else WITH_NATS=0; fi
+fi
+[ "$WITH_NATS" = 1 ] || log "nats-server not available: peer columns for nats stay empty"
+
+# 1. Idle connections first, each on a fresh server process (RSS deltas are cleanest there).
+start_chatwire "$CW_PORT" --memory
+run idle "$SERVER_PID" --url "$CW_URL" idle --connections "$IDLE_CONNECTIONS" --users "$IDLE_USERS" \
+    --server-pid "$SERVER_PID" --concurrency 64
+stop_pid "$SERVER_PID"
+start_floor
+run idle "$SERVER_PID" --target floor --url "$FLOOR_URL" idle --connections "$IDLE_CONNECTIONS" \
+    --server-pid "$SERVER_PID" --concurrency 64
+FLOOR_PID=$SERVER_PID
+if [ "$WITH_NATS" = 1 ]; then
+    start_nats
+    run idle "$SERVER_PID" --target nats --url "$NATS_URL" idle --connections "$IDLE_CONNECTIONS" \
+        --server-pid "$SERVER_PID" --concurrency 64
+    NATS_PID=$SERVER_PID
+fi
+start_chatwire "$CW_PORT" --memory
+CW_PID=$SERVER_PID
+
+# 2. Fan-out: big rooms of 100 and 1000 receivers, many small rooms; every target.
+fanout() { # label args...
+    local label=$1
+    shift
+    run "$label" "$CW_PID" --url "$CW_URL" --drain-seconds "${DRAIN:-10}" "$@"
+    run "$label" "$FLOOR_PID" --target floor --url "$FLOOR_URL" --drain-seconds "${DRAIN:-10}" "$@"
+    if [ "$WITH_NATS" = 1 ]; then
+        run "$label" "$NATS_PID" --target nats --url "$NATS_URL" --drain-seconds "${DRAIN:-10}" "$@"
+    fi
+}
+fanout big-room-100 big-room --receivers 100 --users 100 --rate "$BIG_RATE" --seconds "$SECS"
+# Offered load above what a 2-core box sustains: deliveries_per_s is each target's capacity.
+SAT_SECS=$((SECS < 3 ? SECS : 3))
+DRAIN=30 fanout big-room-100-sat big-room --receivers 100 --users 100 --rate "$BIG_SAT_RATE" \
+    --seconds "$SAT_SECS"
+fanout big-room-1000 big-room --receivers 1000 --users 100 --rate "$BIG1K_RATE" --seconds "$SECS"
+fanout small-rooms small-rooms --rooms "$SMALL_ROOMS" --members "$SMALL_MEMBERS" --users "$SMALL_USERS" \
+    --rate "$SMALL_RATE" --seconds "$SECS"
+
+# 3. SDK dispatch (memory server).
+run sdk-dispatch "$CW_PID" --url "$CW_URL" sdk-dispatch --events "$SDK_EVENTS"
+stop_pid "$CW_PID"
+stop_pid "$FLOOR_PID"
+[ "$WITH_NATS" = 1 ] && stop_pid "$NATS_PID"
+
+# 4. Durable send -> ack and catch-up, on a SQLite data dir.
+start_chatwire "$CWD_PORT" --data-dir "$WORK/data"
+CWD_PID=$SERVER_PID
+run durable "$CWD_PID" --url "$CWD_URL" durable --rate "$DURABLE_RATE" --seconds "$SECS"
+run catch-up-1 "$CWD_PID" --url "$CWD_URL" catch-up --events "$CATCHUP_EVENTS" --clients 1 --seconds "$SECS"
+run "catch-up-$CATCHUP_CLIENTS" "$CWD_PID" --url "$CWD_URL" catch-up --events "$CATCHUP_EVENTS" \
+    --clients "$CATCHUP_CLIENTS" --seconds "$SECS"
+stop_pid "$CWD_PID"
+
+# 5. Cold start: the load generator fills a data dir, stops the server and times restarts.
+# (no CPU/RSS columns: the server is the load generator's child.)
+run cold-start 0 --url "ws://127.0.0.1:$COLD_PORT/platform" cold-start \
+    --server-bin "$BIN/chatwire-server" --data-dir "$WORK/cold" --port "$COLD_PORT" --events "$COLD_EVENTS"
+
+echo
+echo "chatwire benchmark, $(nproc) cores, $(date -u +%FT%TZ), BENCH_SECONDS=$SECS"
+"$LOAD" summarize "$RESULTS" || FAILED=1
+if [ -n "${BENCH_RESULTS:-}" ]; then
+    cp "$RESULTS" "$BENCH_RESULTS"
+fi
+exit "$FAILED"

@@ -1,0 +1,342 @@
+//! Micro-benchmarks of the server's hot paths (issue 5), through public APIs only:
+//!
+//! - `store_append/*`: the durable append of one `sendMessage`: a [`Batch`] of
+//!   `Write::Message` + `Write::Event` + `Write::Conversation` (what the engine commits per
+//!   message), committed and waited for until its completion runs. [`MemoryStore`] and
+//!   [`SqliteStore`] (WAL, `synchronous=FULL`, in a temporary directory: set `TMPDIR` to choose
+//!   the disk). `*_x64` commits 64 batches back to back and waits for the last completion: the
+//!   SQLite writer thread group-commits whatever is queued in one transaction, so this shows the
+//!   throughput under load (criterion reports elements/s, one element = one message).
+//! - `broadcast/*`: one `onSendMessage` frame to N = 1000 connections. `serialize_once`
+//!   reproduces the engine's pattern (`engine/mod.rs` + `engine/outbox.rs`): the payload is
+//!   encoded once (`Arc<str>`, also the log record), wrapped once into an
+//!   `axum::extract::ws::Utf8Bytes` frame, and each receiver gets a clone through `try_send` on
+//!   its bounded tokio mpsc queue (`transport/hub.rs`, capacity 1024 as `Limits::outbound_queue`).
+//!   `serialize_per_receiver` encodes the frame again for every receiver, for the ratio. Only
+//!   the serialization and the sends are timed; draining the queues between iterations is not.
+//!
+//! Run: `cargo bench -p chatwire-server --bench server` (add `-- --quick` for a short run).
+
+// `criterion_group!` generates an undocumented `pub fn`.
+#![allow(missing_docs)]
+
+use std::hint::black_box;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{mpsc as std_mpsc, Arc};
+use std::time::{Duration, Instant};
+
+use axum::extract::ws::Utf8Bytes;
+use chatwire_protocol::{
+    ConversationId, EventName, EventObject, EventPayload, JsonMap, MessageId, MessageObject, Seq,
+    ServerFrame, UserId,
+};
+use chatwire_server::store::{
+    Batch, ConversationRecord, EventRecord, MemoryStore, MessageRecord, SqliteStore, Store, Write,
+};
+use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
+use serde_json::{json, Value};
+use tokio::sync::mpsc;
+
+const TIMESTAMP: i64 = 1_767_225_600;
+const REQUEST_UUID: &str = "0b7c1f0e-5d7a-4f3c-9a51-2f6f0d3c8e11";
+/// `Limits::outbound_queue` default.
+const OUTBOUND_QUEUE: usize = 1024;
+const RECEIVERS: usize = 1000;
+const GROUP: u64 = 64;
+
+fn user(n: u64) -> UserId {
+    UserId::new(n).expect("valid user id")
+}
+
+fn map(v: Value) -> JsonMap {
+    match v {
+        Value::Object(m) => m,
+        _ => unreachable!("object literal"),
+    }
+}
+
+fn text() -> String {
+    "Hey, are we still on for the design review at 3pm? I pushed the new mock-ups to the shared \
+     folder, take a look when you get a chance."
+        .to_string()
+}
+
+fn attachment() -> Vec<JsonMap> {
+    vec![map(json!({
+        "type": "attachment",
+        "name": "mockup-v3.png",
+        "size": 482133,
+        "url": "https://files.example.com/a/9f8e7d6c/mockup-v3.png",
+    }))]
+}
+
+fn send_payload(conversation: ConversationId, message: MessageId, seq: u64) -> EventPayload {
+    let mut payload = EventPayload::new(Some(user(7)), "sendMessage", TIMESTAMP);
+    payload.seq = Some(Seq(seq));
+    payload.object = Some(EventObject::Message(MessageObject {
+        uuid: message,
+        conversation,
+        text: text(),
+        payload: attachment(),
+    }));
+    payload
+}
+
+// ---------------------------------------------------------------------------------------------
+// Store append.
+
+/// Produces the batch the engine commits for one `sendMessage` with the next seq.
+struct Appender {
+    conversation: ConversationId,
+    seq: AtomicU64,
+}
+
+impl Appender {
+    fn new() -> Self {
+        Appender {
+            conversation: ConversationId::new_v4(),
+            seq: AtomicU64::new(1),
+        }
+    }
+
+    fn batch(&self) -> Batch {
+        let seq = self.seq.fetch_add(1, Ordering::Relaxed) + 1;
+        let message = MessageId::new_v4();
+        let payload: Arc<str> =
+            serde_json::to_string(&send_payload(self.conversation, message, seq))
+                .expect("payload")
+                .into();
+        Batch {
+            writes: vec![
+                Write::Message(Box::new(MessageRecord {
+                    conversation: self.conversation,
+                    uuid: message,
+                    sender: user(7),
+                    text: text(),
+                    payload: attachment(),
+                    removed: false,
+                })),
+                Write::Event(EventRecord {
+                    conversation: self.conversation,
+                    seq,
+                    event: "onSendMessage".into(),
+                    initiator: user(7),
+                    is_message: true,
+                    payload,
+                }),
+                Write::Conversation(Box::new(ConversationRecord {
+                    uuid: self.conversation,
+                    ordinal: 1,
+                    title: "Design review".into(),
+                    direct: false,
+                    uber: false,
+                    public: false,
+                    custom_data: map(json!({"topic": "q3-launch"})),
+                    created_at: TIMESTAMP - 86_400,
+                    last_update: TIMESTAMP,
+                    last_seq: seq,
+                    next_position: 11,
+                    deleted: false,
+                })),
+            ],
+        }
+    }
+}
+
+/// Commits `n` batches back to back and blocks until the last one's completion ran.
+/// Batch construction is not timed.
+fn commit_and_wait(store: &dyn Store, batches: Vec<Batch>) -> Duration {
+    let (tx, rx) = std_mpsc::sync_channel::<()>(1);
+    let last = batches.len() - 1;
+    let start = Instant::now();
+    for (i, batch) in batches.into_iter().enumerate() {
+        if i == last {
+            let tx = tx.clone();
+            store.commit(
+                batch,
+                Box::new(move |r| {
+                    r.expect("commit");
+                    let _ = tx.send(());
+                }),
+            );
+        } else {
+            store.commit(batch, Box::new(|r| r.expect("commit")));
+        }
+    }
+    rx.recv().expect("completion");
+    start.elapsed()
+}
+
+fn bench_store(c: &mut Criterion) {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let memory = MemoryStore::new();
+    let sqlite = SqliteStore::open(dir.path()).expect("sqlite");
+    let stores: [(&str, &dyn Store); 2] = [("memory", &memory), ("sqlite", &sqlite)];
+
+    let mut group = c.benchmark_group("store_append");
+    for (name, store) in stores {
+        let appender = Appender::new();
+        group.throughput(Throughput::Elements(1));
+        group.bench_function(BenchmarkId::new(name, "x1"), |b| {
+            b.iter_custom(|iters| {
+                (0..iters)
+                    .map(|_| commit_and_wait(store, vec![appender.batch()]))
+                    .sum()
+            })
+        });
+        group.throughput(Throughput::Elements(GROUP));
+        group.bench_function(BenchmarkId::new(name, format!("x{GROUP}")), |b| {
+            b.iter_custom(|iters| {
+                (0..iters)
+                    .map(|_| {
+                        let batches = (0..GROUP).map(|_| appender.batch()).collect();
+                        commit_and_wait(store, batches)
+                    })
+                    .sum()
+            })
+        });
+        // Everything written is readable (read-your-writes) and durable once flushed.
+        store.flush().expect("flush");
+        let last = appender.seq.load(Ordering::Relaxed);
+        assert_eq!(
+            store
+                .events(appender.conversation, last, last)
+                .expect("events")
+                .len(),
+            1
+        );
+    }
+    group.finish();
+    drop(sqlite);
+}
+
+// ---------------------------------------------------------------------------------------------
+// Broadcast fan-out.
+
+/// The engine's `outbox::wrap`: the frame around an already encoded payload.
+fn wrap(event: &str, request_uuid: Option<&str>, payload_json: &str) -> Utf8Bytes {
+    let mut s = String::with_capacity(payload_json.len() + 96);
+    s.push_str(r#"{"service":"chat","event":"#);
+    s.push_str(&serde_json::to_string(event).expect("string"));
+    if let Some(r) = request_uuid {
+        s.push_str(r#","request_uuid":"#);
+        s.push_str(&serde_json::to_string(r).expect("string"));
+    }
+    s.push_str(r#","payload":"#);
+    s.push_str(payload_json);
+    s.push('}');
+    Utf8Bytes::from(s)
+}
+
+struct Receivers {
+    tx: Vec<mpsc::Sender<Utf8Bytes>>,
+    rx: Vec<mpsc::Receiver<Utf8Bytes>>,
+}
+
+impl Receivers {
+    fn new(n: usize) -> Self {
+        let (tx, rx) = (0..n).map(|_| mpsc::channel(OUTBOUND_QUEUE)).unzip();
+        Receivers { tx, rx }
+    }
+
+    /// Empties every queue; returns the number of frames and bytes received.
+    fn drain(&mut self) -> (usize, usize) {
+        let (mut frames, mut bytes) = (0, 0);
+        for rx in &mut self.rx {
+            while let Ok(frame) = rx.try_recv() {
+                frames += 1;
+                bytes += frame.as_str().len();
+            }
+        }
+        (frames, bytes)
+    }
+}
+
+fn send(tx: &mpsc::Sender<Utf8Bytes>, frame: Utf8Bytes) {
+    if tx.try_send(frame).is_err() {
+        panic!("queue full: the benchmark drains after every iteration");
+    }
+}
+
+/// One broadcast, serialized once (the engine's way).
+fn broadcast_once(payload: &EventPayload, receivers: &[mpsc::Sender<Utf8Bytes>]) -> Arc<str> {
+    let json: Arc<str> = serde_json::to_string(payload).expect("payload").into();
+    let frame = wrap(EventName::SendMessage.as_str(), Some(REQUEST_UUID), &json);
+    for tx in receivers {
+        send(tx, frame.clone());
+    }
+    json // the engine keeps it as the log record's payload
+}
+
+/// One broadcast, serialized again for every receiver.
+fn broadcast_per_receiver(frame: &ServerFrame, receivers: &[mpsc::Sender<Utf8Bytes>]) {
+    for tx in receivers {
+        send(tx, Utf8Bytes::from(frame.encode()));
+    }
+}
+
+fn bench_broadcast(c: &mut Criterion) {
+    let conversation = ConversationId::new_v4();
+    let payload = send_payload(conversation, MessageId::new_v4(), 1301);
+    let frame = ServerFrame {
+        event: EventName::SendMessage,
+        request_uuid: Some(REQUEST_UUID.into()),
+        payload: payload.clone(),
+    };
+    // Both ways produce the same bytes.
+    let mut check = Receivers::new(2);
+    broadcast_once(&payload, &check.tx[..1]);
+    broadcast_per_receiver(&frame, &check.tx[1..]);
+    let a = check.rx[0].try_recv().expect("frame");
+    let b = check.rx[1].try_recv().expect("frame");
+    assert_eq!(a.as_str(), b.as_str());
+
+    let mut group = c.benchmark_group("broadcast");
+    group.throughput(Throughput::Elements(RECEIVERS as u64));
+    let mut receivers = Receivers::new(RECEIVERS);
+    group.bench_function(BenchmarkId::new("serialize_once", RECEIVERS), |b| {
+        b.iter_custom(|iters| {
+            let mut total = Duration::ZERO;
+            for _ in 0..iters {
+                let start = Instant::now();
+                black_box(broadcast_once(black_box(&payload), &receivers.tx));
+                total += start.elapsed();
+                let (frames, _) = receivers.drain();
+                assert_eq!(frames, RECEIVERS);
+            }
+            total
+        })
+    });
+    group.bench_function(BenchmarkId::new("serialize_per_receiver", RECEIVERS), |b| {
+        b.iter_custom(|iters| {
+            let mut total = Duration::ZERO;
+            for _ in 0..iters {
+                let start = Instant::now();
+                broadcast_per_receiver(black_box(&frame), &receivers.tx);
+                total += start.elapsed();
+                let (frames, _) = receivers.drain();
+                assert_eq!(frames, RECEIVERS);
+            }
+            total
+        })
+    });
+    group.finish();
+
+    // The two halves of `serialize_once`, for reference.
+    let mut parts = c.benchmark_group("broadcast_parts");
+    parts.bench_function("encode_payload_and_wrap", |b| {
+        b.iter(|| {
+            let json: Arc<str> = serde_json::to_string(black_box(&payload))
+                .expect("payload")
+                .into();
+            wrap(EventName::SendMessage.as_str(), Some(REQUEST_UUID), &json)
+        })
+    });
+    parts.bench_function("server_frame_encode", |b| {
+        b.iter(|| Utf8Bytes::from(black_box(&frame).encode()))
+    });
+    parts.finish();
+}
+
+criterion_group!(benches, bench_store, bench_broadcast);
+criterion_main!(benches);
