@@ -303,7 +303,7 @@ async fn ws_handler(
         )
             .into_response();
     };
-    ws.read_buffer_size(4 * 1024)
+    ws.read_buffer_size(2 * 1024)
         .write_buffer_size(8 * 1024)
         .max_message_size(limit)
         .max_frame_size(limit)
