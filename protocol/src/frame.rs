@@ -92,8 +92,8 @@ struct WireOut<'a> {
     payload: &'a EventPayload,
 }
 
-/// The payload fields, with the object left as `O` (a parsed `Value`, or a borrowed raw slice
-/// that is decoded straight into its typed struct).
+/// The payload fields, with the object left as a borrowed raw slice that is decoded straight
+/// into its typed struct.
 #[derive(Deserialize)]
 struct RawPayload<O> {
     #[serde(default, deserialize_with = "opt_user")]
@@ -188,45 +188,10 @@ impl ServerFrame {
         })
     }
 
-    /// Decodes a server frame from a parsed JSON value.
+    /// Decodes a server frame from a parsed JSON value (same rules as [`ServerFrame::decode`]).
     pub fn from_value(value: Value) -> Result<ServerFrame, DecodeError> {
-        let Value::Object(mut map) = value else {
-            return Err(DecodeError::Malformed("frame is not an object".into()));
-        };
-        let event = match map.remove("event") {
-            Some(Value::String(s)) => EventName::from_name(&s),
-            _ => {
-                return Err(DecodeError::Malformed(
-                    "`event` missing or not a string".into(),
-                ))
-            }
-        };
-        let request_uuid = match map.remove("request_uuid") {
-            Some(Value::String(s)) => Some(s),
-            _ => None,
-        };
-        let payload = decode_payload(&event, map.remove("payload").unwrap_or(Value::Null))?;
-        Ok(ServerFrame {
-            event,
-            request_uuid,
-            payload,
-        })
+        Self::decode(&value.to_string())
     }
-}
-
-fn decode_payload(event: &EventName, value: Value) -> Result<EventPayload, DecodeError> {
-    let value = if value.is_null() {
-        Value::Object(Default::default())
-    } else {
-        value
-    };
-    let mut raw: RawPayload<Value> = serde_json::from_value(value)
-        .map_err(|e| DecodeError::invalid("payload", e.to_string()))?;
-    let object = match raw.object.take() {
-        None | Some(Value::Null) => None,
-        Some(obj) => Some(decode_object(event, obj)?),
-    };
-    Ok(payload_from(raw, object))
 }
 
 fn decode_payload_raw(
@@ -304,45 +269,7 @@ fn decode_object_raw(event: &EventName, text: &str) -> Result<EventObject, Decod
     })
 }
 
-fn obj<T: serde::de::DeserializeOwned>(v: Value) -> Result<T, DecodeError> {
-    serde_json::from_value(v).map_err(|e| DecodeError::invalid("payload.object", e.to_string()))
-}
-
 /// Decodes `payload.object` according to the event name.
 pub fn decode_object(event: &EventName, v: Value) -> Result<EventObject, DecodeError> {
-    Ok(match event {
-        EventName::CreateConversation
-        | EventName::EditConversation
-        | EventName::GetConversation
-        | EventName::RemoveConversation => EventObject::Conversation(Box::new(obj(v)?)),
-        EventName::SendMessage | EventName::EditMessage => EventObject::Message(obj(v)?),
-        EventName::RemoveMessage => EventObject::MessageRef(obj(v)?),
-        EventName::GetUser | EventName::EditUser => EventObject::User(Box::new(obj(v)?)),
-        EventName::GetPublicConversations => EventObject::PublicConversations(obj(v)?),
-        EventName::Typing => EventObject::Typing(obj(v)?),
-        EventName::Read => EventObject::Read(obj(v)?),
-        EventName::SetStatus => EventObject::Status(obj(v)?),
-        EventName::Subscribe | EventName::Unsubscribe => EventObject::UserIds(obj(v)?),
-        EventName::GetSubscriptionList => EventObject::SubscriptionList(obj(v)?),
-        EventName::RetransmitEvents => {
-            let Value::Object(mut m) = v else {
-                return Err(DecodeError::invalid("payload.object", "expected an object"));
-            };
-            let inner_event = match m.remove("event") {
-                Some(Value::String(s)) => EventName::from_name(&s),
-                _ => {
-                    return Err(DecodeError::invalid(
-                        "payload.object.event",
-                        "missing or not a string",
-                    ))
-                }
-            };
-            let payload = decode_payload(&inner_event, m.remove("payload").unwrap_or(Value::Null))?;
-            EventObject::Retransmitted(Box::new(RetransmittedEvent {
-                event: inner_event,
-                payload,
-            }))
-        }
-        EventName::Error | EventName::Unknown(_) => EventObject::Other(v),
-    })
+    decode_object_raw(event, &v.to_string())
 }
