@@ -31,7 +31,7 @@ NATS_WS_PORT=$((PORT_BASE + 21)) # nats-server WebSocket
 API_KEY=bench-key
 BIG_RATE=${BIG_RATE:-1000}            # msgs/s, big room of 100
 BIG1K_RATE=${BIG1K_RATE:-200}         # msgs/s, big room of 1000
-BIG_SAT_RATE=${BIG_SAT_RATE:-20000}  # msgs/s, big room of 100 (2M deliveries/s offered), to saturate
+BIG_SWEEP=${BIG_SWEEP:-"5000 10000 15000 20000"} # msgs/s, big room of 100 (0.5M..2M deliveries/s)
 SMALL_ROOMS=${SMALL_ROOMS:-1000}
 SMALL_MEMBERS=${SMALL_MEMBERS:-10}
 SMALL_USERS=${SMALL_USERS:-200}       # users (= connections); each is in rooms*members/users rooms
@@ -165,7 +165,9 @@ run() {
     fi
     c0=$(cpu_ticks "$pid")
     w0=$(date +%s.%N)
-    "$LOAD" "$@" >"$WORK/out" || rc=$?
+    local cpu_arg=()
+    [ "$pid" = 0 ] || cpu_arg=(--cpu-pid "$pid")
+    "$LOAD" "${cpu_arg[@]}" "$@" >"$WORK/out" || rc=$?
     c1=$(cpu_ticks "$pid")
     w1=$(date +%s.%N)
     if [ -n "$spid" ]; then
@@ -243,10 +245,13 @@ fanout() { # label args...
     fi
 }
 fanout big-room-100 big-room --receivers 100 --users 100 --rate "$BIG_RATE" --seconds "$SECS"
-# Offered load above what a 2-core box sustains: deliveries_per_s is each target's capacity.
-SAT_SECS=$((SECS < 3 ? SECS : 3))
-DRAIN=30 fanout big-room-100-sat big-room --receivers 100 --users 100 --rate "$BIG_SAT_RATE" \
-    --seconds "$SAT_SECS"
+# Rising offered load up to where the 2 shared cores run out (server plus load generator): where
+# latency starts to climb for each target.
+SWEEP_SECS=$((SECS < 3 ? SECS : 3))
+for rate in $BIG_SWEEP; do
+    DRAIN=30 fanout "big-room-100@$rate/s" big-room --receivers 100 --users 100 --rate "$rate" \
+        --seconds "$SWEEP_SECS"
+done
 fanout big-room-1000 big-room --receivers 1000 --users 100 --rate "$BIG1K_RATE" --seconds "$SECS"
 fanout small-rooms small-rooms --rooms "$SMALL_ROOMS" --members "$SMALL_MEMBERS" --users "$SMALL_USERS" \
     --rate "$SMALL_RATE" --seconds "$SECS"

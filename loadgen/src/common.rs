@@ -509,6 +509,58 @@ pub fn rss_kib(pid: u32) -> Option<u64> {
         .ok()
 }
 
+/// CPU time (user + system, every thread) a process has used, from `/proc/<pid>/stat`
+/// (`self` for this process), in seconds (clock ticks of 1/100 s, Linux's `USER_HZ`).
+pub fn cpu_seconds(pid: &str) -> Option<f64> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    // Fields after the command name (which may contain spaces) start at state (field 3).
+    let rest = &stat[stat.rfind(')')? + 2..];
+    let mut fields = rest.split_whitespace();
+    let utime: u64 = fields.nth(11)?.parse().ok()?;
+    let stime: u64 = fields.next()?.parse().ok()?;
+    Some((utime + stime) as f64 / 100.0)
+}
+
+/// CPU use of the server (`--cpu-pid`) and of the load generator over a load window.
+pub struct CpuWindow {
+    server: Option<(String, f64)>,
+    load: Option<f64>,
+    start: Instant,
+}
+
+impl CpuWindow {
+    /// Starts the window.
+    pub fn start(server_pid: Option<u32>) -> Self {
+        CpuWindow {
+            server: server_pid.and_then(|p| {
+                let p = p.to_string();
+                cpu_seconds(&p).map(|c| (p, c))
+            }),
+            load: cpu_seconds("self"),
+            start: Instant::now(),
+        }
+    }
+
+    /// Ends the window: `server_cpu_pct`, `loadgen_cpu_pct` (in % of one core) and the server's
+    /// CPU microseconds per unit of work (`per_unit`, e.g. per delivery).
+    pub fn report(&self, rep: &mut Report, per_unit: (&str, u64)) {
+        let wall = self.start.elapsed().as_secs_f64().max(1e-9);
+        if let Some((pid, before)) = &self.server {
+            if let Some(after) = cpu_seconds(pid) {
+                let used = after - before;
+                rep.put("server_cpu_pct", round3(used / wall * 100.0));
+                if per_unit.1 > 0 {
+                    let key = format!("server_cpu_us_per_{}", per_unit.0);
+                    rep.put(&key, round3(used * 1e6 / per_unit.1 as f64));
+                }
+            }
+        }
+        if let (Some(before), Some(after)) = (self.load, cpu_seconds("self")) {
+            rep.put("loadgen_cpu_pct", round3((after - before) / wall * 100.0));
+        }
+    }
+}
+
 /// Replaces the admin ids of `users` with their IM user ids (`getUsers`, 50 at a time).
 pub async fn resolve_im_ids(ws: &mut Ws, users: &mut [User]) -> Res<()> {
     for (n, chunk) in users.chunks_mut(50).enumerate() {

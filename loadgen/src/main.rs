@@ -62,6 +62,9 @@ pub struct Common {
     /// Connections opened / users created concurrently.
     #[arg(long, default_value_t = 16, global = true)]
     pub concurrency: usize,
+    /// Server process whose CPU use during the load window is reported (`server_cpu_pct`).
+    #[arg(long, global = true)]
+    pub cpu_pid: Option<u32>,
     /// Seconds to wait for outstanding deliveries after the last send.
     #[arg(long, default_value_t = 5.0, global = true)]
     pub drain_seconds: f64,

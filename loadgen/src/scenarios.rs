@@ -160,6 +160,7 @@ where
         .collect::<Result<_, _>>()?;
     let total = (plan.rate * plan.seconds).round().max(1.0) as u64;
     let start_ns = 100_000_000;
+    let cpu = CpuWindow::start(c.cpu_pid);
     let sent = open_loop(&mut send_sinks, t0, start_ns, plan.rate, total, make).await?;
     let send_end = t0.elapsed();
     let expected = sent * plan.per_msg;
@@ -171,6 +172,11 @@ where
     })
     .await;
     progress.stop.store(true, Ordering::Relaxed);
+    let work = if plan.per_msg > 0 {
+        ("delivery", progress.delivered.load(Ordering::Relaxed))
+    } else {
+        ("ack", progress.acked.load(Ordering::Relaxed))
+    };
     let mut results = Vec::with_capacity(n);
     for h in handles {
         results.push(h.await?);
@@ -212,6 +218,7 @@ where
         percentiles(&mut rep, "ack_", &acks);
         ok &= acked >= expected_acks;
     }
+    cpu.report(&mut rep, work);
     rep.put("errors", errors);
     rep.put("closed", closed.len() as u64);
     if let Some(first) = closed.first() {

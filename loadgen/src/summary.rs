@@ -15,6 +15,7 @@ fn metrics(scenario: &str) -> &'static [(&'static str, &'static str, bool)] {
             ("p99_ms", "ms", false),
             ("p999_ms", "ms", false),
             ("lost", "", false),
+            ("server_cpu_us_per_delivery", "us", false),
         ],
         "durable" => &[
             ("acks_per_s", "/s", true),
@@ -22,6 +23,7 @@ fn metrics(scenario: &str) -> &'static [(&'static str, &'static str, bool)] {
             ("ack_p99_ms", "ms", false),
             ("ack_p999_ms", "ms", false),
             ("lost_acks", "", false),
+            ("server_cpu_us_per_ack", "us", false),
         ],
         "catch-up" => &[("events_per_s", "/s", true), ("window_p99_ms", "ms", false)],
         "idle" => &[("rss_per_conn_bytes", "B", false)],
@@ -64,10 +66,18 @@ pub fn summarize(file: &str) -> Res<bool> {
         rows.entry(label).or_default().insert(target, v);
     }
     println!(
-        "{:<22} {:<9} {:<19} {:>12} {:>9} {:>9} {:>7} {:>9}",
-        "scenario", "target", "figure", "value", "vs floor", "vs nats", "cpu%", "rss MiB"
+        "{:<22} {:<9} {:<27} {:>12} {:>9} {:>9} {:>7} {:>7} {:>9}",
+        "scenario",
+        "target",
+        "figure",
+        "value",
+        "vs floor",
+        "vs nats",
+        "cpu%",
+        "lg cpu%",
+        "rss MiB"
     );
-    println!("{}", "-".repeat(102));
+    println!("{}", "-".repeat(118));
     let mut all_ok = true;
     for label in &order {
         let targets = &rows[label];
@@ -75,7 +85,13 @@ pub fn summarize(file: &str) -> Res<bool> {
             let r = &line["result"];
             all_ok &= r["ok"].as_bool().unwrap_or(true);
             let scenario = r["scenario"].as_str().unwrap_or("");
-            let cpu = line["cpu_pct"].as_f64().map(|c| format!("{c:.0}"));
+            // CPU during the load window when the load generator measured it, else over the
+            // whole run (set-up included).
+            let cpu = r["server_cpu_pct"]
+                .as_f64()
+                .or_else(|| line["cpu_pct"].as_f64())
+                .map(|c| format!("{c:.0}"));
+            let lg_cpu = r["loadgen_cpu_pct"].as_f64().map(|c| format!("{c:.0}"));
             let rss = line["rss_max_kib"]
                 .as_f64()
                 .map(|k| format!("{:.1}", k / 1024.0));
@@ -90,16 +106,17 @@ pub fn summarize(file: &str) -> Res<bool> {
                         _ => String::new(),
                     }
                 };
-                let (cpu_s, rss_s) = if i == 0 {
+                let (cpu_s, lg_s, rss_s) = if i == 0 {
                     (
                         cpu.clone().unwrap_or_default(),
+                        lg_cpu.clone().unwrap_or_default(),
                         rss.clone().unwrap_or_default(),
                     )
                 } else {
-                    (String::new(), String::new())
+                    (String::new(), String::new(), String::new())
                 };
                 println!(
-                    "{:<22} {:<9} {:<19} {:>12} {:>9} {:>9} {:>7} {:>9}",
+                    "{:<22} {:<9} {:<27} {:>12} {:>9} {:>9} {:>7} {:>7} {:>9}",
                     if i == 0 { label.as_str() } else { "" },
                     if i == 0 { target.as_str() } else { "" },
                     format!("{key} {unit}").trim_end(),
@@ -107,11 +124,13 @@ pub fn summarize(file: &str) -> Res<bool> {
                     ratio("floor"),
                     ratio("nats"),
                     cpu_s,
+                    lg_s,
                     rss_s
                 );
             }
         }
     }
-    println!("ratios: this target's figure / the peer's (higher is better for /s, lower for ms and bytes)");
+    println!("ratios: this target's figure / the peer's (higher is better for /s, lower for ms, us and bytes)");
+    println!("cpu%: the server's CPU during the load window (% of one core; whole run where not measured); lg cpu%: the load generator's");
     Ok(all_ok)
 }

@@ -1411,6 +1411,46 @@ async fn is_read_broadcast_to_all_participants() {
     c1.expect_silence(QUIET).await;
 }
 
+// ---------------------------------------------------------------- recipients between messages
+
+/// The server reuses a conversation's list of receiving connections from one event to the
+/// next; a login, a disconnect or a new participant in between must still be seen.
+#[tokio::test]
+async fn recipients_follow_logins_disconnects_and_new_participants() {
+    let h = Harness::unlimited().await;
+    let mut p = pair(&h, 7).await;
+    send(&mut p.a, &p.conv, "one").await;
+    p.b.next_event("onSendMessage").await;
+
+    // A second connection of bob, opened after the first message.
+    let mut b2 = h.login(&p.bob).await;
+    send(&mut p.a, &p.conv, "two").await;
+    for c in [&mut p.b, &mut b2] {
+        let e = c.next_event("onSendMessage").await;
+        assert_eq!(e["payload"]["object"]["text"], "two");
+    }
+
+    // The first connection goes away; the second still receives.
+    drop(p.b);
+    send(&mut p.a, &p.conv, "three").await;
+    let e = b2.next_event("onSendMessage").await;
+    assert_eq!(e["payload"]["object"]["text"], "three");
+
+    // A new participant receives from the next event on.
+    let carol = h.user("carol").await;
+    let mut c1 = h.login(&carol).await;
+    p.a.ok(
+        "addParticipants",
+        json!({"uuid": p.conv, "participants": [{"user_id": carol.im_id, "flags": 7}]}),
+    )
+    .await;
+    send(&mut p.a, &p.conv, "four").await;
+    for c in [&mut b2, &mut c1] {
+        let e = c.next_event("onSendMessage").await;
+        assert_eq!(e["payload"]["object"]["text"], "four");
+    }
+}
+
 // ---------------------------------------------------------------- live delivery after removal
 
 #[tokio::test]

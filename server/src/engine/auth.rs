@@ -265,6 +265,7 @@ impl Engine {
                 .expect("user")
                 .conns
                 .push(conn.id);
+            self.state.conn_generation += 1;
         }
         let frame = ServerSession::LoginSuccessful {
             display_name,

@@ -81,6 +81,7 @@ impl Engine {
             rec,
             members: HashMap::new(),
             participants: Vec::new(),
+            fanout: None,
         };
         let event = conv.next_event(ctx.now);
         conv.admit(ctx.user, Permissions::ALL, event.0);

@@ -63,8 +63,7 @@ impl Engine {
     ) {
         let seq = self.conv_mut(conv).next_event(ctx.now);
         let frame = self.log_event(ctx, conv, seq, event, object);
-        let participants = self.conv(conv).participants.clone();
-        self.deliver(ctx, frame, participants);
+        self.deliver_to_participants(ctx, conv, frame);
     }
 
     pub(crate) fn send_message(&mut self, ctx: &Ctx, req: SendMessage) -> Outcome {
@@ -190,8 +189,7 @@ impl Engine {
                 })),
             ),
         );
-        let participants = self.conv(conv).participants.clone();
-        self.deliver(ctx, frame, participants);
+        self.deliver_to_participants(ctx, conv, frame);
         Ok(())
     }
 }

@@ -109,12 +109,15 @@ pub(crate) fn spawn(
         "state loaded"
     );
     let (tx, rx) = mpsc::channel();
+    let (released, to_release) = tokio::sync::mpsc::unbounded_channel();
+    tokio::runtime::Handle::current().spawn(release_loop(to_release));
     let mut engine = Engine {
         state,
         out: Outbox::default(),
         store,
         config,
         failed: Arc::new(AtomicBool::new(false)),
+        released,
     };
     std::thread::Builder::new()
         .name("chatwire-engine".into())
@@ -170,6 +173,28 @@ pub(crate) struct Engine {
     /// Set when a commit failed: the in-memory state may be ahead of the disk, so every later
     /// mutation is refused with code 30 until a restart reloads the durable state.
     failed: Arc<AtomicBool>,
+    /// Committed outboxes, in commit order, to [`release_loop`].
+    released: tokio::sync::mpsc::UnboundedSender<Released>,
+}
+
+/// A committed outbox: whether the commit succeeded, and the request that produced it (which
+/// gets error 30 if it did not).
+type Released = (Outbox, bool, Option<Ctx>);
+
+/// Sends the frames of committed outboxes, in commit order. It runs as a task on the server's
+/// runtime, so that waking the writer of each receiving connection is a wake within the runtime
+/// (one cross-thread wake per outbox instead of one per receiver).
+async fn release_loop(mut rx: tokio::sync::mpsc::UnboundedReceiver<Released>) {
+    let mut batch = Vec::new();
+    while rx.recv_many(&mut batch, 64).await > 0 {
+        for (out, ok, request) in batch.drain(..) {
+            if let (false, Some(ctx)) = (ok, request) {
+                ctx.conn
+                    .send(error_for(&ctx, ErrorCode::Unavailable.into()));
+            }
+            out.release(ok);
+        }
+    }
 }
 
 impl Engine {
@@ -191,26 +216,25 @@ impl Engine {
         self.release(None);
     }
 
-    /// Commits the outbox; its frames go out once the writes are durable. On failure the caller
-    /// (if any) gets `fail_frame` instead.
-    fn release(&mut self, fail_to: Option<(Arc<ConnShared>, axum::extract::ws::Utf8Bytes)>) {
+    /// Commits the outbox; its frames go out once the writes are durable. If the commit fails,
+    /// the caller of `request` (if any) gets error 30 instead.
+    fn release(&mut self, request: Option<Ctx>) {
         let mut out = std::mem::take(&mut self.out);
         if out.is_empty() {
             return;
         }
         let batch = std::mem::take(&mut out.batch);
         let failed = self.failed.clone();
+        let released = self.released.clone();
         self.store.commit(
             batch,
             Box::new(move |result| {
                 let ok = result.is_ok();
                 if !ok {
                     failed.store(true, Ordering::SeqCst);
-                    if let Some((conn, frame)) = fail_to {
-                        conn.send(frame);
-                    }
                 }
-                out.release(ok);
+                // Fails only once the runtime is gone: then there is no one to send to.
+                let _ = released.send((out, ok, request));
             }),
         );
     }
@@ -242,32 +266,15 @@ impl Engine {
             self.dispatch(&ctx, request)
         };
         match result {
-            Ok(()) => {
-                let unavailable = self.error_for(&ctx, ErrorCode::Unavailable.into());
-                self.release(Some((ctx.conn.clone(), unavailable)));
-            }
+            Ok(()) => self.release(Some(ctx)),
             Err(fail) => {
                 debug_assert!(self.out.batch.is_empty(), "a failed request must not write");
                 self.out = Outbox::default();
                 tracing::debug!(code = fail.code.code(), "request refused");
-                let frame = self.error_for(&ctx, fail);
+                let frame = error_for(&ctx, fail);
                 self.out.send(frame, vec![ctx.conn.clone()]);
             }
         }
-    }
-
-    fn error_for(&self, ctx: &Ctx, fail: Fail) -> axum::extract::ws::Utf8Bytes {
-        let description = fail
-            .detail
-            .unwrap_or_else(|| fail.code.description().to_string());
-        error_frame(
-            Some(ctx.user),
-            ctx.action.name(),
-            ctx.request_uuid.as_deref(),
-            fail.code,
-            &description,
-            ctx.now,
-        )
     }
 
     fn dispatch(&mut self, ctx: &Ctx, request: Request) -> Outcome {
@@ -356,6 +363,34 @@ impl Engine {
         self.out.send(frame, to);
     }
 
+    /// Sends an event of conversation `conv` to the caller and to every participant's
+    /// connections (the same list for every event until a participant or a connection changes).
+    pub(crate) fn deliver_to_participants(
+        &mut self,
+        ctx: &Ctx,
+        conv: ConversationId,
+        frame: axum::extract::ws::Utf8Bytes,
+    ) {
+        let generation = self.state.conn_generation;
+        let to = match &self.conv(conv).fanout {
+            Some(f) if f.generation == generation => f.conns.clone(),
+            _ => {
+                let conns: Arc<[Arc<ConnShared>]> = self
+                    .conns_of(self.conv(conv).participants.iter().copied())
+                    .into();
+                self.conv_mut(conv).fanout = Some(state::Fanout {
+                    generation,
+                    conns: conns.clone(),
+                });
+                conns
+            }
+        };
+        if !to.iter().any(|c| c.id == ctx.conn.id) {
+            self.out.send(frame.clone(), vec![ctx.conn.clone()]);
+        }
+        self.out.send(frame, to);
+    }
+
     /// Sends a non-persisted result to the caller only.
     pub(crate) fn reply(&mut self, ctx: &Ctx, event: EventName, payload: EventPayload) {
         let frame = encode_frame(event, ctx.request_uuid.as_deref(), payload);
@@ -415,6 +450,21 @@ impl Engine {
             self.out.write(Write::Member(conv_id, m));
         }
     }
+}
+
+/// The `onError` frame refusing the request `ctx`.
+fn error_for(ctx: &Ctx, fail: Fail) -> axum::extract::ws::Utf8Bytes {
+    let description = fail
+        .detail
+        .unwrap_or_else(|| fail.code.description().to_string());
+    error_frame(
+        Some(ctx.user),
+        ctx.action.name(),
+        ctx.request_uuid.as_deref(),
+        fail.code,
+        &description,
+        ctx.now,
+    )
 }
 
 /// Whether an action changes durable state.

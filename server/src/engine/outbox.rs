@@ -11,7 +11,7 @@ use crate::transport::hub::ConnShared;
 /// One frame for several connections (serialized once).
 pub(crate) struct Delivery {
     pub frame: Utf8Bytes,
-    pub to: Vec<Arc<ConnShared>>,
+    pub to: Arc<[Arc<ConnShared>]>,
 }
 
 /// Side effects of one command, released together after the store made the writes durable.
@@ -28,7 +28,8 @@ impl Outbox {
         self.batch.writes.push(w);
     }
 
-    pub fn send(&mut self, frame: Utf8Bytes, to: Vec<Arc<ConnShared>>) {
+    pub fn send(&mut self, frame: Utf8Bytes, to: impl Into<Arc<[Arc<ConnShared>]>>) {
+        let to = to.into();
         if !to.is_empty() {
             self.deliveries.push(Delivery { frame, to });
         }
@@ -45,7 +46,7 @@ impl Outbox {
     pub fn release(self, ok: bool) {
         if ok {
             for d in self.deliveries {
-                for conn in &d.to {
+                for conn in d.to.iter() {
                     conn.send(d.frame.clone());
                 }
             }

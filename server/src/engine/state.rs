@@ -32,6 +32,16 @@ pub(crate) struct Conversation {
     pub members: HashMap<UserId, MemberRecord>,
     /// Current participants in membership order.
     pub participants: Vec<UserId>,
+    /// The participants' connections, as of a connection generation ([`State::conn_generation`]);
+    /// dropped whenever `participants` changes.
+    pub fanout: Option<Fanout>,
+}
+
+/// The connections an event of a conversation goes to, computed once and reused until a
+/// participant or a logged-in connection changes.
+pub(crate) struct Fanout {
+    pub generation: u64,
+    pub conns: Arc<[Arc<ConnShared>]>,
 }
 
 impl Conversation {
@@ -124,6 +134,7 @@ impl Conversation {
         member.position = position;
         member.intervals.push((seq, None));
         self.participants.push(user);
+        self.fanout = None;
     }
 
     /// Ends `user`'s participation with event `seq`.
@@ -134,6 +145,7 @@ impl Conversation {
             }
         }
         self.participants.retain(|u| *u != user);
+        self.fanout = None;
     }
 }
 
@@ -151,6 +163,8 @@ pub(crate) struct State {
     /// Direct conversation of each pair (smaller id first).
     pub direct: HashMap<(UserId, UserId), ConversationId>,
     pub conns: HashMap<ConnId, Conn>,
+    /// Bumped whenever a connection logs in or goes away (invalidates every [`Fanout`]).
+    pub conn_generation: u64,
     pub next_im_id: u64,
     pub next_admin_id: u64,
     pub next_ordinal: u64,
@@ -209,6 +223,7 @@ impl State {
                     rec,
                     members: HashMap::new(),
                     participants: Vec::new(),
+                    fanout: None,
                 },
             );
         }

@@ -182,6 +182,7 @@ impl Engine {
         let Some(conn) = self.state.conns.remove(&conn_id) else {
             return;
         };
+        self.state.conn_generation += 1;
         if let Some(user) = self.state.users.get_mut(&conn.user) {
             user.conns.retain(|c| *c != conn_id);
         }

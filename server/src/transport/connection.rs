@@ -11,11 +11,11 @@ use chatwire_protocol::{
 };
 use futures::stream::{SplitSink, StreamExt};
 use futures::SinkExt;
-use tokio::sync::{mpsc, watch};
+use tokio::sync::watch;
 use tokio::time::{sleep, Duration};
 use tracing::Instrument;
 
-use super::hub::{CloseRequest, ConnShared};
+use super::hub::{CloseRequest, ConnShared, Outbound};
 use super::ratelimit::RateLimit;
 use crate::config::Config;
 use crate::engine::{error_frame, now, Command, EngineHandle};
@@ -129,7 +129,7 @@ async fn run(
     peer: IpAddr,
     services: Arc<Services>,
     shared: Arc<ConnShared>,
-    rx: mpsc::Receiver<Utf8Bytes>,
+    rx: Outbound,
     limits: crate::config::Limits,
 ) {
     tracing::debug!("connected");
@@ -316,37 +316,50 @@ async fn handle_text(session: &mut Session, rate: &mut RateLimit, text: &str) {
 
 type Sink = SplitSink<WebSocket, Message>;
 
-/// Owns the sink: sends queued frames (flushing when the queue is momentarily empty) until a
-/// close is requested, then sends the close frame. A close request also interrupts a write that
-/// is blocked on a full socket (a client that stopped reading).
-async fn write_loop(mut sink: Sink, mut rx: mpsc::Receiver<Utf8Bytes>, shared: Arc<ConnShared>) {
-    loop {
-        let req = tokio::select! {
+/// Frames taken off the queue at once (and written with one flush).
+const WRITE_BATCH: usize = 256;
+
+/// Owns the sink: sends queued frames in batches (one flush per batch) until a close is
+/// requested, then sends the close frame. A close request also interrupts a write that is
+/// blocked on a full socket (a client that stopped reading). A batch counts against the
+/// outbound queue until it is written.
+async fn write_loop(mut sink: Sink, mut rx: Outbound, shared: Arc<ConnShared>) {
+    let mut batch = Vec::with_capacity(16);
+    let req = loop {
+        let n = tokio::select! {
             biased;
-            req = shared.closed() => req,
-            frame = rx.recv() => {
-                let Some(frame) = frame else { return };
-                tokio::select! {
-                    biased;
-                    req = shared.closed() => req,
-                    ok = send_batch(&mut sink, &mut rx, frame) => {
-                        if ok { continue } else { return }
-                    }
-                }
-            }
+            req = shared.closed() => break req,
+            n = rx.recv_many(&mut batch, WRITE_BATCH) => n,
         };
-        finish(&mut sink, &mut rx, req).await;
-        return;
-    }
+        if n == 0 {
+            return;
+        }
+        let mut next = 0;
+        let sent = tokio::select! {
+            biased;
+            req = shared.closed() => Err(req),
+            ok = send_batch(&mut sink, &mut batch, &mut next) => Ok(ok),
+        };
+        shared.written(n);
+        match sent {
+            Ok(true) => batch.clear(),
+            Ok(false) => return,
+            Err(req) => {
+                // Frames of the interrupted batch not yet written come before the queue's.
+                batch.drain(..next);
+                break req;
+            }
+        }
+    };
+    finish(&mut sink, batch, &mut rx, req).await;
 }
 
-/// Sends `first` and whatever else is queued, then flushes.
-async fn send_batch(sink: &mut Sink, rx: &mut mpsc::Receiver<Utf8Bytes>, first: Utf8Bytes) -> bool {
-    if sink.feed(Message::Text(first)).await.is_err() {
-        return false;
-    }
-    while let Ok(more) = rx.try_recv() {
-        if sink.feed(Message::Text(more)).await.is_err() {
+/// Writes `batch[*next..]`, advancing `next`, then flushes.
+async fn send_batch(sink: &mut Sink, batch: &mut [Utf8Bytes], next: &mut usize) -> bool {
+    while *next < batch.len() {
+        let frame = std::mem::take(&mut batch[*next]);
+        *next += 1;
+        if sink.feed(Message::Text(frame)).await.is_err() {
             return false;
         }
     }
@@ -356,13 +369,14 @@ async fn send_batch(sink: &mut Sink, rx: &mut mpsc::Receiver<Utf8Bytes>, first: 
 /// How long a close (with its drained frames) may take before the socket is dropped.
 const CLOSE_TIMEOUT: Duration = Duration::from_secs(10);
 
-async fn finish(sink: &mut Sink, rx: &mut mpsc::Receiver<Utf8Bytes>, req: CloseRequest) {
+async fn finish(sink: &mut Sink, unsent: Vec<Utf8Bytes>, rx: &mut Outbound, req: CloseRequest) {
     if req.code != 1000 || !req.reason.is_empty() {
         tracing::debug!(code = req.code, reason = %req.reason, "closing");
     }
     let close = async {
         if req.drain {
-            while let Ok(frame) = rx.try_recv() {
+            let queued = std::iter::from_fn(|| rx.try_recv().ok());
+            for frame in unsent.into_iter().chain(queued) {
                 if sink.feed(Message::Text(frame)).await.is_err() {
                     return;
                 }

@@ -1,6 +1,6 @@
 //! The engine's handle on one connection: a bounded outbound queue and a close request.
 
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::Mutex;
 
 use axum::extract::ws::Utf8Bytes;
@@ -23,18 +23,28 @@ pub(crate) struct CloseRequest {
 /// Shared between the connection task (which owns the socket) and whoever sends to it.
 pub(crate) struct ConnShared {
     pub id: ConnId,
-    tx: mpsc::Sender<Utf8Bytes>,
+    tx: mpsc::UnboundedSender<Utf8Bytes>,
+    /// Frames queued and not yet written (bounded by `capacity`). A counter on an unbounded
+    /// channel instead of a bounded channel: the engine pushes one frame per receiver of every
+    /// event, and a bounded channel's semaphore takes a lock on each receive.
+    queued: AtomicUsize,
+    capacity: usize,
     close: Mutex<Option<CloseRequest>>,
     notify: Notify,
 }
 
+/// The connection task's end of the outbound queue.
+pub(crate) type Outbound = mpsc::UnboundedReceiver<Utf8Bytes>;
+
 impl ConnShared {
     /// A new handle and the receiving end of its queue.
-    pub fn new(capacity: usize) -> (std::sync::Arc<ConnShared>, mpsc::Receiver<Utf8Bytes>) {
-        let (tx, rx) = mpsc::channel(capacity.max(1));
+    pub fn new(capacity: usize) -> (std::sync::Arc<ConnShared>, Outbound) {
+        let (tx, rx) = mpsc::unbounded_channel();
         let shared = ConnShared {
             id: NEXT_ID.fetch_add(1, Ordering::Relaxed),
             tx,
+            queued: AtomicUsize::new(0),
+            capacity: capacity.max(1),
             close: Mutex::new(None),
             notify: Notify::new(),
         };
@@ -43,13 +53,18 @@ impl ConnShared {
 
     /// Queues a frame; a full queue closes the connection with 4004 instead of growing.
     pub fn send(&self, frame: Utf8Bytes) {
-        match self.tx.try_send(frame) {
-            Ok(()) => {}
-            Err(mpsc::error::TrySendError::Full(_)) => {
-                self.close(4004, "slow consumer: outbound queue full", false);
-            }
-            Err(mpsc::error::TrySendError::Closed(_)) => {}
+        if self.queued.fetch_add(1, Ordering::Relaxed) >= self.capacity {
+            self.queued.fetch_sub(1, Ordering::Relaxed);
+            self.close(4004, "slow consumer: outbound queue full", false);
+            return;
         }
+        // An error means the connection task is gone: nothing to deliver to.
+        let _ = self.tx.send(frame);
+    }
+
+    /// The writer has written `n` frames it took off the queue.
+    pub fn written(&self, n: usize) {
+        self.queued.fetch_sub(n, Ordering::Relaxed);
     }
 
     /// Asks the connection task to close the socket (the first request wins).
