@@ -235,13 +235,19 @@ start_chatwire "$CW_PORT" --memory
 CW_PID=$SERVER_PID
 
 # 2. Fan-out: big rooms of 100 and 1000 receivers, many small rooms; every target.
+# The peers' messages are padded to the size of chatwire's delivered frames (a chatwire event
+# frame carries the JSON envelope the protocol needs), so every target moves the same bytes.
 fanout() { # label args...
-    local label=$1
+    local label=$1 pad
     shift
     run "$label" "$CW_PID" --url "$CW_URL" --drain-seconds "${DRAIN:-10}" "$@"
-    run "$label" "$FLOOR_PID" --target floor --url "$FLOOR_URL" --drain-seconds "${DRAIN:-10}" "$@"
+    pad=$(tail -n 1 "$RESULTS" | grep -o '"delivery_frame_bytes":[0-9]*' | cut -d: -f2 || true)
+    pad=${pad:-0}
+    run "$label" "$FLOOR_PID" --target floor --url "$FLOOR_URL" --drain-seconds "${DRAIN:-10}" \
+        --pad-to "$pad" "$@"
     if [ "$WITH_NATS" = 1 ]; then
-        run "$label" "$NATS_PID" --target nats --url "$NATS_URL" --drain-seconds "${DRAIN:-10}" "$@"
+        run "$label" "$NATS_PID" --target nats --url "$NATS_URL" --drain-seconds "${DRAIN:-10}" \
+            --pad-to "$pad" "$@"
     fi
 }
 fanout big-room-100 big-room --receivers 100 --users 100 --rate "$BIG_RATE" --seconds "$SECS"

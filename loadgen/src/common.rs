@@ -292,6 +292,8 @@ pub struct RecvResult {
     pub closed: Option<String>,
     /// Nanoseconds since t0 of the last delivery or ack.
     pub last_ns: u64,
+    /// Bytes of the frames that carried deliveries (a frame of several deliveries counts once).
+    pub delivery_bytes: u64,
 }
 
 /// Shared counters the receivers update so the driver knows when everything arrived.
@@ -319,6 +321,7 @@ pub async fn recv_loop(
         errors: 0,
         closed: None,
         last_ns: 0,
+        delivery_bytes: 0,
     };
     let tick = Duration::from_millis(50);
     while !progress.stop.load(Ordering::Relaxed) {
@@ -347,6 +350,7 @@ pub async fn recv_loop(
         // A NATS frame may carry several messages, so look at every marker.
         let mut rest = text;
         let mut found = false;
+        let mut delivery = false;
         while let Some((_, ns, sender)) = parse_marker(rest) {
             found = true;
             let now = t0.elapsed().as_nanos() as u64;
@@ -356,11 +360,15 @@ pub async fn recv_loop(
                 let _ = r.acks.record(us);
                 progress.acked.fetch_add(1, Ordering::Relaxed);
             } else {
+                delivery = true;
                 let _ = r.deliveries.record(us);
                 progress.delivered.fetch_add(1, Ordering::Relaxed);
             }
             let at = rest.find("LG:").unwrap_or(0);
             rest = &rest[at + 3..];
+        }
+        if delivery {
+            r.delivery_bytes += text.len() as u64;
         }
         if !found && (text.contains("\"onError\"") || text.starts_with("-ERR")) {
             r.errors += 1;

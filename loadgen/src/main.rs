@@ -62,6 +62,11 @@ pub struct Common {
     /// Connections opened / users created concurrently.
     #[arg(long, default_value_t = 16, global = true)]
     pub concurrency: usize,
+    /// Peers (floor, nats): pad each message with spaces after its marker so that a delivered
+    /// frame is about this many bytes. `bench/run.sh` passes the size of chatwire's delivered
+    /// frames, so every target moves the same bytes per delivery.
+    #[arg(long, default_value_t = 0, global = true)]
+    pub pad_to: usize,
     /// Server process whose CPU use during the load window is reported (`server_cpu_pct`).
     #[arg(long, global = true)]
     pub cpu_pid: Option<u32>,
@@ -79,6 +84,16 @@ impl Common {
             .map(|(_, r)| r)
             .unwrap_or(&self.url);
         rest.split('/').next().unwrap_or(rest).to_string()
+    }
+
+    /// `text` padded with spaces to `--pad-to` bytes, less `overhead` (the bytes the target's
+    /// framing adds around it).
+    pub fn padded(&self, mut text: String, overhead: usize) -> String {
+        let want = self.pad_to.saturating_sub(overhead);
+        if text.len() < want {
+            text.extend(std::iter::repeat_n(' ', want - text.len()));
+        }
+        text
     }
 
     /// The user-name prefix for scenario `tag`.

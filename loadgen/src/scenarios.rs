@@ -111,6 +111,9 @@ async fn nats_conns(c: &Common, n: usize, subjects: impl Fn(usize) -> Vec<String
     all.into_iter().collect()
 }
 
+/// Bytes NATS adds around a delivered payload: `MSG <subject> <sid> <len>\r\n` ... `\r\n`.
+const NATS_MSG_OVERHEAD: usize = 24;
+
 fn nats_pub(subject: &str, payload: &str) -> String {
     format!("PUB {subject} {}\r\n{payload}\r\n", payload.len())
 }
@@ -190,6 +193,7 @@ where
     let last_ns = results.iter().map(|r| r.last_ns).max().unwrap_or(0);
     let span = (last_ns.saturating_sub(start_ns) as f64 / 1e9).max(1e-9);
     let errors: u64 = results.iter().map(|r| r.errors).sum();
+    let delivery_bytes: u64 = results.iter().map(|r| r.delivery_bytes).sum();
     let closed: Vec<&String> = results.iter().filter_map(|r| r.closed.as_ref()).collect();
     let mut rep = Report::new(plan.scenario, c.target.name());
     rep.put("connections", n as u64);
@@ -208,6 +212,10 @@ where
         rep.put("delivered", delivered);
         rep.put("lost", expected.saturating_sub(delivered));
         rep.put("deliveries_per_s", (delivered as f64 / span).round());
+        rep.put(
+            "delivery_frame_bytes",
+            (delivery_bytes as f64 / delivered.max(1) as f64).round(),
+        );
         percentiles(&mut rep, "", &deliveries);
         ok &= delivered >= expected;
     }
@@ -270,14 +278,15 @@ async fn big_room(
         Target::Floor => {
             let conns = plain_conns(c, receivers + 1, |_| c.url.clone()).await?;
             fanout(c, plan, conns, vec![0], vec![], |i, sched| {
-                (0, marker(i, sched, 0))
+                (0, c.padded(marker(i, sched, 0), 0))
             })
             .await
         }
         Target::Nats => {
             let conns = nats_conns(c, receivers + 1, |_| vec!["bench".to_string()]).await?;
             fanout(c, plan, conns, vec![0], vec![], |i, sched| {
-                (0, nats_pub("bench", &marker(i, sched, 0)))
+                let text = c.padded(marker(i, sched, 0), NATS_MSG_OVERHEAD);
+                (0, nats_pub("bench", &text))
             })
             .await
         }
@@ -363,7 +372,10 @@ async fn small_rooms(
             fanout(c, plan, conns, senders, extra, |i, sched| {
                 let r = room_of(i);
                 let s = sender_of(r);
-                (slot[&s], format!("#{r} {}", marker(i, sched, s as u32)))
+                (
+                    slot[&s],
+                    c.padded(format!("#{r} {}", marker(i, sched, s as u32)), 0),
+                )
             })
             .await
         }
@@ -375,10 +387,8 @@ async fn small_rooms(
             fanout(c, plan, conns, senders, extra, |i, sched| {
                 let r = room_of(i);
                 let s = sender_of(r);
-                (
-                    slot[&s],
-                    nats_pub(&format!("room.{r}"), &marker(i, sched, s as u32)),
-                )
+                let text = c.padded(marker(i, sched, s as u32), NATS_MSG_OVERHEAD);
+                (slot[&s], nats_pub(&format!("room.{r}"), &text))
             })
             .await
         }

@@ -15,6 +15,7 @@ fn metrics(scenario: &str) -> &'static [(&'static str, &'static str, bool)] {
             ("p99_ms", "ms", false),
             ("p999_ms", "ms", false),
             ("lost", "", false),
+            ("delivery_frame_bytes", "B", false),
             ("server_cpu_us_per_delivery", "us", false),
         ],
         "durable" => &[

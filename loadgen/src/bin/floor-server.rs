@@ -60,9 +60,9 @@ fn room_of(text: &str) -> u64 {
 async fn handle(stream: TcpStream, id: u64, rooms: Arc<Rooms>) {
     let _ = stream.set_nodelay(true);
     let mut joined = vec![0u64];
-    // Same buffer sizes as chatwire-server (4 KiB read, 8 KiB write), so idle RSS compares.
+    // Same buffer sizes as chatwire-server (2 KiB read, 8 KiB write), so idle RSS compares.
     let config = WebSocketConfig::default()
-        .read_buffer_size(4 * 1024)
+        .read_buffer_size(2 * 1024)
         .write_buffer_size(8 * 1024);
     let ws = tokio_tungstenite::accept_hdr_async_with_config(
         stream,
