@@ -356,9 +356,19 @@ impl Engine {
         frame: axum::extract::ws::Utf8Bytes,
         users: impl IntoIterator<Item = UserId>,
     ) {
-        let mut to = self.conns_of(users);
+        let to = self.conns_of(users);
+        self.send_with_caller(ctx, frame, to.into());
+    }
+
+    /// Sends `frame` to `to` and, if it is not among them, to the caller's connection.
+    fn send_with_caller(
+        &mut self,
+        ctx: &Ctx,
+        frame: axum::extract::ws::Utf8Bytes,
+        to: Arc<[Arc<ConnShared>]>,
+    ) {
         if !to.iter().any(|c| c.id == ctx.conn.id) {
-            to.push(ctx.conn.clone());
+            self.out.send(frame.clone(), vec![ctx.conn.clone()]);
         }
         self.out.send(frame, to);
     }
@@ -385,10 +395,7 @@ impl Engine {
                 conns
             }
         };
-        if !to.iter().any(|c| c.id == ctx.conn.id) {
-            self.out.send(frame.clone(), vec![ctx.conn.clone()]);
-        }
-        self.out.send(frame, to);
+        self.send_with_caller(ctx, frame, to);
     }
 
     /// Sends a non-persisted result to the caller only.

@@ -105,7 +105,7 @@ impl SqliteStore {
 /// WAL size (pages) at which a commit also checkpoints. SQLite's default is 1000; the
 /// checkpoint runs inside the commit that crosses it, so every commit queued behind waits for it.
 /// Smaller, more frequent checkpoints cut the `durable` benchmark's ack p99 at 20k messages/s
-/// from 10.6-11.2 ms (1000) to 5.2-5.4 ms (250); 500 gave 7.1 ms, 100 gave 5.7-6.2 ms with more
+/// from 10.6-11.2 ms (1000) to 5.2-5.9 ms (250); 500 gave 7.1 ms, 100 gave 5.7-6.2 ms with more
 /// CPU, 4000 gave 28 ms (same run, 2-core machine). See docs/PERFORMANCE.md.
 const WAL_AUTOCHECKPOINT_PAGES: i64 = 250;
 
