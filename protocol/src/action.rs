@@ -145,6 +145,55 @@ events! {
     Error = "onError";
 }
 
+/// How the server treats an event (SPEC.md section 1): stored in the conversation's log, sent
+/// only to whoever is online, or only a reply to the caller.
+///
+/// ```
+/// use chatwire_protocol::{EventClass, EventName};
+/// assert_eq!(EventName::SendMessage.class(), EventClass::Persisted);
+/// assert_eq!(EventName::Typing.class(), EventClass::Ephemeral);
+/// assert_eq!(EventName::GetUser.class(), EventClass::Reply);
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum EventClass {
+    /// Stored in the conversation's event log with a seq; can be fetched again with
+    /// `retransmitEvents`.
+    Persisted,
+    /// Broadcast to the connections online at that moment; never stored (typing, read marks,
+    /// presence, user changes, subscription changes).
+    Ephemeral,
+    /// Only the result of a request (get results, retransmit replies, errors) or an event name
+    /// this version does not know.
+    Reply,
+}
+
+impl EventName {
+    /// Whether the event is persisted, ephemeral or only a reply.
+    pub fn class(&self) -> EventClass {
+        match self {
+            EventName::CreateConversation
+            | EventName::EditConversation
+            | EventName::RemoveConversation
+            | EventName::SendMessage
+            | EventName::EditMessage
+            | EventName::RemoveMessage => EventClass::Persisted,
+            EventName::Typing
+            | EventName::Read
+            | EventName::SetStatus
+            | EventName::EditUser
+            | EventName::Subscribe
+            | EventName::Unsubscribe => EventClass::Ephemeral,
+            _ => EventClass::Reply,
+        }
+    }
+
+    /// Shorthand for `self.class() == EventClass::Persisted`.
+    pub fn is_persisted(&self) -> bool {
+        self.class() == EventClass::Persisted
+    }
+}
+
 impl fmt::Display for EventName {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(self.as_str())

@@ -5,7 +5,7 @@ use serde_json::value::RawValue;
 use serde_json::Value;
 
 use crate::objects::*;
-use crate::{lenient, DecodeError, ErrorCode, EventName, Seq, UserId};
+use crate::{lenient, DecodeError, ErrorCode, EventName, Seq, SessionFrame, UserId};
 
 /// The `payload` of a server messaging frame (SPEC.md section 2.4).
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -126,6 +126,12 @@ fn none<O>() -> Option<O> {
 #[derive(Deserialize)]
 struct RawFrame<'a> {
     #[serde(borrow, default)]
+    service: Option<&'a RawValue>,
+    #[serde(borrow, default)]
+    name: Option<&'a RawValue>,
+    #[serde(borrow, default)]
+    params: Option<&'a RawValue>,
+    #[serde(borrow, default)]
     event: Option<&'a RawValue>,
     #[serde(borrow, default)]
     request_uuid: Option<&'a RawValue>,
@@ -171,11 +177,10 @@ impl ServerFrame {
     /// One pass: the payload and its object are deserialized straight from their slices of
     /// `text` into the typed structs, without an intermediate JSON tree.
     pub fn decode(text: &str) -> Result<ServerFrame, DecodeError> {
-        if !is_object(text) {
-            return Err(DecodeError::Malformed("frame is not an object".into()));
-        }
-        let raw: RawFrame<'_> =
-            serde_json::from_str(text).map_err(|e| DecodeError::Malformed(e.to_string()))?;
+        Self::from_raw(split_frame(text)?)
+    }
+
+    fn from_raw(raw: RawFrame<'_>) -> Result<ServerFrame, DecodeError> {
         let event = raw_string(raw.event)
             .map(|e| EventName::from_name(&e))
             .ok_or_else(|| DecodeError::Malformed("`event` missing or not a string".into()))?;
@@ -192,6 +197,60 @@ impl ServerFrame {
     pub fn from_value(value: Value) -> Result<ServerFrame, DecodeError> {
         Self::decode(&value.to_string())
     }
+}
+
+fn split_frame(text: &str) -> Result<RawFrame<'_>, DecodeError> {
+    if !is_object(text) {
+        return Err(DecodeError::Malformed("frame is not an object".into()));
+    }
+    serde_json::from_str(text).map_err(|e| DecodeError::Malformed(e.to_string()))
+}
+
+/// Any frame a server sends: a messaging frame or a session-layer frame.
+#[derive(Debug, Clone, PartialEq)]
+#[non_exhaustive]
+pub enum ServerMessage {
+    /// A messaging frame (it has a `service` key).
+    Messaging(ServerFrame),
+    /// A session-layer RPC frame (`{"name", "params"}`).
+    Session(SessionFrame),
+}
+
+/// Classifies and decodes a server -> client frame in one pass, by the rule of SPEC.md section
+/// 2.1: an object with a `service` key is a messaging frame, otherwise one with a `name` key is a
+/// session frame; anything else is an error.
+///
+/// The counterpart of [`parse_client_frame`](crate::parse_client_frame) for the other direction.
+///
+/// ```
+/// use chatwire_protocol::{parse_server_frame, EventName, ServerMessage};
+/// let m = parse_server_frame(r#"{"service":"chat","event":"onTyping","payload":{"timestamp":1}}"#).unwrap();
+/// assert!(matches!(m, ServerMessage::Messaging(f) if f.event == EventName::Typing));
+/// let s = parse_server_frame(r#"{"name":"__pong","params":[]}"#).unwrap();
+/// assert!(matches!(s, ServerMessage::Session(f) if f.name == "__pong"));
+/// assert!(parse_server_frame(r#"{"other":1}"#).is_err());
+/// assert!(parse_server_frame("[1]").is_err());
+/// ```
+pub fn parse_server_frame(text: &str) -> Result<ServerMessage, DecodeError> {
+    let raw = split_frame(text)?;
+    if raw.service.is_some() {
+        return ServerFrame::from_raw(raw).map(ServerMessage::Messaging);
+    }
+    let Some(name) = raw_string(raw.name) else {
+        return Err(DecodeError::Malformed(
+            "neither `service` nor a string `name`".into(),
+        ));
+    };
+    let params = match raw.params.map(RawValue::get) {
+        None | Some("null") => Vec::new(),
+        Some(text) => match serde_json::from_str::<Value>(text)
+            .map_err(|e| DecodeError::invalid("params", e.to_string()))?
+        {
+            Value::Array(a) => a,
+            other => vec![other],
+        },
+    };
+    Ok(ServerMessage::Session(SessionFrame { name, params }))
 }
 
 fn decode_payload_raw(

@@ -32,11 +32,11 @@ mod permissions;
 mod request;
 mod session;
 
-pub use action::{Action, EventName, RESERVED_ACTIONS};
+pub use action::{Action, EventClass, EventName, RESERVED_ACTIONS};
 pub use client::{parse_client_frame, ActionLookup, ClientFrame, FrameError, MessagingFrame};
 pub use error::{DecodeError, ErrorCode};
 pub use fields::{MAX_CUSTOM_DATA_BYTES, MAX_TITLE_CHARS};
-pub use frame::{decode_object, EventPayload, ServerFrame};
+pub use frame::{decode_object, parse_server_frame, EventPayload, ServerFrame, ServerMessage};
 pub use ids::{ConversationId, MessageId, Seq, UserId};
 pub use objects::{
     ConversationObject, EventObject, MessageObject, MessageRefObject, ParticipantObject,

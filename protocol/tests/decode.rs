@@ -1668,3 +1668,85 @@ fn protocol_doc_examples_match_the_encoders() {
     }
     assert!(checked >= 40, "only {checked} examples checked");
 }
+
+#[test]
+fn parse_server_frame_classifies_like_spec_2_1() {
+    use chatwire_protocol::{parse_server_frame, ServerMessage};
+    // `service` wins over `name`, as for client frames.
+    let both = r#"{"service":"chat","name":"x","event":"onSetStatus","payload":{"initiator":"3","on_incoming_event":"setStatus","timestamp":5,"object":{"online":true}}}"#;
+    let ServerMessage::Messaging(frame) = parse_server_frame(both).unwrap() else {
+        panic!("a frame with `service` is a messaging frame");
+    };
+    assert_eq!(frame, ServerFrame::decode(both).unwrap());
+    let ServerMessage::Session(s) =
+        parse_server_frame(r#"{"name":"loginSuccessful","params":["Alice",{"OAuth":{}}]}"#)
+            .unwrap()
+    else {
+        panic!("a frame with only `name` is a session frame");
+    };
+    assert_eq!(s.name, "loginSuccessful");
+    assert_eq!(s.params.len(), 2);
+    let ServerMessage::Session(s) = parse_server_frame(r#"{"name":"__pong"}"#).unwrap() else {
+        panic!("params may be absent");
+    };
+    assert!(s.params.is_empty());
+    for bad in [
+        "",
+        "nope",
+        "[]",
+        "{}",
+        r#"{"name":5}"#,
+        r#"{"service":"chat"}"#,
+    ] {
+        assert!(parse_server_frame(bad).is_err(), "{bad} must be refused");
+    }
+}
+
+#[test]
+fn event_classes_match_the_spec_terms() {
+    use chatwire_protocol::{EventClass, EventName};
+    let persisted = [
+        "onCreateConversation",
+        "onEditConversation",
+        "onRemoveConversation",
+        "onSendMessage",
+        "onEditMessage",
+        "onRemoveMessage",
+    ];
+    let ephemeral = [
+        "onTyping",
+        "isRead",
+        "onSetStatus",
+        "onEditUser",
+        "onSubscribe",
+        "onUnsubscribe",
+    ];
+    for name in persisted {
+        assert_eq!(
+            EventName::from_name(name).class(),
+            EventClass::Persisted,
+            "{name}"
+        );
+        assert!(EventName::from_name(name).is_persisted());
+    }
+    for name in ephemeral {
+        assert_eq!(
+            EventName::from_name(name).class(),
+            EventClass::Ephemeral,
+            "{name}"
+        );
+    }
+    for name in [
+        "onGetUser",
+        "onGetConversation",
+        "onRetransmitEvents",
+        "onError",
+        "onNew",
+    ] {
+        assert_eq!(
+            EventName::from_name(name).class(),
+            EventClass::Reply,
+            "{name}"
+        );
+    }
+}
