@@ -507,6 +507,7 @@ impl<'a> IntoFuture for ConversationEdit<'a> {
                 title: self.title,
                 enable_public_join: self.public,
                 custom_data,
+                custom_data_patch: None,
             });
             conversation_of(self.messenger.call_one(request).await?)
         })

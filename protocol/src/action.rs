@@ -74,6 +74,7 @@ actions! {
     Unsubscribe = "unsubscribe", "CommonNamespace.ManageSubscribes", "onUnsubscribe";
     GetSubscriptionList = "getSubscriptionList", "IncomingNamespace.GetSubscriptionList", "onGetSubscriptionList";
     ManageNotification = "manageNotification", "IncomingNamespace.ManageNotifications", "onEditUser";
+    CatchUp = "catchUp", "IncomingNamespace.CatchUp", "onCatchUp";
 }
 
 /// Actions that exist in the original but are refused to end-user clients with error 12.
@@ -142,6 +143,7 @@ events! {
     Subscribe = "onSubscribe";
     Unsubscribe = "onUnsubscribe";
     GetSubscriptionList = "onGetSubscriptionList";
+    CatchUp = "onCatchUp";
     Error = "onError";
 }
 

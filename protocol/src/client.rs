@@ -22,6 +22,9 @@ pub struct MessagingFrame {
     pub request_uuid: Option<String>,
     /// `payload` (`{}` when absent or null).
     pub payload: Map<String, Value>,
+    /// chatwire extension: the envelope's `idempotency_key` as sent (absent or `null`: `None`).
+    /// Checked with [`MessagingFrame::idempotency_key`] only on connections that opted in.
+    pub idempotency_key: Option<Value>,
 }
 
 /// What the server knows about a frame it could not accept (for the `onError` reply).
@@ -57,6 +60,54 @@ impl MessagingFrame {
         }
     }
 
+    /// The idempotency key (docs/PROTOCOL.md section 12.3): `Ok(None)` when absent, an error
+    /// (code 0) when it is not a string of 1 to 128 characters.
+    ///
+    /// ```
+    /// use chatwire_protocol::{parse_client_frame, ClientFrame};
+    /// let text = r#"{"service":"chat","event":"sendMessage","idempotency_key":"k1","payload":{}}"#;
+    /// let ClientFrame::Messaging(f) = parse_client_frame(text).unwrap() else { panic!() };
+    /// assert_eq!(f.idempotency_key().unwrap(), Some("k1"));
+    /// ```
+    pub fn idempotency_key(&self) -> Result<Option<&str>, crate::DecodeError> {
+        match &self.idempotency_key {
+            None => Ok(None),
+            Some(Value::String(key)) => {
+                crate::check_idempotency_key(key).map(|()| Some(key.as_str()))
+            }
+            Some(_) => Err(crate::DecodeError::invalid(
+                "idempotency_key",
+                "expected a string of 1 to 128 characters",
+            )),
+        }
+    }
+
+    /// Encodes a request with an idempotency key (docs/PROTOCOL.md section 12.3).
+    ///
+    /// ```
+    /// use chatwire_protocol::{parse_client_frame, ClientFrame, MessagingFrame, Request, SendMessage};
+    /// let req = Request::SendMessage(SendMessage { conversation: "c".into(), text: Some("hi".into()), payload: None });
+    /// let text = MessagingFrame::encode_request_with_key(&req, "r1", Some("reply:c:4"));
+    /// let ClientFrame::Messaging(f) = parse_client_frame(&text).unwrap() else { panic!() };
+    /// assert_eq!(f.idempotency_key().unwrap(), Some("reply:c:4"));
+    /// ```
+    pub fn encode_request_with_key(
+        request: &Request,
+        request_uuid: &str,
+        idempotency_key: Option<&str>,
+    ) -> String {
+        let mut frame = serde_json::json!({
+            "service": "chat",
+            "event": request.action().name(),
+            "request_uuid": request_uuid,
+            "payload": Value::Object(request.to_payload()),
+        });
+        if let (Some(key), Value::Object(map)) = (idempotency_key, &mut frame) {
+            map.insert("idempotency_key".into(), Value::String(key.into()));
+        }
+        frame.to_string()
+    }
+
     /// Encodes a request as the SDK sends it (`@type` included).
     ///
     /// ```
@@ -66,13 +117,7 @@ impl MessagingFrame {
     /// assert!(text.contains(r#""request_uuid":"r1""#));
     /// ```
     pub fn encode_request(request: &Request, request_uuid: &str) -> String {
-        let frame = serde_json::json!({
-            "service": "chat",
-            "event": request.action().name(),
-            "request_uuid": request_uuid,
-            "payload": Value::Object(request.to_payload()),
-        });
-        frame.to_string()
+        Self::encode_request_with_key(request, request_uuid, None)
     }
 }
 
@@ -138,9 +183,11 @@ pub fn parse_client_frame(text: &str) -> Result<ClientFrame, FrameError> {
         Some(Value::Object(m)) => m,
         Some(_) => return Err(err("`payload` must be an object")),
     };
+    let idempotency_key = map.remove("idempotency_key").filter(|v| !v.is_null());
     Ok(ClientFrame::Messaging(MessagingFrame {
         event: event_name,
         request_uuid,
         payload,
+        idempotency_key,
     }))
 }

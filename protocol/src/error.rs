@@ -79,6 +79,8 @@ pub enum ErrorCode {
     DirectLeave,
     /// 41: give two of `events_from`, `events_to`, `count`.
     RetransmitTooFewGiven,
+    /// 60 (chatwire extension): the idempotency key was already used for another request.
+    IdempotencyConflict,
     /// 500: internal server error.
     Internal,
     /// Any other code (e.g. the original's reserved 42/43).
@@ -212,6 +214,11 @@ const TABLE: &[(ErrorCode, u32, &str)] = &[
         ErrorCode::RetransmitTooFewGiven,
         41,
         "Give two of events_from, events_to, count.",
+    ),
+    (
+        ErrorCode::IdempotencyConflict,
+        60,
+        "Idempotency key already used for another request.",
     ),
     (ErrorCode::Internal, 500, "Internal server error."),
 ];

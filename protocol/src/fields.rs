@@ -88,6 +88,19 @@ impl<'a> Fields<'a> {
         }
     }
 
+    /// An optional JSON merge patch for custom data (an object; `custom_data` must be absent).
+    pub fn opt_custom_data_patch(&self, key: &str) -> Result<Option<Map<String, Value>>> {
+        match self.get(key) {
+            None => Ok(None),
+            Some(_) if self.get("custom_data").is_some() => Err(DecodeError::invalid(
+                key,
+                "give either custom_data or custom_data_patch, not both",
+            )),
+            Some(Value::Object(m)) => Ok(Some(m.clone())),
+            Some(_) => Err(DecodeError::invalid(key, "expected an object")),
+        }
+    }
+
     /// An optional conversation title of at most 50 characters.
     pub fn opt_title(&self, key: &str) -> Result<Option<String>> {
         let title = self.opt_str(key)?;

@@ -308,24 +308,25 @@ fn decode_object_raw(event: &EventName, text: &str) -> Result<EventObject, Decod
         EventName::Subscribe | EventName::Unsubscribe => EventObject::UserIds(obj_raw(text)?),
         EventName::GetSubscriptionList => EventObject::SubscriptionList(obj_raw(text)?),
         EventName::RetransmitEvents => {
-            if !is_object(text) {
-                return Err(DecodeError::invalid("payload.object", "expected an object"));
-            }
-            let inner: RawInner<'_> = serde_json::from_str(text)
-                .map_err(|e| DecodeError::invalid("payload.object", e.to_string()))?;
-            let inner_event = raw_string(inner.event)
-                .map(|e| EventName::from_name(&e))
-                .ok_or_else(|| {
-                    DecodeError::invalid("payload.object.event", "missing or not a string")
-                })?;
-            let payload = decode_payload_raw(&inner_event, inner.payload)?;
-            EventObject::Retransmitted(Box::new(RetransmittedEvent {
-                event: inner_event,
-                payload,
-            }))
+            EventObject::Retransmitted(Box::new(decode_inner_event(text)?))
         }
+        EventName::CatchUp => EventObject::CatchUp(Box::new(crate::CatchUpPage::decode_raw(text)?)),
         EventName::Error | EventName::Unknown(_) => EventObject::Other(obj_raw(text)?),
     })
+}
+
+/// Decodes an `{event, payload}` object (a retransmitted event) from its raw text.
+pub(crate) fn decode_inner_event(text: &str) -> Result<RetransmittedEvent, DecodeError> {
+    if !is_object(text) {
+        return Err(DecodeError::invalid("payload.object", "expected an object"));
+    }
+    let inner: RawInner<'_> = serde_json::from_str(text)
+        .map_err(|e| DecodeError::invalid("payload.object", e.to_string()))?;
+    let event = raw_string(inner.event)
+        .map(|e| EventName::from_name(&e))
+        .ok_or_else(|| DecodeError::invalid("payload.object.event", "missing or not a string"))?;
+    let payload = decode_payload_raw(&event, inner.payload)?;
+    Ok(RetransmittedEvent { event, payload })
 }
 
 /// Decodes `payload.object` according to the event name.

@@ -23,6 +23,7 @@
 mod action;
 mod client;
 mod error;
+mod extensions;
 mod fields;
 mod frame;
 mod ids;
@@ -35,6 +36,13 @@ mod session;
 pub use action::{Action, EventClass, EventName, RESERVED_ACTIONS};
 pub use client::{parse_client_frame, ActionLookup, ClientFrame, FrameError, MessagingFrame};
 pub use error::{DecodeError, ErrorCode};
+pub use extensions::{
+    apply_merge_patch, check_idempotency_key, AdvertisedLimits, CatchUp, CatchUpEntry, CatchUpPage,
+    CatchUpPosition, CatchUpState, ClientExtensions, ServerExtensions, CATCH_UP_PAGE_BYTES,
+    CATCH_UP_PAGE_EVENTS, EXTENSIONS_KEY, EXTENSIONS_VERSION, EXT_CATCH_UP, EXT_CUSTOM_DATA_PATCH,
+    EXT_IDEMPOTENCY, MAX_CATCH_UP_POSITIONS, MAX_IDEMPOTENCY_KEY_CHARS,
+    MIN_IDEMPOTENCY_WINDOW_SECS,
+};
 pub use fields::{MAX_CUSTOM_DATA_BYTES, MAX_TITLE_CHARS};
 pub use frame::{decode_object, parse_server_frame, EventPayload, ServerFrame, ServerMessage};
 pub use ids::{ConversationId, MessageId, Seq, UserId};

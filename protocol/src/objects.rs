@@ -179,6 +179,8 @@ pub enum EventObject {
     UserIds(UserIdsObject),
     SubscriptionList(SubscriptionListObject),
     Retransmitted(Box<RetransmittedEvent>),
+    /// `onCatchUp` (chatwire extension): one page.
+    CatchUp(Box<crate::CatchUpPage>),
     /// The object of an event this version does not know, as received.
     Other(Value),
 }

@@ -61,6 +61,10 @@ pub struct EditConversation {
     /// Replacement custom data (replaces the stored object wholesale).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub custom_data: Option<JsonMap>,
+    /// chatwire extension: a JSON merge patch applied to the stored custom data atomically
+    /// (see [`apply_merge_patch`](crate::apply_merge_patch)); not together with `custom_data`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub custom_data_patch: Option<JsonMap>,
 }
 
 /// A request naming one conversation by `uuid` (get, join, leave).
@@ -274,6 +278,8 @@ pub enum Request {
     Unsubscribe(Unsubscribe),
     GetSubscriptionList,
     ManageNotification(ManageNotification),
+    /// chatwire extension (docs/PROTOCOL.md section 12.4).
+    CatchUp(crate::CatchUp),
 }
 
 impl Request {
@@ -304,6 +310,7 @@ impl Request {
             Request::Unsubscribe(_) => Action::Unsubscribe,
             Request::GetSubscriptionList => Action::GetSubscriptionList,
             Request::ManageNotification(_) => Action::ManageNotification,
+            Request::CatchUp(_) => Action::CatchUp,
         }
     }
 
@@ -334,6 +341,7 @@ impl Request {
             Request::Subscribe(r) => serde_json::to_value(r),
             Request::Unsubscribe(r) => serde_json::to_value(r),
             Request::ManageNotification(r) => serde_json::to_value(r),
+            Request::CatchUp(r) => serde_json::to_value(r),
         };
         let mut map = match value {
             Ok(Value::Object(m)) => m,
@@ -365,6 +373,7 @@ impl Request {
                 title: f.opt_title("title")?,
                 enable_public_join: f.opt_bool("enable_public_join")?,
                 custom_data: f.opt_custom_data("custom_data")?,
+                custom_data_patch: f.opt_custom_data_patch("custom_data_patch")?,
                 uuid: f.str("uuid")?,
             }),
             Action::GetConversation => Request::GetConversation(conversation_ref(&f)?),
@@ -501,6 +510,7 @@ impl Request {
                     })
                     .transpose()?,
             }),
+            Action::CatchUp => Request::CatchUp(crate::CatchUp::decode(payload)?),
         })
     }
 }

@@ -605,6 +605,7 @@ fn action_lookup() {
             event: event.into(),
             request_uuid: None,
             payload: Map::new(),
+            idempotency_key: None,
         }
         .lookup()
     };
@@ -963,6 +964,7 @@ fn minimal_payload(action: Action) -> Value {
         Action::GetUsers => json!({"users": [{"user_id": 2}]}),
         Action::SetStatus => json!({"online": true}),
         Action::Subscribe => json!({"user_id": [2]}),
+        Action::CatchUp => json!({"positions": [{"conversation": CONV, "seq": 0}]}),
         other => panic!("no minimal payload for {other}"),
     }
 }
@@ -986,6 +988,7 @@ fn required_keys(action: Action) -> &'static [&'static str] {
         Action::GetUsers => &["users"],
         Action::SetStatus => &["online"],
         Action::Subscribe => &["user_id"],
+        Action::CatchUp => &["positions"],
         _ => &[],
     }
 }
@@ -1749,4 +1752,78 @@ fn event_classes_match_the_spec_terms() {
             "{name}"
         );
     }
+}
+
+#[test]
+fn catch_up_positions_decode_and_their_type_errors_give_code_0() {
+    use chatwire_protocol::{CatchUpPosition, ErrorCode};
+    let ok = decode(
+        Action::CatchUp,
+        json!({"positions": [{"conversation": CONV, "seq": "41"}, {"conversation": "x", "seq": null}, {"conversation": "y"}]}),
+    )
+    .unwrap();
+    let Request::CatchUp(c) = ok else { panic!() };
+    assert_eq!(
+        c.positions,
+        vec![
+            CatchUpPosition {
+                conversation: CONV.into(),
+                seq: Some(41)
+            },
+            CatchUpPosition {
+                conversation: "x".into(),
+                seq: None
+            },
+            CatchUpPosition {
+                conversation: "y".into(),
+                seq: None
+            },
+        ]
+    );
+    for bad in [
+        json!({"positions": {}}),
+        json!({"positions": [5]}),
+        json!({"positions": [{"seq": 1}]}),
+        json!({"positions": [{"conversation": CONV, "seq": -1}]}),
+        json!({"positions": [{"conversation": CONV, "seq": 1.5}]}),
+    ] {
+        let e = decode(Action::CatchUp, bad.clone()).unwrap_err();
+        assert_eq!(e.code(), ErrorCode::InvalidParameter, "{bad}");
+    }
+}
+
+#[test]
+fn custom_data_patch_is_an_object_and_excludes_custom_data() {
+    let Request::EditConversation(e) = decode(
+        Action::EditConversation,
+        json!({"uuid": CONV, "custom_data_patch": {"a": null}}),
+    )
+    .unwrap() else {
+        panic!()
+    };
+    assert_eq!(e.custom_data_patch.unwrap()["a"], Value::Null);
+    assert!(decode(
+        Action::EditConversation,
+        json!({"uuid": CONV, "custom_data_patch": [1]})
+    )
+    .is_err());
+    assert!(decode(
+        Action::EditConversation,
+        json!({"uuid": CONV, "custom_data": {}, "custom_data_patch": {"a": 1}})
+    )
+    .is_err());
+}
+
+#[test]
+fn idempotency_key_is_checked_only_when_asked() {
+    let frame = |key: Value| {
+        let text = json!({"service": "chat", "event": "sendMessage", "idempotency_key": key, "payload": {}}).to_string();
+        messaging(&text)
+    };
+    assert_eq!(frame(json!("k")).idempotency_key().unwrap(), Some("k"));
+    assert_eq!(frame(Value::Null).idempotency_key().unwrap(), None);
+    // A malformed key never fails classification (clients that did not opt in are unaffected).
+    assert!(frame(json!(5)).idempotency_key().is_err());
+    assert!(frame(json!("")).idempotency_key().is_err());
+    assert!(frame(json!("k".repeat(129))).idempotency_key().is_err());
 }

@@ -91,12 +91,14 @@ fn all_requests() -> Vec<Request> {
             title: Some("Renamed".into()),
             enable_public_join: Some(false),
             custom_data: Some(obj(json!({}))),
+            custom_data_patch: None,
         }),
         Request::EditConversation(EditConversation {
             uuid: CONV.into(),
             title: Some(String::new()),
             enable_public_join: None,
             custom_data: None,
+            custom_data_patch: Some(obj(json!({"topic": "q3", "draft": null}))),
         }),
         Request::GetConversation(ConversationRef { uuid: CONV.into() }),
         Request::GetConversations(GetConversations {
@@ -223,6 +225,18 @@ fn all_requests() -> Vec<Request> {
         Request::ManageNotification(ManageNotification {
             notifications: None,
         }),
+        Request::CatchUp(chatwire_protocol::CatchUp {
+            positions: vec![
+                chatwire_protocol::CatchUpPosition {
+                    conversation: CONV.into(),
+                    seq: Some(41),
+                },
+                chatwire_protocol::CatchUpPosition {
+                    conversation: CONV2.into(),
+                    seq: None,
+                },
+            ],
+        }),
     ]
 }
 
@@ -250,8 +264,8 @@ fn every_action_is_covered_by_the_request_fixtures() {
     }
     assert_eq!(
         chatwire_protocol::Action::ALL.len(),
-        24,
-        "SPEC.md section 2.5 lists 24 actions"
+        25,
+        "SPEC.md section 2.5 lists 24 actions, plus the catchUp extension"
     );
 }
 
@@ -431,6 +445,7 @@ fn action_names_and_result_events() {
         ("unsubscribe", "onUnsubscribe"),
         ("getSubscriptionList", "onGetSubscriptionList"),
         ("manageNotification", "onEditUser"),
+        ("catchUp", "onCatchUp"),
     ];
     assert_eq!(table.len(), Action::ALL.len());
     for (name, result) in table {
