@@ -209,6 +209,9 @@ fn split_frame(text: &str) -> Result<RawFrame<'_>, DecodeError> {
 /// Any frame a server sends: a messaging frame or a session-layer frame.
 #[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
+// Nearly every frame is a messaging frame: boxing it would cost an allocation per frame to save
+// stack space in the rare session case.
+#[allow(clippy::large_enum_variant)]
 pub enum ServerMessage {
     /// A messaging frame (it has a `service` key).
     Messaging(ServerFrame),
