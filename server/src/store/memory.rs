@@ -36,6 +36,7 @@ struct Inner {
     members: HashMap<ConversationId, BTreeMap<UserId, MemberRecord>>,
     messages: HashMap<(ConversationId, MessageId), MessageRecord>,
     events: HashMap<ConversationId, BTreeMap<u64, EventRecord>>,
+    idempotency: HashMap<(UserId, String), IdempotencyRecord>,
 }
 
 impl MemoryStore {
@@ -82,6 +83,15 @@ impl Store for MemoryStore {
             .get(&conversation)
             .map(|log| log.range(from..=to).map(|(_, e)| e.clone()).collect())
             .unwrap_or_default())
+    }
+
+    fn idempotency(
+        &self,
+        user: UserId,
+        key: &str,
+    ) -> Result<Option<IdempotencyRecord>, StoreError> {
+        let inner = self.inner.lock().map_err(|_| StoreError::Closed)?;
+        Ok(inner.idempotency.get(&(user, key.to_string())).cloned())
     }
 
     fn commit(&self, batch: Batch, done: Completion) {
@@ -131,6 +141,12 @@ impl Inner {
                     .entry(e.conversation)
                     .or_default()
                     .insert(e.seq, e);
+            }
+            Write::Idempotency(r) => {
+                self.idempotency.insert((r.user, r.key.clone()), r);
+            }
+            Write::PruneIdempotency { before } => {
+                self.idempotency.retain(|_, r| r.created >= before);
             }
         }
     }

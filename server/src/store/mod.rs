@@ -21,7 +21,7 @@ pub use memory::MemoryStore;
 pub use records::*;
 pub use sqlite::SqliteStore;
 
-use chatwire_protocol::{ConversationId, MessageId};
+use chatwire_protocol::{ConversationId, MessageId, UserId};
 
 /// Why the store failed; the server answers requests with code 30 (unavailable) or 500.
 #[derive(Debug, thiserror::Error)]
@@ -78,6 +78,13 @@ pub enum Write {
     Message(Box<MessageRecord>),
     /// Append a log entry.
     Event(EventRecord),
+    /// Store an idempotency key (in the same batch as the event it names).
+    Idempotency(IdempotencyRecord),
+    /// Forget idempotency keys stored before this UNIX time.
+    PruneIdempotency {
+        /// Keys with `created` < this are deleted.
+        before: i64,
+    },
 }
 
 /// Everything loaded at start-up.
@@ -116,6 +123,10 @@ pub trait Store: Send + Sync + 'static {
         from: u64,
         to: u64,
     ) -> Result<Vec<EventRecord>, StoreError>;
+
+    /// The idempotency key `key` of `user`, including committed-but-not-yet-durable writes.
+    fn idempotency(&self, user: UserId, key: &str)
+        -> Result<Option<IdempotencyRecord>, StoreError>;
 
     /// Queues a batch; `done` runs once it is durable, after the completions of every batch
     /// committed before it.

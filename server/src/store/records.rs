@@ -161,3 +161,20 @@ pub struct EventRecord {
     /// The payload JSON as broadcast.
     pub payload: std::sync::Arc<str>,
 }
+
+/// An idempotency key (chatwire extension): what the first request with the key appended.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct IdempotencyRecord {
+    /// The user who sent the key.
+    pub user: UserId,
+    /// The key as sent.
+    pub key: String,
+    /// The action of the first request (`sendMessage`, ...).
+    pub action: String,
+    /// The conversation it appended to.
+    pub conversation: ConversationId,
+    /// The seq of the result event.
+    pub seq: u64,
+    /// When the key was stored, UNIX seconds.
+    pub created: i64,
+}

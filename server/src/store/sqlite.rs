@@ -27,6 +27,9 @@ CREATE TABLE IF NOT EXISTS messages (conv BLOB NOT NULL, uuid BLOB NOT NULL, dat
 CREATE TABLE IF NOT EXISTS events (conv BLOB NOT NULL, seq INTEGER NOT NULL, event TEXT NOT NULL,
     initiator INTEGER NOT NULL, is_message INTEGER NOT NULL, payload TEXT NOT NULL,
     PRIMARY KEY (conv, seq)) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS idempotency (user INTEGER NOT NULL, key TEXT NOT NULL,
+    created INTEGER NOT NULL, data TEXT NOT NULL, PRIMARY KEY (user, key)) WITHOUT ROWID;
+CREATE INDEX IF NOT EXISTS idempotency_created ON idempotency (created);
 ";
 
 /// The SQLite store (the server's default).
@@ -63,6 +66,7 @@ struct Queue {
 struct Overlay {
     messages: HashMap<(ConversationId, MessageId), (u64, MessageRecord)>,
     events: HashMap<(ConversationId, u64), EventRecord>,
+    idempotency: HashMap<(UserId, String), IdempotencyRecord>,
     version: u64,
 }
 
@@ -244,6 +248,29 @@ impl Store for SqliteStore {
         Ok(out)
     }
 
+    fn idempotency(
+        &self,
+        user: UserId,
+        key: &str,
+    ) -> Result<Option<IdempotencyRecord>, StoreError> {
+        if let Some(r) = self
+            .shared
+            .overlay
+            .lock()
+            .map_err(|_| StoreError::Closed)?
+            .idempotency
+            .get(&(user, key.to_string()))
+        {
+            return Ok(Some(r.clone()));
+        }
+        let conn = self.reader.lock().map_err(|_| StoreError::Closed)?;
+        let data: Option<String> = conn
+            .prepare_cached("SELECT data FROM idempotency WHERE user = ?1 AND key = ?2")?
+            .query_row(params![user.get() as i64, key], |r| r.get(0))
+            .optional()?;
+        data.map(|d| decode(&d)).transpose()
+    }
+
     fn commit(&self, batch: Batch, done: Completion) {
         let Ok(mut queue) = self.shared.queue.lock() else {
             return done(Err(StoreError::Closed));
@@ -268,6 +295,11 @@ impl Store for SqliteStore {
                     }
                     Write::Event(e) => {
                         overlay.events.insert((e.conversation, e.seq), e.clone());
+                    }
+                    Write::Idempotency(r) => {
+                        overlay
+                            .idempotency
+                            .insert((r.user, r.key.clone()), r.clone());
                     }
                     _ => {}
                 }
@@ -363,6 +395,9 @@ fn forget_overlay(shared: &Shared, items: &[(Batch, Completion)]) {
                 Write::Event(e) => {
                     overlay.events.remove(&(e.conversation, e.seq));
                 }
+                Write::Idempotency(r) => {
+                    overlay.idempotency.remove(&(r.user, r.key.clone()));
+                }
                 _ => {}
             }
         }
@@ -447,6 +482,16 @@ fn write_one(tx: &rusqlite::Transaction<'_>, w: &Write) -> Result<(), StoreError
                 e.is_message,
                 &*e.payload
             ])?;
+        }
+        Write::Idempotency(r) => {
+            tx.prepare_cached(
+                "INSERT OR REPLACE INTO idempotency (user, key, created, data) VALUES (?1, ?2, ?3, ?4)",
+            )?
+            .execute(params![r.user.get() as i64, r.key, r.created, encode(r)])?;
+        }
+        Write::PruneIdempotency { before } => {
+            tx.prepare_cached("DELETE FROM idempotency WHERE created < ?1")?
+                .execute(params![before])?;
         }
     }
     Ok(())
