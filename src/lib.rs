@@ -9,6 +9,7 @@ mod history;
 mod message;
 mod messenger;
 mod model;
+pub mod store;
 #[cfg(feature = "testing")]
 pub mod testing;
 

@@ -38,6 +38,7 @@ use sync::SeqSync;
 const MAX_INTERNAL_IN_FLIGHT: usize = 4;
 
 /// A message from a `Messenger` handle to the task.
+#[allow(clippy::large_enum_variant)]
 pub(crate) enum Command {
     Request {
         request: Request,
