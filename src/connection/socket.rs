@@ -61,25 +61,21 @@ fn timed_out(timeout: Duration) -> BoxError {
     ))
 }
 
-/// Connects (TCP, TLS for `wss://`, WebSocket upgrade) and waits for `__connectionSuccessful`,
-/// all within the request timeout.
+/// Connects (TCP, TLS for `wss://`, WebSocket upgrade) within the request timeout, then waits
+/// up to the request timeout for `__connectionSuccessful`.
 async fn open(config: &Config) -> Result<Ws> {
     let timeout = config.request_timeout;
     let deadline = tokio::time::Instant::now() + timeout;
-    let within = |stage: ConnectStage, r: Option<std::result::Result<Ws, Failure>>| match r {
-        Some(r) => r,
-        None => Err((stage, timed_out(timeout))),
+    let connected = async {
+        let tcp = tokio::time::timeout_at(deadline, tcp_connect(&config.url))
+            .await
+            .map_err(|_| (ConnectStage::Tcp, timed_out(timeout)))??;
+        tokio::time::timeout_at(deadline, upgrade(config, tcp))
+            .await
+            .map_err(|_| (ConnectStage::WebSocket, timed_out(timeout)))?
     };
-    let tcp = tokio::time::timeout_at(deadline, tcp_connect(&config.url))
-        .await
-        .unwrap_or_else(|_| Err((ConnectStage::Tcp, timed_out(timeout))))
-        .map_err(|f| connect_error(config, f))?;
-    let ws = tokio::time::timeout_at(deadline, upgrade(config, tcp))
-        .await
-        .ok();
-    let mut ws = within(ConnectStage::WebSocket, ws).map_err(|f| connect_error(config, f))?;
-    let left = deadline.saturating_duration_since(tokio::time::Instant::now());
-    match next_session(&mut ws, left.max(Duration::from_millis(1)))
+    let mut ws = connected.await.map_err(|f| connect_error(config, f))?;
+    match next_session(&mut ws, timeout)
         .await
         .map_err(|f| connect_error(config, f))?
     {
