@@ -8,6 +8,10 @@ use url::Url;
 use crate::error::{Error, Result};
 use crate::Messenger;
 
+mod reconnect;
+
+pub use reconnect::ReconnectPolicy;
+
 /// Default time to wait for a reply: 20 s.
 ///
 /// # Examples
@@ -31,6 +35,17 @@ pub const DEFAULT_KEEP_ALIVE: Duration = Duration::from_secs(15);
 /// assert_eq!(chatwire::DEFAULT_EVENT_BUFFER, 4096);
 /// ```
 pub const DEFAULT_EVENT_BUFFER: usize = 4096;
+/// Default capacity of the command channel from [`Messenger`] handles to the connection task:
+/// 1 024 requests.
+///
+/// When that many requests are queued and not yet taken by the task, further calls wait
+/// (within their request timeout) until there is room; they do not fail.
+///
+/// # Examples
+/// ```
+/// assert_eq!(chatwire::DEFAULT_COMMAND_CAPACITY, 1024);
+/// ```
+pub const DEFAULT_COMMAND_CAPACITY: usize = 1024;
 /// Minimum interval between two `typing` calls for one conversation: 10 s.
 ///
 /// # Examples
@@ -39,114 +54,6 @@ pub const DEFAULT_EVENT_BUFFER: usize = 4096;
 /// assert_eq!(chatwire::TYPING_THROTTLE, Duration::from_secs(10));
 /// ```
 pub const TYPING_THROTTLE: Duration = Duration::from_secs(10);
-
-/// How the SDK reconnects after the connection drops.
-///
-/// The first retry happens at once; retry `n >= 2` waits
-/// `min(max_delay, initial_delay * multiplier^(n-2))`, reduced by a random jitter of up to
-/// `jitter` (a fraction) so that many clients do not reconnect in lockstep.
-///
-/// # Examples
-/// ```
-/// use std::time::Duration;
-/// use chatwire::ReconnectPolicy;
-/// let p = ReconnectPolicy::default();
-/// assert_eq!(p.delay_with(1, 0.0), Duration::ZERO);
-/// assert_eq!(p.delay_with(2, 0.0), Duration::from_millis(500));
-/// assert_eq!(p.delay_with(3, 0.0), Duration::from_secs(1));
-/// assert_eq!(p.delay_with(30, 0.0), Duration::from_secs(30));
-/// assert_eq!(p.delay_with(2, 1.0), Duration::from_millis(250));
-/// ```
-#[derive(Debug, Clone, PartialEq)]
-pub struct ReconnectPolicy {
-    /// Delay before the second retry (default 500 ms).
-    pub initial_delay: Duration,
-    /// Upper bound of any delay (default 30 s).
-    pub max_delay: Duration,
-    /// Growth factor per retry (default 2).
-    pub multiplier: f64,
-    /// Random reduction of each delay, as a fraction in `0.0..=1.0` (default 0.5).
-    pub jitter: f64,
-    /// Give up after this many consecutive failed attempts (default: never).
-    pub max_attempts: Option<u32>,
-}
-
-impl Default for ReconnectPolicy {
-    fn default() -> Self {
-        ReconnectPolicy {
-            initial_delay: Duration::from_millis(500),
-            max_delay: Duration::from_secs(30),
-            multiplier: 2.0,
-            jitter: 0.5,
-            max_attempts: None,
-        }
-    }
-}
-
-impl ReconnectPolicy {
-    /// Never reconnect: the messenger closes when the connection drops.
-    ///
-    /// # Examples
-    /// ```
-    /// use chatwire::ReconnectPolicy;
-    /// assert_eq!(ReconnectPolicy::never().max_attempts, Some(0));
-    /// ```
-    pub fn never() -> Self {
-        ReconnectPolicy {
-            max_attempts: Some(0),
-            ..Self::default()
-        }
-    }
-
-    /// Sets [`ReconnectPolicy::max_attempts`].
-    ///
-    /// # Examples
-    /// ```
-    /// use chatwire::ReconnectPolicy;
-    /// let policy = ReconnectPolicy::default().max_attempts(10);
-    /// assert_eq!(policy.max_attempts, Some(10));
-    /// ```
-    pub fn max_attempts(mut self, attempts: u32) -> Self {
-        self.max_attempts = Some(attempts);
-        self
-    }
-
-    /// The delay before retry `attempt` (1-based) with a random jitter.
-    ///
-    /// # Examples
-    /// ```
-    /// use std::time::Duration;
-    /// use chatwire::ReconnectPolicy;
-    /// let policy = ReconnectPolicy::default();
-    /// assert_eq!(policy.delay(1), Duration::ZERO);
-    /// // 1 s for the third attempt, less up to half of it as jitter.
-    /// let third = policy.delay(3);
-    /// assert!(third >= Duration::from_millis(500) && third <= Duration::from_secs(1));
-    /// ```
-    pub fn delay(&self, attempt: u32) -> Duration {
-        self.delay_with(attempt, rand::random::<f64>())
-    }
-
-    /// The delay before retry `attempt` for a given random value in `0.0..=1.0`.
-    ///
-    /// # Examples
-    /// ```
-    /// use std::time::Duration;
-    /// use chatwire::ReconnectPolicy;
-    /// let steady = ReconnectPolicy { jitter: 0.0, ..ReconnectPolicy::default() };
-    /// assert_eq!(steady.delay_with(4, 0.9), Duration::from_secs(2));
-    /// ```
-    pub fn delay_with(&self, attempt: u32, random: f64) -> Duration {
-        if attempt <= 1 {
-            return Duration::ZERO;
-        }
-        let exp = self.multiplier.max(1.0).powi((attempt - 2).min(64) as i32);
-        let base = self.initial_delay.as_secs_f64() * exp;
-        let capped = base.min(self.max_delay.as_secs_f64());
-        let factor = 1.0 - self.jitter.clamp(0.0, 1.0) * random.clamp(0.0, 1.0);
-        Duration::from_secs_f64(capped * factor)
-    }
-}
 
 /// How to log in.
 #[derive(Clone)]
@@ -189,6 +96,7 @@ pub(crate) struct Config {
     pub keep_alive: Duration,
     pub presence_heartbeat: Option<Duration>,
     pub event_buffer: usize,
+    pub command_capacity: usize,
     /// A TLS configuration trusting custom roots (instead of the feature's default roots).
     #[cfg(any(
         feature = "rustls-tls-native-roots",
@@ -222,6 +130,7 @@ pub struct MessengerBuilder {
     keep_alive: Duration,
     presence_heartbeat: Option<Duration>,
     event_buffer: usize,
+    command_capacity: usize,
     #[cfg(any(
         feature = "rustls-tls-native-roots",
         feature = "rustls-tls-webpki-roots"
@@ -231,11 +140,14 @@ pub struct MessengerBuilder {
 
 /// Normalizes a server URL: `ws://` or `wss://`; an empty path becomes `/platform`.
 pub(crate) fn normalize_url(url: &str) -> Result<Url> {
-    let mut url =
-        Url::parse(url).map_err(|e| Error::InvalidArgument(format!("server URL: {e}")))?;
+    let mut url = Url::parse(url).map_err(|e| {
+        Error::InvalidArgument(format!(
+            "server URL {url:?}: {e}; expected a ws:// or wss:// URL such as ws://127.0.0.1:8080"
+        ))
+    })?;
     if !matches!(url.scheme(), "ws" | "wss") {
         return Err(Error::InvalidArgument(format!(
-            "server URL must be ws:// or wss://, not {}://",
+            "server URL must be a ws:// or wss:// URL (such as wss://chat.example.com), not {}://",
             url.scheme()
         )));
     }
@@ -255,6 +167,7 @@ impl MessengerBuilder {
             keep_alive: DEFAULT_KEEP_ALIVE,
             presence_heartbeat: None,
             event_buffer: DEFAULT_EVENT_BUFFER,
+            command_capacity: DEFAULT_COMMAND_CAPACITY,
             #[cfg(any(
                 feature = "rustls-tls-native-roots",
                 feature = "rustls-tls-webpki-roots"
@@ -472,11 +385,33 @@ impl MessengerBuilder {
         self
     }
 
+    /// Capacity of the command channel to the connection task (default
+    /// [`DEFAULT_COMMAND_CAPACITY`], 1 024; at least 1). When it is full, calls wait for room
+    /// (counted in their request timeout) instead of failing.
+    ///
+    /// # Examples
+    /// ```no_run
+    /// # async fn demo() -> chatwire::Result<()> {
+    /// use chatwire::Messenger;
+    /// let messenger = Messenger::builder("ws://127.0.0.1:8080")
+    ///     .password("alice@chatwire.local", "secret-password")
+    ///     .command_capacity(64)
+    ///     .connect()
+    ///     .await?;
+    /// # let _ = messenger;
+    /// # Ok(()) }
+    /// ```
+    pub fn command_capacity(mut self, capacity: usize) -> Self {
+        self.command_capacity = capacity.max(1);
+        self
+    }
+
     /// Connects, logs in, and starts the background connection task.
     ///
     /// # Errors
-    /// [`Error::InvalidArgument`] for a bad URL or missing credentials, [`Error::Transport`]
-    /// when the server cannot be reached, [`Error::LoginFailed`] when the login is refused.
+    /// [`Error::InvalidArgument`] for a bad URL or missing credentials, [`Error::Connect`]
+    /// when the server cannot be reached (its [`ConnectStage`](crate::ConnectStage) says where
+    /// it failed), [`Error::LoginFailed`] when the login is refused.
     ///
     /// # Examples
     /// ```no_run
@@ -511,6 +446,7 @@ impl MessengerBuilder {
             keep_alive: self.keep_alive,
             presence_heartbeat: self.presence_heartbeat,
             event_buffer: self.event_buffer,
+            command_capacity: self.command_capacity,
             #[cfg(any(
                 feature = "rustls-tls-native-roots",
                 feature = "rustls-tls-webpki-roots"

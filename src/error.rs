@@ -50,12 +50,82 @@ pub enum Error {
         /// The server's reason.
         reason: String,
     },
-    /// The WebSocket or the URL failed.
-    #[error("transport: {0}")]
-    Transport(String),
+    /// Connecting to the server failed: `stage` says which step, `source` why.
+    ///
+    /// Only [`MessengerBuilder::connect`](crate::MessengerBuilder::connect) returns it; failed
+    /// reconnection attempts are retried following the
+    /// [`ReconnectPolicy`](crate::ReconnectPolicy), and a connection that drops later fails
+    /// the requests in flight with [`Error::Disconnected`].
+    ///
+    /// ```
+    /// use chatwire::{ConnectStage, Error};
+    /// let refused = std::io::Error::new(std::io::ErrorKind::ConnectionRefused, "Connection refused");
+    /// let e = Error::Connect {
+    ///     url: "ws://127.0.0.1:9/platform".into(),
+    ///     stage: ConnectStage::Tcp,
+    ///     source: Box::new(refused),
+    /// };
+    /// assert_eq!(e.to_string(), "could not connect to ws://127.0.0.1:9/platform (TCP): Connection refused");
+    /// assert!(e.is_retryable());
+    /// ```
+    #[error("could not connect to {url} ({stage}): {source}")]
+    Connect {
+        /// The server URL (after normalization: an empty path becomes `/platform`).
+        url: String,
+        /// The step that failed.
+        stage: ConnectStage,
+        /// The underlying error (an `std::io::Error` for TCP failures and timeouts, the TLS or
+        /// WebSocket library's error otherwise).
+        source: Box<dyn std::error::Error + Send + Sync + 'static>,
+    },
     /// A frame from the server could not be understood.
     #[error("protocol: {0}")]
     Protocol(#[from] chatwire_protocol::DecodeError),
+}
+
+/// The step of connecting that failed, in [`Error::Connect`].
+///
+/// # Examples
+/// ```no_run
+/// # async fn demo() -> chatwire::Result<()> {
+/// use chatwire::{ConnectStage, Error, Messenger};
+/// match Messenger::builder("wss://chat.example.com")
+///     .password("alice@chat.example", "secret-password")
+///     .connect()
+///     .await
+/// {
+///     Ok(_messenger) => {}
+///     Err(Error::Connect { stage: ConnectStage::Tls, source, .. }) => {
+///         eprintln!("check the server's certificate: {source}");
+///     }
+///     Err(e) => return Err(e),
+/// }
+/// # Ok(()) }
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum ConnectStage {
+    /// Resolving the host name and opening the TCP connection (refused, unreachable, timed out).
+    Tcp,
+    /// The TLS handshake of a `wss://` URL (untrusted or invalid certificate, TLS not compiled in).
+    Tls,
+    /// The WebSocket upgrade (an HTTP error status, not a WebSocket endpoint).
+    WebSocket,
+    /// The session handshake: the server's `__connectionSuccessful` greeting and the answer to
+    /// the login (a timeout, the connection closing, or an unexpected frame). A login the server
+    /// refuses is [`Error::LoginFailed`] instead.
+    Login,
+}
+
+impl std::fmt::Display for ConnectStage {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            ConnectStage::Tcp => "TCP",
+            ConnectStage::Tls => "TLS",
+            ConnectStage::WebSocket => "WebSocket handshake",
+            ConnectStage::Login => "login",
+        })
+    }
 }
 
 impl Error {
@@ -76,8 +146,8 @@ impl Error {
         }
     }
 
-    /// Whether trying again later may succeed (timeouts, disconnections, rate limits,
-    /// temporary unavailability, throttled logins).
+    /// Whether trying again later may succeed (timeouts, disconnections, failed connection
+    /// attempts at any [`ConnectStage`], rate limits, temporary unavailability, throttled logins).
     ///
     /// # Examples
     /// ```
@@ -91,7 +161,7 @@ impl Error {
         match self {
             Error::Timeout(_)
             | Error::Disconnected
-            | Error::Transport(_)
+            | Error::Connect { .. }
             | Error::TypingThrottled(_) => true,
             Error::Server { code, .. } => matches!(
                 code,
@@ -103,12 +173,6 @@ impl Error {
             Error::LoginFailed { code, .. } => matches!(code, 429 | 500),
             _ => false,
         }
-    }
-}
-
-impl From<tokio_tungstenite::tungstenite::Error> for Error {
-    fn from(e: tokio_tungstenite::tungstenite::Error) -> Self {
-        Error::Transport(e.to_string())
     }
 }
 

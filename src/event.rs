@@ -106,6 +106,7 @@ pub enum ConnectionState {
 /// # Ok(()) }
 /// ```
 #[derive(Clone, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct Tokens {
     /// Access token (for [`MessengerBuilder::access_token`](crate::MessengerBuilder::access_token)).
     pub access_token: String,
@@ -115,6 +116,36 @@ pub struct Tokens {
     pub refresh_token: String,
     /// When the refresh token expires.
     pub refresh_expires_at: SystemTime,
+}
+
+impl Tokens {
+    /// A token pair with its expiry times, as [`Messenger::tokens`](crate::Messenger::tokens)
+    /// returns it; for tests of code that stores or reuses tokens.
+    ///
+    /// # Examples
+    /// ```
+    /// use std::time::{Duration, SystemTime};
+    /// use chatwire::{Event, Tokens};
+    /// let now = SystemTime::now();
+    /// let tokens = Tokens::new("access", now + Duration::from_secs(3600), "refresh", now + Duration::from_secs(86_400));
+    /// assert_eq!(tokens.access_token, "access");
+    /// assert!(!format!("{tokens:?}").contains("refresh\""));
+    /// let event = Event::TokensRefreshed(tokens);
+    /// # let _ = event;
+    /// ```
+    pub fn new(
+        access_token: impl Into<String>,
+        access_expires_at: SystemTime,
+        refresh_token: impl Into<String>,
+        refresh_expires_at: SystemTime,
+    ) -> Self {
+        Tokens {
+            access_token: access_token.into(),
+            access_expires_at,
+            refresh_token: refresh_token.into(),
+            refresh_expires_at,
+        }
+    }
 }
 
 impl fmt::Debug for Tokens {
@@ -419,6 +450,22 @@ impl Event {
             },
             _ => return None,
         })
+    }
+
+    /// The original event inside an `onRetransmitEvents` frame, with its seq, as a replayed
+    /// event (`None` for other frames and for events without a seq).
+    pub(crate) fn from_retransmitted(frame: ServerFrame) -> Option<(u64, Event)> {
+        let Some(EventObject::Retransmitted(inner)) = frame.payload.object else {
+            return None;
+        };
+        let inner = *inner;
+        let seq = inner.payload.seq?.get();
+        let frame = ServerFrame {
+            event: inner.event,
+            request_uuid: None,
+            payload: inner.payload,
+        };
+        Some((seq, Event::from_frame(frame, true)?))
     }
 }
 

@@ -18,11 +18,11 @@ pub use chatwire_protocol::{
     ConversationId, ErrorCode, JsonMap, MessageId, Permissions, Seq, UserId,
 };
 pub use config::{
-    MessengerBuilder, ReconnectPolicy, DEFAULT_EVENT_BUFFER, DEFAULT_KEEP_ALIVE,
-    DEFAULT_REQUEST_TIMEOUT, TYPING_THROTTLE,
+    MessengerBuilder, ReconnectPolicy, DEFAULT_COMMAND_CAPACITY, DEFAULT_EVENT_BUFFER,
+    DEFAULT_KEEP_ALIVE, DEFAULT_REQUEST_TIMEOUT, TYPING_THROTTLE,
 };
 pub use conversation::{ConversationEdit, CustomDataPatch, NewConversation, NewParticipant};
-pub use error::{Error, Result};
+pub use error::{ConnectStage, Error, Result};
 pub use event::{ConnectionState, Event, EventMeta, EventStream, Tokens};
 pub use history::{EventRange, History, Replay};
 pub use message::{MessageEdit, MessageSend};

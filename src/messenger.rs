@@ -9,17 +9,17 @@ use chatwire_protocol::{
     Request, Seq, ServerFrame, SetStatus, Subscribe, TypingMessage, Unsubscribe, UserId, UserRef,
     MAX_GET_CONVERSATIONS, MAX_GET_USERS, MAX_SUBSCRIBE_IDS,
 };
-use tokio::sync::{broadcast, mpsc, oneshot, watch};
+use tokio::sync::{broadcast, oneshot, watch};
 
 use crate::config::{Config, MessengerBuilder, TYPING_THROTTLE};
-use crate::connection::{self, Command, Outputs, Task};
+use crate::connection::{self, Command, CommandSender, Outputs, Task};
 use crate::error::{Error, Result};
 use crate::event::{ConnectionState, EventStream, Tokens};
 use crate::model::{Conversation, User};
 
 struct Shared {
     config: Arc<Config>,
-    commands: mpsc::UnboundedSender<Command>,
+    commands: CommandSender,
     events: broadcast::Sender<crate::Event>,
     first_events: Mutex<Option<broadcast::Receiver<crate::Event>>>,
     state: watch::Receiver<ConnectionState>,
@@ -86,10 +86,8 @@ impl Messenger {
 
     pub(crate) async fn start(config: Config) -> Result<Messenger> {
         let config = Arc::new(config);
-        let mut ws = connection::socket::open(&config).await?;
-        let login =
-            connection::socket::login(&mut ws, &config.credentials, config.request_timeout).await?;
-        let (commands, command_rx) = mpsc::unbounded_channel();
+        let (ws, login) = connection::connect(&config, &config.credentials).await?;
+        let (commands, command_rx) = connection::command::channel(config.command_capacity);
         let (events, first_events) = broadcast::channel(config.event_buffer);
         let (state_tx, state) = watch::channel(ConnectionState::Connecting);
         let (tokens_tx, tokens) = watch::channel(None);
@@ -241,26 +239,36 @@ impl Messenger {
     /// # Ok(()) }
     /// ```
     pub fn close(&self) {
-        let _ = self.shared.commands.send(Command::Close);
+        self.shared.commands.close();
     }
 
-    /// Sends a request and waits for its complete reply.
+    /// Sends a request and waits for its complete reply; the request timeout runs from here,
+    /// including any wait for room in the command channel.
     pub(crate) async fn call(&self, request: Request) -> Result<Vec<ServerFrame>> {
-        let (reply, rx) = oneshot::channel();
-        self.shared
-            .commands
-            .send(Command::Request { request, reply })
-            .map_err(|_| Error::NotLoggedIn)?;
         let timeout = self.shared.config.request_timeout;
-        match tokio::time::timeout(timeout, rx).await {
-            Err(_) => Err(Error::Timeout(timeout)),
-            // The task dropped the request unanswered: it was queued behind a close.
-            Ok(Err(_)) if matches!(*self.shared.state.borrow(), ConnectionState::Closed { .. }) => {
-                Err(Error::NotLoggedIn)
+        let deadline = tokio::time::Instant::now() + timeout;
+        let (reply, rx) = oneshot::channel();
+        let command = Command::Request {
+            request,
+            reply,
+            deadline,
+        };
+        let exchange = async {
+            if self.shared.commands.send(command).await.is_err() {
+                return Err(Error::NotLoggedIn);
             }
-            Ok(Err(_)) => Err(Error::Disconnected),
-            Ok(Ok(result)) => result,
-        }
+            match rx.await {
+                Ok(result) => result,
+                // The task dropped the request unanswered: it was queued behind a close.
+                Err(_) if matches!(*self.shared.state.borrow(), ConnectionState::Closed { .. }) => {
+                    Err(Error::NotLoggedIn)
+                }
+                Err(_) => Err(Error::Disconnected),
+            }
+        };
+        tokio::time::timeout_at(deadline, exchange)
+            .await
+            .unwrap_or(Err(Error::Timeout(timeout)))
     }
 
     /// Sends a single-reply request and returns the object of the reply.

@@ -3,8 +3,8 @@
 use std::time::Duration;
 
 use chatwire::{
-    Conversation, ConversationId, Error, ErrorCode, Event, EventRange, EventStream, History,
-    Message, Messenger, MessengerBuilder, NewConversation, NewParticipant, Participant,
+    ConnectStage, Conversation, ConversationId, Error, ErrorCode, Event, EventRange, EventStream,
+    History, Message, Messenger, MessengerBuilder, NewConversation, NewParticipant, Participant,
     Permissions, ReconnectPolicy, Seq, User, UserId, DEFAULT_EVENT_BUFFER, DEFAULT_KEEP_ALIVE,
     DEFAULT_REQUEST_TIMEOUT, TYPING_THROTTLE,
 };
@@ -68,7 +68,14 @@ fn all_errors() -> Vec<Error> {
             code: 429,
             reason: "slow down".into(),
         },
-        Error::Transport("connection refused".into()),
+        Error::Connect {
+            url: "ws://127.0.0.1:9/platform".into(),
+            stage: ConnectStage::Tcp,
+            source: Box::new(std::io::Error::new(
+                std::io::ErrorKind::ConnectionRefused,
+                "connection refused",
+            )),
+        },
     ]
 }
 
@@ -174,21 +181,18 @@ fn reconnect_policy_delays() {
     assert_eq!(p.delay_with(3, 7.0), p.delay_with(3, 1.0));
     assert_eq!(p.delay_with(3, -1.0), p.delay_with(3, 0.0));
 
-    let custom = ReconnectPolicy {
-        initial_delay: Duration::from_secs(1),
-        max_delay: Duration::from_secs(5),
-        multiplier: 3.0,
-        jitter: 0.0,
-        max_attempts: Some(4),
-    };
+    let custom = ReconnectPolicy::new()
+        .initial_delay(Duration::from_secs(1))
+        .max_delay(Duration::from_secs(5))
+        .multiplier(3.0)
+        .jitter(0.0)
+        .max_attempts(4);
     assert_eq!(custom.delay_with(2, 1.0), Duration::from_secs(1));
     assert_eq!(custom.delay_with(3, 1.0), Duration::from_secs(3));
     assert_eq!(custom.delay_with(4, 1.0), Duration::from_secs(5));
-    let flat = ReconnectPolicy {
-        multiplier: 0.5, // below 1: no growth, never shrinking
-        jitter: 0.0,
-        ..ReconnectPolicy::default()
-    };
+    let flat = ReconnectPolicy::default()
+        .multiplier(0.5) // below 1: no growth, never shrinking
+        .jitter(0.0);
     assert_eq!(flat.delay_with(5, 0.0), Duration::from_millis(500));
 
     assert_eq!(ReconnectPolicy::never().max_attempts, Some(0));
@@ -271,7 +275,7 @@ async fn bad_urls_are_invalid_arguments() {
             other => panic!("{url}: {other:?}"),
         }
     }
-    // nothing listens there: a transport error, retryable
+    // nothing listens there: a connect error at the TCP stage, retryable
     let free = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     let port = free.local_addr().unwrap().port();
     drop(free);
@@ -280,7 +284,18 @@ async fn bad_urls_are_invalid_arguments() {
         .connect()
         .await
     {
-        Err(e @ Error::Transport(_)) => assert!(e.is_retryable()),
+        Err(
+            e @ Error::Connect {
+                stage: ConnectStage::Tcp,
+                ..
+            },
+        ) => {
+            assert!(e.is_retryable());
+            let text = e.to_string();
+            let url = format!("ws://127.0.0.1:{port}/platform");
+            assert!(text.contains(&url) && text.contains("(TCP)"), "{text}");
+            assert!(std::error::Error::source(&e).is_some());
+        }
         other => panic!("{other:?}"),
     }
 }

@@ -100,11 +100,9 @@ async fn survives_sigkill_under_load() {
     wait_listening(addr).await;
     tokio::time::sleep(Duration::from_millis(300)).await; // users created
     let url = format!("ws://{addr}");
-    let policy = ReconnectPolicy {
-        initial_delay: Duration::from_millis(20),
-        max_delay: Duration::from_millis(200),
-        ..ReconnectPolicy::default()
-    };
+    let policy = ReconnectPolicy::default()
+        .initial_delay(Duration::from_millis(20))
+        .max_delay(Duration::from_millis(200));
     let mut clients = Vec::new();
     for i in 0..3 {
         let m = Messenger::builder(&url)

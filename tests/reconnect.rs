@@ -13,10 +13,11 @@ use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::watch;
 
 /// A TCP proxy whose "network" the test can cut (existing connections dropped, new ones
-/// refused) and restore.
+/// refused) and restore, or stall (new connections accepted but not forwarded yet).
 struct Proxy {
     addr: SocketAddr,
     up: Arc<AtomicBool>,
+    stalled: Arc<AtomicBool>,
     cuts: watch::Sender<u64>,
 }
 
@@ -25,8 +26,10 @@ impl Proxy {
         let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();
         let up = Arc::new(AtomicBool::new(true));
+        let stalled = Arc::new(AtomicBool::new(false));
         let (cuts, _) = watch::channel(0u64);
         let (up2, cuts2) = (up.clone(), cuts.clone());
+        let stalled2 = stalled.clone();
         tokio::spawn(async move {
             while let Ok((mut client, _)) = listener.accept().await {
                 if !up2.load(Ordering::SeqCst) {
@@ -34,7 +37,11 @@ impl Proxy {
                     continue;
                 }
                 let mut cut = cuts2.subscribe();
+                let stalled = stalled2.clone();
                 tokio::spawn(async move {
+                    while stalled.load(Ordering::SeqCst) {
+                        tokio::time::sleep(Duration::from_millis(10)).await;
+                    }
                     let Ok(mut server) = TcpStream::connect(target).await else {
                         return;
                     };
@@ -45,7 +52,12 @@ impl Proxy {
                 });
             }
         });
-        Proxy { addr, up, cuts }
+        Proxy {
+            addr,
+            up,
+            stalled,
+            cuts,
+        }
     }
 
     fn url(&self) -> String {
@@ -63,11 +75,9 @@ impl Proxy {
 }
 
 fn fast_policy() -> ReconnectPolicy {
-    ReconnectPolicy {
-        initial_delay: Duration::from_millis(20),
-        max_delay: Duration::from_millis(200),
-        ..ReconnectPolicy::default()
-    }
+    ReconnectPolicy::default()
+        .initial_delay(Duration::from_millis(20))
+        .max_delay(Duration::from_millis(200))
 }
 
 async fn wait_state(m: &Messenger, want: impl Fn(&ConnectionState) -> bool) {
@@ -238,17 +248,72 @@ async fn catches_up_across_a_server_restart_on_the_same_data_dir() {
     drop(server);
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_request_whose_caller_gave_up_is_never_sent() {
+    let server = TestServer::start().await;
+    let alice = server.add_user("alice").await;
+    let bob = server.add_user("bob").await;
+    let proxy = Proxy::start(server.server().local_addr()).await;
+    let a = Messenger::builder(&proxy.url())
+        .password(&alice.name, &alice.password)
+        .request_timeout(Duration::from_secs(10))
+        .reconnect(fast_policy())
+        .connect()
+        .await
+        .unwrap();
+    let b = server.messenger(&bob).await.unwrap();
+    let mut events = b.events();
+    let chat = a
+        .create_conversation(NewConversation::chat().participant(bob.id))
+        .await
+        .unwrap();
+
+    // The reconnect attempt hangs in the WebSocket handshake: requests wait in the channel.
+    proxy.stalled.store(true, Ordering::SeqCst);
+    proxy.cut();
+    proxy.restore();
+    wait_state(&a, |s| matches!(s, ConnectionState::Reconnecting { .. })).await;
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let gave_up = tokio::time::timeout(
+        Duration::from_millis(200),
+        std::future::IntoFuture::into_future(a.send_message(chat.id, "abandoned")),
+    )
+    .await;
+    assert!(gave_up.is_err(), "the caller gave up: {gave_up:?}");
+    let waiting = {
+        let a = a.clone();
+        tokio::spawn(async move { a.send_message(chat.id, "waited").await })
+    };
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    proxy.stalled.store(false, Ordering::SeqCst);
+
+    waiting
+        .await
+        .unwrap()
+        .expect("a caller still waiting is served after the reconnect");
+    a.send_message(chat.id, "after").await.unwrap();
+    let texts: Vec<String> = collect_messages(&mut events, 2)
+        .await
+        .into_iter()
+        .map(|m| m.1)
+        .collect();
+    assert_eq!(
+        texts,
+        ["waited", "after"],
+        "the abandoned request was not sent"
+    );
+}
+
 #[tokio::test]
 async fn reconnect_attempts_follow_the_backoff_policy() {
     let server = TestServer::start().await;
     let alice = server.add_user("alice").await;
-    let policy = ReconnectPolicy {
-        initial_delay: Duration::from_secs(1),
-        max_delay: Duration::from_secs(4),
-        multiplier: 2.0,
-        jitter: 0.0,
-        max_attempts: Some(5),
-    };
+    let policy = ReconnectPolicy::new()
+        .initial_delay(Duration::from_secs(1))
+        .max_delay(Duration::from_secs(4))
+        .multiplier(2.0)
+        .jitter(0.0)
+        .max_attempts(5);
     let proxy = Proxy::start(server.server().local_addr()).await;
     let a = Messenger::builder(&proxy.url())
         .password(&alice.name, &alice.password)

@@ -1,6 +1,6 @@
 //! `wss://` against a server with a self-signed certificate, trusted explicitly.
 
-use chatwire::{Error, Messenger};
+use chatwire::{ConnectStage, Error, Messenger};
 use chatwire_server::{RunningServer, Storage, TlsFiles};
 
 #[tokio::test]
@@ -27,7 +27,16 @@ async fn connects_over_wss_with_a_custom_root() {
         .password("alice@chatwire.local", "alice-password")
         .connect()
         .await;
-    assert!(matches!(refused, Err(Error::Transport(_))), "{refused:?}");
+    assert!(
+        matches!(
+            refused,
+            Err(Error::Connect {
+                stage: ConnectStage::Tls,
+                ..
+            })
+        ),
+        "{refused:?}"
+    );
 
     let m = Messenger::builder(&url)
         .tls_root_certificates_pem(cert_pem.as_bytes())

@@ -1,51 +1,44 @@
 //! The background connection task: the only owner of the socket.
 //!
 //! It waits in one `select!` on socket frames, commands from [`Messenger`](crate::Messenger)
-//! handles and timers (keep-alive, token refresh, presence heartbeat). Replies are matched to
-//! requests by `request_uuid` ([`pending`]); persisted events go through per-conversation seq
-//! tracking ([`sync`]) so each reaches the event stream once and in order. After every login the
-//! task catches up: it reads its own user record and the current `last_seq` of every known
-//! conversation, and fills each gap with `retransmitEvents` in windows of 100, at most four
-//! catch-up requests in flight. When the connection drops, requests in flight fail with
-//! [`Error::Disconnected`] and the task reconnects following the [`ReconnectPolicy`](crate::ReconnectPolicy).
+//! handles ([`command`]) and timers (keep-alive, token refresh, presence heartbeat). Replies are
+//! matched to requests by `request_uuid` ([`pending`]); persisted events go through
+//! per-conversation seq tracking ([`sync`]) so each reaches the event stream once and in order.
+//! After every login the task catches up ([`catchup`]). When the connection drops, requests in
+//! flight fail with [`Error::Disconnected`] and the task reconnects following the
+//! [`ReconnectPolicy`](crate::ReconnectPolicy) ([`socket`] opens and logs in).
 
-pub(crate) mod pending;
-pub(crate) mod socket;
-pub(crate) mod sync;
+mod catchup;
+pub(crate) mod command;
+mod pending;
+mod socket;
+mod sync;
 
-use std::collections::VecDeque;
+use std::collections::{HashMap, VecDeque};
 use std::sync::Arc;
 use std::time::Duration;
 
 use chatwire_protocol::{
-    ClientSession, ConversationId, ErrorCode, EventName, EventObject, GetConversations,
-    MessagingFrame, Request, RetransmitEvents, ServerFrame, ServerSession, SessionFrame, SetStatus,
-    UserId, UserRef, MAX_GET_CONVERSATIONS,
+    parse_server_frame, ClientSession, ConversationId, EventClass, EventName, EventObject,
+    MessagingFrame, Request, RetransmitEvents, ServerFrame, ServerMessage, ServerSession,
+    SessionFrame, SetStatus, UserId,
 };
 use futures::{SinkExt, StreamExt};
-use tokio::sync::{broadcast, mpsc, oneshot, watch};
+use tokio::sync::{broadcast, oneshot, watch};
 use tokio::time::{interval_at, sleep, sleep_until, Instant};
 use tokio_tungstenite::tungstenite::Message;
 
 use crate::config::{Config, Credentials};
 use crate::error::{Error, Result};
 use crate::event::{ConnectionState, Event, Tokens};
+pub(crate) use command::{Command, CommandReceiver, CommandSender};
 use pending::{Expect, Internal, Origin, Pending};
+pub(crate) use socket::connect;
 use socket::{LoggedIn, Ws};
 use sync::SeqSync;
 
 /// Catch-up and gap-fill requests in flight at once (SPEC.md section 13).
 const MAX_INTERNAL_IN_FLIGHT: usize = 4;
-
-/// A message from a `Messenger` handle to the task.
-#[allow(clippy::large_enum_variant)]
-pub(crate) enum Command {
-    Request {
-        request: Request,
-        reply: oneshot::Sender<Result<Vec<ServerFrame>>>,
-    },
-    Close,
-}
 
 /// Where the task publishes what handles observe.
 pub(crate) struct Outputs {
@@ -62,22 +55,37 @@ enum End {
     Dropped(String),
 }
 
+/// A frame waiting to be written.
+struct Outgoing {
+    text: String,
+    /// For a `Messenger` call: its `request_uuid`, to skip it if the caller gives up first.
+    request: Option<String>,
+}
+
 pub(crate) struct Task {
     config: Arc<Config>,
+    /// The current login (after the first login: the tokens, never the password).
     credentials: Credentials,
-    commands: mpsc::UnboundedReceiver<Command>,
+    commands: CommandReceiver,
     out: Outputs,
+    /// Our own user id, known from the first catch-up on.
+    me: Option<UserId>,
     pending: Pending,
+    /// Per-conversation seq tracking, created once our id is known.
     sync: Option<SeqSync>,
     /// Persisted events received before we knew our own id (first login only).
     early: Vec<ServerFrame>,
+    /// Catch-up requests waiting for room in the in-flight budget.
     internal: VecDeque<(Request, Internal)>,
     internal_in_flight: usize,
+    /// Catch-up steps not finished yet; `connect()` returns when it reaches 0.
     catchup_left: usize,
+    /// Completes `connect()` once the first catch-up is done.
     ready: Option<oneshot::Sender<Result<()>>>,
-    outbox: Vec<String>,
+    outbox: Vec<Outgoing>,
     /// The presence the application asked for, re-applied after a reconnect.
     online: Option<bool>,
+    /// When to refresh the access token.
     refresh_at: Option<Instant>,
     /// Whether the first login's catch-up is complete (later, unknown conversations are
     /// discovered from where we joined them).
@@ -85,13 +93,13 @@ pub(crate) struct Task {
     /// The server's store epoch seen at the last login.
     epoch: Option<String>,
     /// Backward scans of discovered conversations: events collected so far.
-    scans: std::collections::HashMap<ConversationId, Vec<(u64, Event)>>,
+    scans: HashMap<ConversationId, Vec<(u64, Event)>>,
 }
 
 impl Task {
     pub fn new(
         config: Arc<Config>,
-        commands: mpsc::UnboundedReceiver<Command>,
+        commands: CommandReceiver,
         out: Outputs,
         ready: oneshot::Sender<Result<()>>,
     ) -> Self {
@@ -100,6 +108,7 @@ impl Task {
             config,
             commands,
             out,
+            me: None,
             pending: Pending::default(),
             sync: None,
             early: Vec::new(),
@@ -112,7 +121,7 @@ impl Task {
             refresh_at: None,
             synced_once: false,
             epoch: None,
-            scans: std::collections::HashMap::new(),
+            scans: HashMap::new(),
         }
     }
 
@@ -134,6 +143,12 @@ impl Task {
 
     fn emit(&self, event: Event) {
         let _ = self.out.events.send(event);
+    }
+
+    fn emit_all(&self, events: Vec<Event>) {
+        for event in events {
+            self.emit(event);
+        }
     }
 
     fn set_state(&self, state: ConnectionState) {
@@ -195,14 +210,7 @@ impl Task {
             if !self.wait(self.config.reconnect.delay(attempt)).await {
                 return None;
             }
-            let result = async {
-                let mut ws = socket::open(&self.config).await?;
-                let login =
-                    socket::login(&mut ws, &self.credentials, self.config.request_timeout).await?;
-                Ok::<_, Error>((ws, login))
-            }
-            .await;
-            match result {
+            match socket::connect(&self.config, &self.credentials).await {
                 Ok(pair) => return Some(pair),
                 Err(e) if socket::is_fatal(&e) => {
                     self.close(format!("login refused: {e}"));
@@ -221,7 +229,7 @@ impl Task {
             tokio::select! {
                 _ = &mut timer => return true,
                 cmd = self.commands.recv() => match cmd {
-                    None | Some(Command::Close) => {
+                    None => {
                         self.close("closed by the application".into());
                         return false;
                     }
@@ -242,17 +250,9 @@ impl Task {
             refresh_token: Some(login.tokens.refresh_token.clone()),
         };
         self.out.tokens.send_replace(Some(login.tokens));
-        self.refresh_at = Some(
-            Instant::now()
-                + login
-                    .access_lifetime
-                    .mul_f64(0.8)
-                    .max(Duration::from_secs(1)),
-        );
+        self.refresh_at = Some(refresh_time(login.access_lifetime));
         self.set_state(ConnectionState::Live);
-        self.catchup_left = 1;
-        self.internal
-            .push_back((Request::GetUser(UserRef::Name(user)), Internal::Me));
+        self.start_catchup(user);
         let online = self.online.or(self.config.presence_heartbeat.map(|_| true));
         if online == Some(true) {
             self.internal.push_back((
@@ -274,8 +274,15 @@ impl Task {
         let mut heartbeat = interval_at(Instant::now() + hb, hb);
         loop {
             self.pump();
-            for text in self.outbox.drain(..) {
-                if let Err(e) = sink.send(Message::Text(text.into())).await {
+            for out in self.outbox.drain(..) {
+                if out
+                    .request
+                    .is_some_and(|id| self.pending.take_abandoned(&id))
+                {
+                    tracing::debug!("request not sent: its caller gave up");
+                    continue;
+                }
+                if let Err(e) = sink.send(Message::Text(out.text.into())).await {
                     return End::Dropped(format!("send failed: {e}"));
                 }
             }
@@ -295,29 +302,51 @@ impl Task {
                     None => return End::Dropped("connection closed".into()),
                 },
                 cmd = self.commands.recv() => match cmd {
-                    None | Some(Command::Close) => {
+                    None => {
                         let _ = sink.send(Message::Close(None)).await;
                         return End::Closed("closed by the application".into());
                     }
-                    Some(Command::Request { request, reply }) => {
-                        if let Request::SetStatus(s) = &request {
-                            self.online = Some(s.online);
-                        }
-                        self.send_request(request, Origin::User(reply));
-                    }
+                    Some(command) => self.on_command(command),
                 },
-                _ = keep_alive.tick() => self.outbox.push(ClientSession::Ping.to_frame().encode()),
+                _ = keep_alive.tick() => self.outbox.push(Outgoing {
+                    text: ClientSession::Ping.to_frame().encode(),
+                    request: None,
+                }),
                 _ = heartbeat.tick(), if self.config.presence_heartbeat.is_some() => {
                     self.internal.push_back((Request::SetStatus(SetStatus { online: true }), Internal::Ignore));
                 }
                 _ = refresh, if self.refresh_at.is_some() => {
                     self.refresh_at = None;
                     if let Credentials::Token { user, refresh_token: Some(rt), .. } = &self.credentials {
-                        self.outbox.push(ClientSession::Refresh(Some((user.clone(), rt.clone()))).to_frame().encode());
+                        self.outbox.push(Outgoing {
+                            text: ClientSession::Refresh(Some((user.clone(), rt.clone()))).to_frame().encode(),
+                            request: None,
+                        });
                     }
                 }
             }
         }
+    }
+
+    /// A request from a handle: sent unless its caller gave up or its deadline passed.
+    fn on_command(&mut self, command: Command) {
+        let Command::Request {
+            request,
+            reply,
+            deadline,
+        } = command;
+        if reply.is_closed() {
+            tracing::debug!("request not sent: its caller gave up");
+            return;
+        }
+        if Instant::now() >= deadline {
+            let _ = reply.send(Err(Error::Timeout(self.config.request_timeout)));
+            return;
+        }
+        if let Request::SetStatus(s) = &request {
+            self.online = Some(s.online);
+        }
+        self.send_request(request, Origin::User(reply));
     }
 
     fn send_request(&mut self, request: Request, origin: Origin) {
@@ -328,8 +357,10 @@ impl Task {
             Request::RetransmitEvents(_) => Expect::Retransmit,
             _ => Expect::One,
         };
-        self.outbox
-            .push(MessagingFrame::encode_request(&request, &id));
+        self.outbox.push(Outgoing {
+            text: MessagingFrame::encode_request(&request, &id),
+            request: matches!(origin, Origin::User(_)).then(|| id.clone()),
+        });
         self.pending.insert(id, expect, origin);
     }
 
@@ -369,42 +400,37 @@ impl Task {
     }
 
     fn on_text(&mut self, text: &str) {
-        // Messaging frames (nearly all of them) are decoded in one pass, straight into the
-        // typed structs; anything else is a session frame.
-        if text.contains("\"service\"") {
-            match ServerFrame::decode(text) {
-                Ok(frame) => return self.on_frame(frame),
-                Err(e) if !text.contains("\"name\"") => {
-                    tracing::warn!(error = %e, "undecodable server frame");
-                    return;
-                }
-                Err(_) => {}
-            }
+        match parse_server_frame(text) {
+            Ok(ServerMessage::Messaging(frame)) => self.on_frame(frame),
+            Ok(ServerMessage::Session(frame)) => self.on_session(&frame),
+            Ok(_) => {}
+            Err(e) => tracing::warn!(error = %e, "undecodable server frame"),
         }
-        if let Ok(frame) = serde_json::from_str::<SessionFrame>(text) {
-            match ServerSession::from_frame(&frame) {
-                Ok(Some(ServerSession::RefreshSuccessful { tokens })) => {
-                    let (tokens, lifetime) = socket::tokens_from(tokens);
-                    if let Credentials::Token {
-                        access_token,
-                        refresh_token,
-                        ..
-                    } = &mut self.credentials
-                    {
-                        *access_token = tokens.access_token.clone();
-                        *refresh_token = Some(tokens.refresh_token.clone());
-                    }
-                    self.refresh_at =
-                        Some(Instant::now() + lifetime.mul_f64(0.8).max(Duration::from_secs(1)));
-                    self.out.tokens.send_replace(Some(tokens.clone()));
-                    self.emit(Event::TokensRefreshed(tokens));
+    }
+
+    /// Session frames after the login: token refresh answers (and `__pong`).
+    fn on_session(&mut self, frame: &SessionFrame) {
+        match ServerSession::from_frame(frame) {
+            Ok(Some(ServerSession::RefreshSuccessful { tokens })) => {
+                let (tokens, lifetime) = socket::tokens_from(tokens);
+                if let Credentials::Token {
+                    access_token,
+                    refresh_token,
+                    ..
+                } = &mut self.credentials
+                {
+                    *access_token = tokens.access_token.clone();
+                    *refresh_token = Some(tokens.refresh_token.clone());
                 }
-                Ok(Some(ServerSession::RefreshFailed { code, .. })) => {
-                    tracing::warn!(code, "token refresh refused");
-                    self.refresh_at = Some(Instant::now() + Duration::from_secs(60));
-                }
-                _ => {}
+                self.refresh_at = Some(refresh_time(lifetime));
+                self.out.tokens.send_replace(Some(tokens.clone()));
+                self.emit(Event::TokensRefreshed(tokens));
             }
+            Ok(Some(ServerSession::RefreshFailed { code, .. })) => {
+                tracing::warn!(code, "token refresh refused");
+                self.refresh_at = Some(Instant::now() + Duration::from_secs(60));
+            }
+            _ => {}
         }
     }
 
@@ -425,39 +451,26 @@ impl Task {
 
     /// Sends an event-carrying frame to the stream (persisted ones through seq tracking).
     fn route_event(&mut self, frame: ServerFrame) {
-        let persisted = matches!(
-            frame.event,
-            EventName::CreateConversation
-                | EventName::EditConversation
-                | EventName::RemoveConversation
-                | EventName::SendMessage
-                | EventName::EditMessage
-                | EventName::RemoveMessage
-        );
-        let ephemeral = matches!(
-            frame.event,
-            EventName::Typing
-                | EventName::Read
-                | EventName::SetStatus
-                | EventName::EditUser
-                | EventName::Subscribe
-                | EventName::Unsubscribe
-        );
-        if ephemeral {
-            // Our own typing is not echoed to us (the server does not send it to our other
-            // connections either).
-            let me = *self.out.me.borrow();
-            if frame.event == EventName::Typing && me.is_some() && frame.payload.initiator == me {
-                return;
+        match frame.event.class() {
+            EventClass::Ephemeral => {
+                // Our own typing is not echoed to us (the server does not send it to our other
+                // connections either).
+                if frame.event == EventName::Typing
+                    && self.me.is_some()
+                    && frame.payload.initiator == self.me
+                {
+                    return;
+                }
+                if let Some(event) = Event::from_frame(frame, false) {
+                    self.emit(event);
+                }
             }
-            if let Some(event) = Event::from_frame(frame, false) {
-                self.emit(event);
-            }
-            return;
+            EventClass::Persisted => self.route_persisted(frame),
+            _ => {}
         }
-        if !persisted {
-            return;
-        }
+    }
+
+    fn route_persisted(&mut self, frame: ServerFrame) {
         let Some(sync) = self.sync.as_mut() else {
             self.early.push(frame);
             return;
@@ -482,68 +495,17 @@ impl Task {
         };
         let mut out = Vec::new();
         sync.on_event(conversation, seq, event, &mut out);
-        for e in out {
-            self.emit(e);
-        }
+        self.emit_all(out);
     }
 
+    /// The reply to one of the task's own requests.
     fn on_internal(&mut self, internal: Internal, result: Result<Vec<ServerFrame>>) {
         match internal {
             Internal::Ignore => {}
-            Internal::Scan { conversation } => self.on_scan(conversation, result),
             Internal::Me => self.on_me(result),
-            Internal::Conversations(ids) => {
-                match result {
-                    Ok(frames) => frames.iter().for_each(|f| self.observe(f)),
-                    Err(e)
-                        if matches!(
-                            e.code(),
-                            Some(
-                                ErrorCode::ConversationNotFound
-                                    | ErrorCode::ConversationDeleted
-                                    | ErrorCode::NotParticipant
-                            )
-                        ) =>
-                    {
-                        for id in ids {
-                            self.catchup_left += 1;
-                            self.internal.push_back((
-                                Request::GetConversation(chatwire_protocol::ConversationRef {
-                                    uuid: id.to_string(),
-                                }),
-                                Internal::Conversation(id),
-                            ));
-                        }
-                    }
-                    Err(e) => tracing::warn!(error = %e, "catch-up: getConversations failed"),
-                }
-                self.catchup_step_done();
-            }
-            Internal::Conversation(id) => {
-                match result {
-                    Ok(frames) => frames.iter().for_each(|f| self.observe(f)),
-                    Err(e) => match e.code() {
-                        Some(ErrorCode::ConversationNotFound | ErrorCode::ConversationDeleted) => {
-                            if self.sync.as_ref().is_some_and(|s| s.is_tracked(id)) {
-                                self.emit(Event::ConversationRemoved {
-                                    meta: None,
-                                    conversation: id,
-                                });
-                            }
-                            if let Some(s) = self.sync.as_mut() {
-                                s.forget(id);
-                            }
-                        }
-                        Some(ErrorCode::NotParticipant) => {
-                            if let Some(s) = self.sync.as_mut() {
-                                s.forget(id);
-                            }
-                        }
-                        _ => tracing::warn!(error = %e, "catch-up: getConversation failed"),
-                    },
-                }
-                self.catchup_step_done();
-            }
+            Internal::Conversations(ids) => self.on_conversations(ids, result),
+            Internal::Conversation(id) => self.on_conversation(id, result),
+            Internal::Scan { conversation } => self.on_scan(conversation, result),
             Internal::Fill {
                 conversation,
                 from,
@@ -555,7 +517,10 @@ impl Task {
                 let mut out = Vec::new();
                 match result {
                     Ok(frames) => {
-                        let events = frames.into_iter().filter_map(replayed_event).collect();
+                        let events = frames
+                            .into_iter()
+                            .filter_map(Event::from_retransmitted)
+                            .collect();
                         sync.filled(conversation, from, to, events, &mut out);
                     }
                     Err(e) => {
@@ -563,198 +528,20 @@ impl Task {
                         sync.fill_failed(conversation, from, to, &mut out);
                     }
                 }
-                for e in out {
-                    self.emit(e);
-                }
-            }
-        }
-    }
-
-    fn on_me(&mut self, result: Result<Vec<ServerFrame>>) {
-        let me = match result {
-            Ok(frames) => frames
-                .into_iter()
-                .next()
-                .and_then(|f| match f.payload.object {
-                    Some(EventObject::User(u)) => Some(*u),
-                    _ => None,
-                }),
-            Err(e) => {
-                tracing::warn!(error = %e, "could not read own user");
-                None
-            }
-        };
-        let Some(me) = me else {
-            self.catchup_left = 0;
-            if let Some(ready) = self.ready.take() {
-                let _ = ready.send(Err(Error::Protocol(
-                    chatwire_protocol::DecodeError::Malformed("own user record".into()),
-                )));
-            }
-            return;
-        };
-        if let (Some(old), Some(new)) = (&self.epoch, &me.store_epoch) {
-            if old != new {
-                tracing::warn!("the server's data store changed; restarting event tracking");
-                self.sync = None;
-                self.synced_once = false;
-                self.emit(Event::HistoryReset);
-            }
-        }
-        if me.store_epoch.is_some() {
-            self.epoch = me.store_epoch.clone();
-        }
-        self.out.me.send_replace(Some(me.user_id));
-        let sync = self.sync.get_or_insert_with(|| SeqSync::new(me.user_id));
-        let mut ids = sync.known();
-        for id in me.conversations_list.unwrap_or_default() {
-            if !ids.contains(&id) {
-                ids.push(id);
-            }
-        }
-        for batch in ids.chunks(MAX_GET_CONVERSATIONS) {
-            self.catchup_left += 1;
-            let request = Request::GetConversations(GetConversations {
-                uuid: batch.iter().map(|c| c.to_string()).collect(),
-            });
-            self.internal
-                .push_back((request, Internal::Conversations(batch.to_vec())));
-        }
-        for frame in std::mem::take(&mut self.early) {
-            self.route_event(frame);
-        }
-        self.catchup_step_done();
-    }
-
-    /// A conversation's current state during catch-up.
-    fn observe(&mut self, frame: &ServerFrame) {
-        let (Some(EventObject::Conversation(c)), Some(sync)) =
-            (&frame.payload.object, self.sync.as_mut())
-        else {
-            return;
-        };
-        let last = frame
-            .payload
-            .seq
-            .map(|s| s.get())
-            .unwrap_or(c.last_seq.get());
-        let member = c
-            .participants
-            .iter()
-            .any(|p| Some(p.user_id) == *self.out.me.borrow());
-        if sync
-            .delivered(c.uuid)
-            .is_some_and(|delivered| last < delivered)
-        {
-            // The server's log went back (a data dir restored from a backup): its seqs after
-            // `last` will name other events, so start this conversation over from now.
-            tracing::warn!(conversation = %c.uuid, last, "conversation history went back; resetting it");
-            sync.forget(c.uuid);
-            sync.track_from(c.uuid, last);
-            let _ = self.out.events.send(Event::HistoryReset);
-        } else if sync.is_tracked(c.uuid) {
-            sync.set_last(c.uuid, last);
-        } else if member && !self.synced_once {
-            // On the first login, history starts now (older events on request).
-            sync.track_from(c.uuid, last);
-        } else if member {
-            // Added while we were disconnected: deliver everything since we joined.
-            sync.discover(c.uuid, last);
-            self.scans.insert(c.uuid, Vec::new());
-            self.queue_scan(c.uuid, last);
-        }
-    }
-
-    fn queue_scan(&mut self, conversation: ConversationId, to: u64) {
-        let request = Request::RetransmitEvents(RetransmitEvents {
-            conversation: conversation.to_string(),
-            events_from: None,
-            events_to: Some(to as i64),
-            count: Some(to.min(chatwire_protocol::MAX_RETRANSMIT) as i64),
-        });
-        self.internal
-            .push_back((request, Internal::Scan { conversation }));
-    }
-
-    /// One page of a backward scan: stop at the newest point where the snapshots stop
-    /// including us (we joined with the conversation event after it), or at seq 1.
-    fn on_scan(&mut self, conversation: ConversationId, result: Result<Vec<ServerFrame>>) {
-        let Some(mut collected) = self.scans.remove(&conversation) else {
-            return;
-        };
-        let frames = match result {
-            Ok(frames) => frames,
-            Err(e) => {
-                tracing::warn!(error = %e, %conversation, "discovery failed");
-                if let Some(sync) = self.sync.as_mut() {
-                    sync.forget(conversation);
-                }
-                return;
-            }
-        };
-        let from = frames
-            .first()
-            .and_then(|f| f.payload.from_seq)
-            .map(|s| s.get())
-            .unwrap_or(1);
-        collected.extend(frames.into_iter().filter_map(replayed_event));
-        collected.sort_by_key(|(seq, _)| std::cmp::Reverse(*seq));
-        let me = *self.out.me.borrow();
-        let mut join = None;
-        let mut boundary = None;
-        for (seq, ev) in &collected {
-            if let Event::ConversationCreated {
-                conversation: c, ..
-            }
-            | Event::ConversationEdited {
-                conversation: c, ..
-            } = ev
-            {
-                if me.is_some_and(|me| c.participant(me).is_some()) {
-                    join = Some(*seq);
-                } else {
-                    boundary = Some(*seq);
-                    break;
-                }
-            }
-        }
-        if boundary.is_none() && from > 1 {
-            self.scans.insert(conversation, collected);
-            self.queue_scan(conversation, from - 1);
-            return;
-        }
-        let join = join.or(boundary.map(|b| b + 1)).unwrap_or(1);
-        let mut out = Vec::new();
-        if let Some(sync) = self.sync.as_mut() {
-            sync.discovered(conversation, join, collected, &mut out);
-        }
-        for e in out {
-            self.emit(e);
-        }
-    }
-
-    fn catchup_step_done(&mut self) {
-        self.catchup_left = self.catchup_left.saturating_sub(1);
-        if self.catchup_left == 0 {
-            self.synced_once = true;
-            if let Some(ready) = self.ready.take() {
-                let _ = ready.send(Ok(()));
+                self.emit_all(out);
             }
         }
     }
 }
 
+/// When to refresh an access token valid for `lifetime`: at 80 % of it, at least 1 s from now.
+fn refresh_time(lifetime: Duration) -> Instant {
+    Instant::now() + lifetime.mul_f64(0.8).max(Duration::from_secs(1))
+}
+
 /// The original event inside an `onRetransmitEvents` frame, as a replayed event.
+///
+/// Kept for `history.rs`; it is [`Event::from_retransmitted`], which new code calls directly.
 pub(crate) fn replayed_event(frame: ServerFrame) -> Option<(u64, Event)> {
-    let Some(EventObject::Retransmitted(inner)) = frame.payload.object else {
-        return None;
-    };
-    let inner = *inner;
-    let seq = inner.payload.seq?.get();
-    let frame = ServerFrame {
-        event: inner.event,
-        request_uuid: None,
-        payload: inner.payload,
-    };
-    Some((seq, Event::from_frame(frame, true)?))
+    Event::from_retransmitted(frame)
 }

@@ -2,15 +2,14 @@
 
 use std::collections::HashMap;
 
-use chatwire_protocol::{ConversationId, EventName, ServerFrame};
-use tokio::sync::oneshot;
-
+use super::command::Reply;
 use crate::error::{Error, Result};
+use chatwire_protocol::{ConversationId, EventName, ServerFrame};
 
 /// Who waits for a reply.
 pub(crate) enum Origin {
     /// A `Messenger` call.
-    User(oneshot::Sender<Result<Vec<ServerFrame>>>),
+    User(Reply),
     /// The connection task's own bookkeeping.
     Internal(Internal),
 }
@@ -71,6 +70,19 @@ impl Pending {
                 origin,
             },
         );
+    }
+
+    /// Forgets the request if it is a `Messenger` call whose caller gave up (so it need not be
+    /// sent); true if it did.
+    pub fn take_abandoned(&mut self, request_uuid: &str) -> bool {
+        let abandoned = self
+            .entries
+            .get(request_uuid)
+            .is_some_and(|e| matches!(&e.origin, Origin::User(tx) if tx.is_closed()));
+        if abandoned {
+            self.entries.remove(request_uuid);
+        }
+        abandoned
     }
 
     /// Feeds a frame; returns the waiter and its result when the request is complete.

@@ -1,17 +1,23 @@
 //! Opening the WebSocket and the session-layer login handshake.
+//!
+//! Every failure on the way is an [`Error::Connect`] naming the [`ConnectStage`] that failed
+//! (TCP, TLS, WebSocket upgrade, session handshake), except a login the server refuses
+//! ([`Error::LoginFailed`]).
 
 use std::time::{Duration, SystemTime};
 
 use chatwire_protocol::{
-    login_codes, ClientSession, Credential, OAuthTokens, ServerSession, SessionFrame,
+    login_codes, parse_server_frame, ClientSession, Credential, OAuthTokens, ServerMessage,
+    ServerSession,
 };
 use futures::{SinkExt, StreamExt};
 use tokio::net::TcpStream;
+use tokio_tungstenite::tungstenite::error::{Error as WsError, UrlError};
 use tokio_tungstenite::tungstenite::Message;
 use tokio_tungstenite::{MaybeTlsStream, WebSocketStream};
 
 use crate::config::{Config, Credentials};
-use crate::error::{Error, Result};
+use crate::error::{ConnectStage, Error, Result};
 use crate::event::Tokens;
 
 pub(crate) type Ws = WebSocketStream<MaybeTlsStream<TcpStream>>;
@@ -35,46 +41,149 @@ pub(crate) fn tokens_from(t: OAuthTokens) -> (Tokens, Duration) {
     (tokens, access)
 }
 
-/// Connects and waits for `__connectionSuccessful`.
-pub(crate) async fn open(config: &Config) -> Result<Ws> {
+/// What went wrong while connecting: a stage and its cause (made into [`Error::Connect`] with
+/// the URL by [`connect_error`]).
+type Failure = (ConnectStage, BoxError);
+type BoxError = Box<dyn std::error::Error + Send + Sync + 'static>;
+
+fn connect_error(config: &Config, (stage, source): Failure) -> Error {
+    Error::Connect {
+        url: config.url.to_string(),
+        stage,
+        source,
+    }
+}
+
+fn timed_out(timeout: Duration) -> BoxError {
+    Box::new(std::io::Error::new(
+        std::io::ErrorKind::TimedOut,
+        format!("no answer within {timeout:?}"),
+    ))
+}
+
+/// Connects (TCP, TLS for `wss://`, WebSocket upgrade) within the request timeout, then waits
+/// up to the request timeout for `__connectionSuccessful`.
+async fn open(config: &Config) -> Result<Ws> {
+    let timeout = config.request_timeout;
+    let deadline = tokio::time::Instant::now() + timeout;
+    let connected = async {
+        let tcp = tokio::time::timeout_at(deadline, tcp_connect(&config.url))
+            .await
+            .map_err(|_| (ConnectStage::Tcp, timed_out(timeout)))??;
+        tokio::time::timeout_at(deadline, upgrade(config, tcp))
+            .await
+            .map_err(|_| (ConnectStage::WebSocket, timed_out(timeout)))?
+    };
+    let mut ws = connected.await.map_err(|f| connect_error(config, f))?;
+    match next_session(&mut ws, timeout)
+        .await
+        .map_err(|f| connect_error(config, f))?
+    {
+        ServerSession::ConnectionSuccessful => Ok(ws),
+        other => Err(connect_error(
+            config,
+            (
+                ConnectStage::Login,
+                format!("expected __connectionSuccessful, got {other:?}").into(),
+            ),
+        )),
+    }
+}
+
+async fn tcp_connect(url: &url::Url) -> std::result::Result<TcpStream, Failure> {
+    let port = url
+        .port_or_known_default()
+        .ok_or_else(|| (ConnectStage::Tcp, "the URL has no port".into()))?;
+    let connected = match url.host() {
+        Some(url::Host::Domain(host)) => TcpStream::connect((host, port)).await,
+        Some(url::Host::Ipv4(ip)) => TcpStream::connect((ip, port)).await,
+        Some(url::Host::Ipv6(ip)) => TcpStream::connect((ip, port)).await,
+        None => return Err((ConnectStage::Tcp, "the URL has no host".into())),
+    };
+    connected.map_err(|e| (ConnectStage::Tcp, Box::new(e) as BoxError))
+}
+
+/// TLS (for `wss://`) and the WebSocket upgrade over a connected socket.
+async fn upgrade(config: &Config, tcp: TcpStream) -> std::result::Result<Ws, Failure> {
     #[cfg(any(
         feature = "rustls-tls-native-roots",
         feature = "rustls-tls-webpki-roots"
     ))]
-    let connect = tokio_tungstenite::connect_async_tls_with_config(
+    let upgraded = tokio_tungstenite::client_async_tls_with_config(
         config.url.as_str(),
+        tcp,
         None,
-        false,
         config.tls.clone().map(tokio_tungstenite::Connector::Rustls),
-    );
+    )
+    .await;
     #[cfg(not(any(
         feature = "rustls-tls-native-roots",
         feature = "rustls-tls-webpki-roots"
     )))]
-    let connect = tokio_tungstenite::connect_async(config.url.as_str());
-    let (mut ws, _) = tokio::time::timeout(config.request_timeout, connect)
+    let upgraded = if config.url.scheme() == "wss" {
+        return Err((
+            ConnectStage::Tls,
+            "wss:// needs the SDK built with a rustls-tls-* feature".into(),
+        ));
+    } else {
+        tokio_tungstenite::client_async_with_config(
+            config.url.as_str(),
+            MaybeTlsStream::Plain(tcp),
+            None,
+        )
         .await
-        .map_err(|_| Error::Transport("connect timed out".into()))??;
-    match next_session(&mut ws, config.request_timeout).await? {
-        ServerSession::ConnectionSuccessful => Ok(ws),
-        other => Err(Error::Transport(format!(
-            "unexpected first frame: {other:?}"
-        ))),
+    };
+    upgraded.map(|(ws, _)| ws).map_err(classify)
+}
+
+/// The stage a WebSocket library error belongs to, once the TCP connection is up.
+fn classify(e: WsError) -> Failure {
+    match e {
+        WsError::Tls(e) => (ConnectStage::Tls, Box::new(e)),
+        WsError::Url(UrlError::TlsFeatureNotEnabled) => (ConnectStage::Tls, Box::new(e)),
+        // rustls reports handshake failures as an I/O error wrapping its own error.
+        WsError::Io(io) if is_tls(&io) => (ConnectStage::Tls, Box::new(io)),
+        WsError::Io(io) => (ConnectStage::WebSocket, Box::new(io)),
+        other => (ConnectStage::WebSocket, Box::new(other)),
     }
 }
 
-/// Reads frames until a session frame arrives (messaging frames before login are ignored).
-async fn next_session(ws: &mut Ws, timeout: Duration) -> Result<ServerSession> {
+#[cfg(any(
+    feature = "rustls-tls-native-roots",
+    feature = "rustls-tls-webpki-roots"
+))]
+fn is_tls(e: &std::io::Error) -> bool {
+    e.get_ref()
+        .is_some_and(|inner| inner.downcast_ref::<rustls::Error>().is_some())
+}
+
+#[cfg(not(any(
+    feature = "rustls-tls-native-roots",
+    feature = "rustls-tls-webpki-roots"
+)))]
+fn is_tls(_: &std::io::Error) -> bool {
+    false
+}
+
+/// Reads frames until a session frame arrives (messaging frames before login are ignored);
+/// any failure belongs to the login stage.
+async fn next_session(
+    ws: &mut Ws,
+    timeout: Duration,
+) -> std::result::Result<ServerSession, Failure> {
+    let login = |e: BoxError| (ConnectStage::Login, e);
     loop {
         let msg = tokio::time::timeout(timeout, ws.next())
             .await
-            .map_err(|_| Error::Timeout(timeout))?
-            .ok_or(Error::Disconnected)??;
+            .map_err(|_| login(timed_out(timeout)))?
+            .ok_or_else(|| login("the server closed the connection".into()))?
+            .map_err(|e| login(Box::new(e)))?;
         let Message::Text(text) = msg else { continue };
-        let Ok(frame) = serde_json::from_str::<SessionFrame>(&text) else {
+        let Ok(ServerMessage::Session(frame)) = parse_server_frame(&text) else {
             continue;
         };
-        if let Some(session) = ServerSession::from_frame(&frame)? {
+        let session = ServerSession::from_frame(&frame).map_err(|e| login(Box::new(e)))?;
+        if let Some(session) = session {
             if session != ServerSession::Pong {
                 return Ok(session);
             }
@@ -82,24 +191,46 @@ async fn next_session(ws: &mut Ws, timeout: Duration) -> Result<ServerSession> {
     }
 }
 
-async fn send(ws: &mut Ws, frame: ClientSession) -> Result<()> {
+async fn send(ws: &mut Ws, frame: ClientSession) -> std::result::Result<(), Failure> {
     ws.send(Message::Text(frame.to_frame().encode().into()))
-        .await?;
-    Ok(())
+        .await
+        .map_err(|e| (ConnectStage::Login, Box::new(e) as BoxError))
+}
+
+/// Connects and logs in (see [`open`] and [`login`]).
+pub(crate) async fn connect(config: &Config, credentials: &Credentials) -> Result<(Ws, LoggedIn)> {
+    let mut ws = open(config).await?;
+    let login = login(&mut ws, config, credentials).await?;
+    Ok((ws, login))
+}
+
+/// Sends a session request and reads the answer, within the request timeout.
+async fn ask(ws: &mut Ws, config: &Config, frame: ClientSession) -> Result<ServerSession> {
+    let answer = async {
+        send(ws, frame).await?;
+        next_session(ws, config.request_timeout).await
+    };
+    answer.await.map_err(|f| connect_error(config, f))
+}
+
+fn unexpected(config: &Config, what: &str, other: ServerSession) -> Error {
+    connect_error(
+        config,
+        (
+            ConnectStage::Login,
+            format!("unexpected {what} answer: {other:?}").into(),
+        ),
+    )
 }
 
 async fn login_once(
     ws: &mut Ws,
+    config: &Config,
     user: &str,
     credential: Credential,
-    timeout: Duration,
 ) -> Result<LoggedIn> {
-    send(
-        ws,
-        ClientSession::Login(Some((user.to_string(), credential))),
-    )
-    .await?;
-    match next_session(ws, timeout).await? {
+    let frame = ClientSession::Login(Some((user.to_string(), credential)));
+    match ask(ws, config, frame).await? {
         ServerSession::LoginSuccessful {
             display_name,
             tokens,
@@ -112,76 +243,43 @@ async fn login_once(
             })
         }
         ServerSession::LoginFailed { code, reason } => Err(Error::LoginFailed { code, reason }),
-        other => Err(Error::Transport(format!(
-            "unexpected login answer: {other:?}"
-        ))),
+        other => Err(unexpected(config, "login", other)),
     }
 }
 
-async fn refresh(
-    ws: &mut Ws,
-    user: &str,
-    refresh_token: &str,
-    timeout: Duration,
-) -> Result<Tokens> {
-    send(
-        ws,
-        ClientSession::Refresh(Some((user.to_string(), refresh_token.to_string()))),
-    )
-    .await?;
-    match next_session(ws, timeout).await? {
+async fn refresh(ws: &mut Ws, config: &Config, user: &str, refresh_token: &str) -> Result<Tokens> {
+    let frame = ClientSession::Refresh(Some((user.to_string(), refresh_token.to_string())));
+    match ask(ws, config, frame).await? {
         ServerSession::RefreshSuccessful { tokens } => Ok(tokens_from(tokens).0),
         ServerSession::RefreshFailed { code, reason } => Err(Error::LoginFailed { code, reason }),
-        other => Err(Error::Transport(format!(
-            "unexpected refresh answer: {other:?}"
-        ))),
+        other => Err(unexpected(config, "refresh", other)),
     }
 }
 
 /// Logs in: with the password, or with the access token (refreshing it once on 701 or 401
 /// when a refresh token is known).
-pub(crate) async fn login(
-    ws: &mut Ws,
-    credentials: &Credentials,
-    timeout: Duration,
-) -> Result<LoggedIn> {
+async fn login(ws: &mut Ws, config: &Config, credentials: &Credentials) -> Result<LoggedIn> {
     match credentials {
         Credentials::Password { user, password } => {
-            login_once(ws, user, Credential::Password(password.clone()), timeout).await
+            login_once(ws, config, user, Credential::Password(password.clone())).await
         }
         Credentials::Token {
             user,
             access_token,
             refresh_token,
         } => {
-            match login_once(
-                ws,
-                user,
-                Credential::AccessToken(access_token.clone()),
-                timeout,
-            )
-            .await
-            {
+            let token = Credential::AccessToken(access_token.clone());
+            match login_once(ws, config, user, token).await {
                 Err(Error::LoginFailed { code, .. })
                     if matches!(
                         code,
                         login_codes::TOKEN_EXPIRED | login_codes::BAD_CREDENTIALS
                     ) && refresh_token.is_some() =>
                 {
-                    let fresh = refresh(
-                        ws,
-                        user,
-                        refresh_token.as_deref().unwrap_or_default(),
-                        timeout,
-                    )
-                    .await?;
-                    login_once(
-                        ws,
-                        user,
-                        Credential::AccessToken(fresh.access_token),
-                        timeout,
-                    )
-                    .await
+                    let refresh_token = refresh_token.as_deref().unwrap_or_default();
+                    let fresh = refresh(ws, config, user, refresh_token).await?;
+                    let token = Credential::AccessToken(fresh.access_token);
+                    login_once(ws, config, user, token).await
                 }
                 other => other,
             }
