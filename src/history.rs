@@ -7,10 +7,10 @@ use std::task::{Context, Poll};
 use chatwire_protocol::{ConversationId, Request, RetransmitEvents, Seq, MAX_RETRANSMIT};
 use futures::Stream;
 
-use crate::connection::replayed_event;
+use crate::checks::InvalidArgumentKind;
 use crate::error::{Error, Result};
 use crate::event::Event;
-use crate::Messenger;
+use crate::{decode, Messenger};
 
 /// Which events to retransmit: exactly two of first seq, last seq and count, so an invalid
 /// combination cannot be written. At most 100 events.
@@ -87,26 +87,31 @@ impl EventRange {
         EventRange::EndingAt { to, count }
     }
 
+    /// The local check: what the server would refuse with code 0, 22 or 23.
     fn check(&self) -> Result<()> {
-        let bad = |m: &str| Err(Error::InvalidArgument(m.to_string()));
+        let range = |m: &str| Err(Error::invalid(InvalidArgumentKind::RetransmitRange, m));
+        let too_many = |m: &str| Err(Error::invalid(InvalidArgumentKind::TooMany, m));
         match *self {
             EventRange::Between { from, to } => {
                 if from.get() < 1 {
-                    return bad("seq starts at 1");
+                    return range("seq starts at 1: use Seq(1) for the first event");
                 }
                 if from > to {
-                    return bad("from is after to");
+                    return range("from is after to: give the lower seq first");
                 }
                 if to.get() - from.get() + 1 > MAX_RETRANSMIT {
-                    return bad("at most 100 events per call");
+                    return too_many("at most 100 events per call: split the range into pages");
                 }
             }
             EventRange::StartingAt { from: s, count } | EventRange::EndingAt { to: s, count } => {
                 if s.get() < 1 {
-                    return bad("seq starts at 1");
+                    return range("seq starts at 1: use Seq(1) for the first event");
                 }
-                if count == 0 || u64::from(count) > MAX_RETRANSMIT {
-                    return bad("count must be 1 to 100");
+                if count == 0 {
+                    return range("count must be 1 to 100, not 0");
+                }
+                if u64::from(count) > MAX_RETRANSMIT {
+                    return too_many("count must be 1 to 100: split the range into pages");
                 }
             }
         }
@@ -157,16 +162,16 @@ impl Messenger {
     /// you (uber conversations, former participants), not lost.
     ///
     /// # Errors
-    /// - [`Error::InvalidArgument`] for a range the server would refuse: a seq of 0, `from` after
-    ///   `to`, more than 100 events, or a count of 0 or over 100 (nothing is sent).
+    /// The [common errors](crate::Messenger#errors), and:
+    /// - [`Error::InvalidArgument`] for a range the server would refuse (nothing is sent): a seq
+    ///   of 0, `from` after `to` or a count of 0
+    ///   ([`RetransmitRange`](crate::InvalidArgumentKind::RetransmitRange)), more than 100 events
+    ///   ([`TooMany`](crate::InvalidArgumentKind::TooMany)).
     /// - [`Error::Server`] with code 8 ([`ErrorCode::ConversationNotFound`](crate::ErrorCode::ConversationNotFound)),
     ///   16 ([`ErrorCode::ConversationDeleted`](crate::ErrorCode::ConversationDeleted)), 19
     ///   ([`ErrorCode::NotParticipant`](crate::ErrorCode::NotParticipant): never a participant) or
     ///   24 ([`ErrorCode::SeqBeyondLast`](crate::ErrorCode::SeqBeyondLast): the range starts, or for
     ///   [`EventRange::between`] / [`EventRange::ending_at`] ends, after the last event).
-    /// - [`Error::Timeout`], [`Error::Disconnected`] or [`Error::NotLoggedIn`] when there is no
-    ///   reply, the connection drops or the messenger is closed; [`Error::Server`] with code 32 or 33
-    ///   when the server's rate limit is reached (both retryable, see [`Error::is_retryable`]).
     ///
     /// # Examples
     /// ```no_run
@@ -191,22 +196,7 @@ impl Messenger {
             events_to,
             count,
         });
-        let frames = self.call(request).await?;
-        let (from, to) = frames
-            .first()
-            .map(|f| {
-                (
-                    f.payload.from_seq.unwrap_or_default(),
-                    f.payload.to_seq.unwrap_or_default(),
-                )
-            })
-            .unwrap_or_default();
-        let events = frames
-            .into_iter()
-            .filter_map(replayed_event)
-            .map(|(_, e)| e)
-            .collect();
-        Ok(Replay { from, to, events })
+        Ok(decode::replay(self.call(request).await?))
     }
 
     /// The whole history of a conversation, newest first, fetched lazily in windows of 100.
@@ -218,9 +208,9 @@ impl Messenger {
     /// `next()` is cancel safe: a window being fetched is kept and continued.
     ///
     /// # Errors
-    /// The stream yields one `Err` and then ends when fetching fails: the errors of
-    /// [`Messenger::get_conversation`] (8 / 16 / 19) for the first window, then those of
-    /// [`Messenger::retransmit_events`], and the connection errors of every call.
+    /// The stream yields one `Err` and then ends when fetching fails: the
+    /// [common errors](crate::Messenger#errors), the errors of [`Messenger::get_conversation`]
+    /// (8 / 16 / 19) for the first window, then those of [`Messenger::retransmit_events`].
     ///
     /// # Examples
     /// ```no_run

@@ -35,7 +35,10 @@ mod session;
 pub use action::{Action, EventClass, EventName, RESERVED_ACTIONS};
 pub use client::{parse_client_frame, ActionLookup, ClientFrame, FrameError, MessagingFrame};
 pub use error::{DecodeError, ErrorCode};
-pub use fields::{MAX_CUSTOM_DATA_BYTES, MAX_TITLE_CHARS};
+pub use fields::{
+    custom_data_fits, custom_data_size, text_fits, title_fits, MAX_CUSTOM_DATA_BYTES,
+    MAX_TITLE_CHARS,
+};
 pub use frame::{decode_object, parse_server_frame, EventPayload, ServerFrame, ServerMessage};
 pub use ids::{ConversationId, MessageId, Seq, UserId};
 pub use objects::{
