@@ -45,7 +45,8 @@ struct Shared {
 ///   [`ErrorCode::RateLimitMinute`](crate::ErrorCode::RateLimitMinute)) when the server's rate
 ///   limit is reached.
 ///
-/// All four are retryable ([`Error::is_retryable`]). Failed local checks are reported as
+/// Timeouts, disconnections and rate limits are retryable ([`Error::is_retryable`]);
+/// [`Error::NotLoggedIn`] is not (connect again). Failed local checks are reported as
 /// [`Error::InvalidArgument`] before anything is sent; match on its
 /// [`kind`](crate::InvalidArgument::kind).
 ///
@@ -325,7 +326,6 @@ impl Messenger {
 }
 
 /// The items in first-seen order, each once.
-
 pub(crate) fn dedup<T: PartialEq>(items: impl IntoIterator<Item = T>) -> Vec<T> {
     let mut out: Vec<T> = Vec::new();
     for i in items {

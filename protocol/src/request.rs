@@ -109,15 +109,11 @@ pub struct SendMessage {
 }
 
 impl SendMessage {
-    /// Whether the message has neither text nor payload (refused with code 0: "a message needs
-    /// text or payload").
+    /// Whether the message has neither text nor payload (refused with code 0).
     ///
     /// ```
-    /// use chatwire_protocol::SendMessage;
-    /// let empty = SendMessage { conversation: "c".into(), text: Some(String::new()), payload: None };
+    /// let empty = chatwire_protocol::SendMessage { conversation: "c".into(), text: None, payload: None };
     /// assert!(empty.is_empty());
-    /// let text = SendMessage { text: Some("hi".into()), ..empty };
-    /// assert!(!text.is_empty());
     /// ```
     pub fn is_empty(&self) -> bool {
         self.text.as_deref().is_none_or(str::is_empty)
@@ -141,15 +137,14 @@ pub struct EditMessage {
 }
 
 impl EditMessage {
-    /// Whether the edit sets both an empty text and an empty payload (refused with code 0: "an
-    /// edit cannot empty the message"). An edit that leaves a part unset keeps that part.
+    /// Whether the edit sets both an empty text and an empty payload (refused with code 0); an
+    /// unset part is kept.
     ///
     /// ```
     /// use chatwire_protocol::EditMessage;
     /// let edit = EditMessage { uuid: "m".into(), conversation: "c".into(), text: Some(String::new()), payload: None };
     /// assert!(!edit.empties_message()); // the payload is kept
-    /// let both = EditMessage { payload: Some(Vec::new()), ..edit };
-    /// assert!(both.empties_message());
+    /// assert!(EditMessage { payload: Some(Vec::new()), ..edit }.empties_message());
     /// ```
     pub fn empties_message(&self) -> bool {
         self.text.as_deref() == Some("") && self.payload.as_ref().is_some_and(Vec::is_empty)
