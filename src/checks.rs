@@ -164,12 +164,13 @@ impl Error {
     }
 }
 
-type Result<T = ()> = std::result::Result<T, Error>;
+/// The result of a check; `?` turns its error into an [`Error::InvalidArgument`].
+type Result<T = ()> = std::result::Result<T, InvalidArgument>;
 
 /// A list argument has at least one element; `what` names the call and its argument.
 pub(crate) fn non_empty<T>(list: &[T], what: &str) -> Result {
     if list.is_empty() {
-        return Err(Error::invalid(
+        return Err(InvalidArgument::new(
             InvalidArgumentKind::EmptyList,
             format!("{what}: the list is empty; give at least one"),
         ));
@@ -180,7 +181,7 @@ pub(crate) fn non_empty<T>(list: &[T], what: &str) -> Result {
 /// A message text is within the protocol's limit.
 pub(crate) fn text(text: &str) -> Result {
     if !text_fits(text) {
-        return Err(Error::invalid(
+        return Err(InvalidArgument::new(
             InvalidArgumentKind::TextTooLong,
             format!(
                 "text is {} characters; the limit is {MAX_TEXT_CHARS}: split it or move the rest \
@@ -195,7 +196,7 @@ pub(crate) fn text(text: &str) -> Result {
 /// A conversation title is within the protocol's limit.
 pub(crate) fn title(title: &str) -> Result {
     if !title_fits(title) {
-        return Err(Error::invalid(
+        return Err(InvalidArgument::new(
             InvalidArgumentKind::TitleTooLong,
             format!(
                 "title is {} characters; the limit is {MAX_TITLE_CHARS}: shorten it",
@@ -209,7 +210,7 @@ pub(crate) fn title(title: &str) -> Result {
 /// A custom data object is within the protocol's limit; `name` names the field.
 pub(crate) fn custom_data(name: &str, data: &JsonMap) -> Result {
     if !custom_data_fits(data) {
-        return Err(Error::invalid(
+        return Err(InvalidArgument::new(
             InvalidArgumentKind::CustomDataTooLarge,
             format!(
                 "{name} is {} bytes serialized; the limit is {MAX_CUSTOM_DATA_BYTES}: store large \
@@ -222,14 +223,14 @@ pub(crate) fn custom_data(name: &str, data: &JsonMap) -> Result {
 }
 
 /// The error of a message that would have neither text nor payload; `edit` for an edit.
-pub(crate) fn empty_message(edit: bool) -> Error {
+pub(crate) fn empty_message(edit: bool) -> InvalidArgument {
     let message = if edit {
         "an edit cannot empty the message: keep the text or the payload (remove the message with \
          remove_message instead)"
     } else {
         "a message needs text or payload"
     };
-    Error::invalid(InvalidArgumentKind::EmptyMessage, message)
+    InvalidArgument::new(InvalidArgumentKind::EmptyMessage, message)
 }
 
 #[cfg(test)]
@@ -237,13 +238,9 @@ mod tests {
     use super::*;
 
     fn kind(r: Result) -> InvalidArgumentKind {
-        match r {
-            Err(Error::InvalidArgument(e)) => {
-                assert!(!e.message().is_empty());
-                e.kind()
-            }
-            other => panic!("expected InvalidArgument, got {other:?}"),
-        }
+        let e = r.expect_err("the check fails");
+        assert!(!e.message().is_empty());
+        e.kind()
     }
 
     #[test]

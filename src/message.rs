@@ -71,7 +71,7 @@ impl<'a> IntoFuture for MessageSend<'a> {
                 payload: Some(self.payload),
             };
             if message.is_empty() {
-                return Err(checks::empty_message(false));
+                return Err(checks::empty_message(false).into());
             }
             let request = Request::SendMessage(message);
             decode::message(self.messenger.call_one(request).await?)
@@ -158,7 +158,7 @@ impl<'a> IntoFuture for MessageEdit<'a> {
                 payload: self.payload,
             };
             if edit.empties_message() {
-                return Err(checks::empty_message(true));
+                return Err(checks::empty_message(true).into());
             }
             decode::message(self.messenger.call_one(Request::EditMessage(edit)).await?)
         })

@@ -7,9 +7,9 @@ use chatwire_protocol::{
 
 use super::permissions;
 use crate::checks::{self, InvalidArgument, InvalidArgumentKind};
-use crate::error::{Error, Result};
+use crate::error::Result;
 #[cfg(doc)]
-use crate::Messenger;
+use crate::{Error, Messenger};
 
 #[derive(Debug, Clone, PartialEq)]
 enum Preset {
@@ -27,7 +27,7 @@ enum Preset {
 /// | [`NewConversation::broadcast`] | read only | [`Permissions::NONE`] |
 ///
 /// The creator is always the owner. The default for members added later is stored in the
-/// conversation's custom data under `"permissions"` and applied by
+/// conversation's custom data under [`PERMISSIONS_KEY`](crate::PERMISSIONS_KEY) and applied by
 /// [`Messenger::add_participants`] when no explicit permissions are given.
 ///
 /// # Examples
@@ -48,7 +48,7 @@ pub struct NewConversation {
     custom_data: JsonMap,
     participants: Vec<(UserId, Option<Permissions>)>,
     member_permissions: Permissions,
-    /// The last failed check of a setter, reported when the conversation is created.
+    /// The last failed check of a setter (the setters never fail; creating does).
     error: Option<InvalidArgument>,
 }
 
@@ -143,7 +143,8 @@ impl NewConversation {
     /// Title, at most 50 characters (default: the server's "New conversation").
     ///
     /// A longer title is reported by [`Messenger::create_conversation`] as
-    /// [`Error::InvalidArgument`], before anything is sent.
+    /// [`Error::InvalidArgument`] ([`TitleTooLong`](InvalidArgumentKind::TitleTooLong)), before
+    /// anything is sent.
     ///
     /// # Examples
     /// ```
@@ -154,7 +155,7 @@ impl NewConversation {
     pub fn title(mut self, title: impl Into<String>) -> Self {
         let title = title.into();
         if let Err(e) = checks::title(&title) {
-            self.fail(e);
+            self.error = Some(e);
         }
         self.title = Some(title);
         self
@@ -163,7 +164,7 @@ impl NewConversation {
     /// Anyone may join (default false; not for direct conversations).
     ///
     /// A direct conversation made public is reported by [`Messenger::create_conversation`] as
-    /// [`Error::InvalidArgument`].
+    /// [`Error::InvalidArgument`] ([`DirectPublic`](InvalidArgumentKind::DirectPublic)).
     ///
     /// # Examples
     /// ```
@@ -173,7 +174,7 @@ impl NewConversation {
     /// ```
     pub fn public(mut self, public: bool) -> Self {
         if public && self.is_direct() {
-            self.fail(Error::invalid(
+            self.error = Some(InvalidArgument::new(
                 InvalidArgumentKind::DirectPublic,
                 "a direct conversation cannot be public: use NewConversation::chat for a public one",
             ));
@@ -194,7 +195,7 @@ impl NewConversation {
     /// ```
     pub fn uber(mut self, uber: bool) -> Self {
         if uber && self.is_direct() {
-            self.fail(Error::invalid(
+            self.error = Some(InvalidArgument::new(
                 InvalidArgumentKind::DirectUber,
                 "a direct conversation cannot be uber: use NewConversation::chat for an uber one",
             ));
@@ -266,7 +267,7 @@ impl NewConversation {
         permissions: impl Into<Option<Permissions>>,
     ) -> Self {
         if self.is_direct() {
-            self.fail(Error::invalid(
+            self.error = Some(InvalidArgument::new(
                 InvalidArgumentKind::DirectParticipants,
                 "a direct conversation has exactly one other participant, given to \
                  NewConversation::direct: use NewConversation::chat for more",
@@ -292,13 +293,6 @@ impl NewConversation {
 
     fn is_direct(&self) -> bool {
         matches!(self.preset, Preset::Direct(_))
-    }
-
-    /// Keeps a failed check (the setters never fail; creating does, with the last one).
-    fn fail(&mut self, error: Error) {
-        if let Error::InvalidArgument(e) = error {
-            self.error = Some(e);
-        }
     }
 
     pub(crate) fn into_request(mut self) -> Result<Request> {
