@@ -6,10 +6,11 @@
 
 use chatwire_protocol::{
     custom_data_fits, custom_data_size, text_fits, title_fits, JsonMap, MAX_CUSTOM_DATA_BYTES,
-    MAX_TEXT_CHARS, MAX_TITLE_CHARS,
+    MAX_RETRANSMIT, MAX_TEXT_CHARS, MAX_TITLE_CHARS,
 };
 
 use crate::error::Error;
+use crate::history::EventRange;
 
 /// Which local check an [`InvalidArgument`] comes from; see [`InvalidArgument::kind`].
 ///
@@ -233,6 +234,42 @@ pub(crate) fn empty_message(edit: bool) -> InvalidArgument {
     InvalidArgument::new(InvalidArgumentKind::EmptyMessage, message)
 }
 
+/// A retransmit range the server would accept (it refuses the others with code 0, 22 or 23).
+pub(crate) fn event_range(range: &EventRange) -> Result {
+    let shape = |m: &str| {
+        Err(InvalidArgument::new(
+            InvalidArgumentKind::RetransmitRange,
+            m,
+        ))
+    };
+    let too_many = |m: &str| Err(InvalidArgument::new(InvalidArgumentKind::TooMany, m));
+    match *range {
+        EventRange::Between { from, to } => {
+            if from.get() < 1 {
+                return shape("seq starts at 1: use Seq(1) for the first event");
+            }
+            if from > to {
+                return shape("from is after to: give the lower seq first");
+            }
+            if to.get() - from.get() + 1 > MAX_RETRANSMIT {
+                return too_many("at most 100 events per call: split the range into pages");
+            }
+        }
+        EventRange::StartingAt { from: s, count } | EventRange::EndingAt { to: s, count } => {
+            if s.get() < 1 {
+                return shape("seq starts at 1: use Seq(1) for the first event");
+            }
+            if count == 0 {
+                return shape("count must be 1 to 100, not 0");
+            }
+            if u64::from(count) > MAX_RETRANSMIT {
+                return too_many("count must be 1 to 100: split the range into pages");
+            }
+        }
+    }
+    Ok(())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -271,5 +308,36 @@ mod tests {
             kind(Err(empty_message(true))),
             InvalidArgumentKind::EmptyMessage
         );
+    }
+
+    #[test]
+    fn event_ranges() {
+        use chatwire_protocol::Seq;
+        assert!(event_range(&EventRange::between(Seq(1), Seq(100))).is_ok());
+        assert!(event_range(&EventRange::ending_at(Seq(5), 100)).is_ok());
+        for (range, want) in [
+            (
+                EventRange::between(Seq(0), Seq(3)),
+                InvalidArgumentKind::RetransmitRange,
+            ),
+            (
+                EventRange::between(Seq(5), Seq(2)),
+                InvalidArgumentKind::RetransmitRange,
+            ),
+            (
+                EventRange::starting_at(Seq(1), 0),
+                InvalidArgumentKind::RetransmitRange,
+            ),
+            (
+                EventRange::between(Seq(1), Seq(101)),
+                InvalidArgumentKind::TooMany,
+            ),
+            (
+                EventRange::ending_at(Seq(200), 101),
+                InvalidArgumentKind::TooMany,
+            ),
+        ] {
+            assert_eq!(kind(event_range(&range)), want, "{range:?}");
+        }
     }
 }

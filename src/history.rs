@@ -7,10 +7,9 @@ use std::task::{Context, Poll};
 use chatwire_protocol::{ConversationId, Request, RetransmitEvents, Seq, MAX_RETRANSMIT};
 use futures::Stream;
 
-use crate::checks::InvalidArgumentKind;
-use crate::error::{Error, Result};
+use crate::error::Result;
 use crate::event::Event;
-use crate::{decode, Messenger};
+use crate::{checks, decode, Messenger};
 
 /// Which events to retransmit: exactly two of first seq, last seq and count, so an invalid
 /// combination cannot be written. At most 100 events.
@@ -87,37 +86,6 @@ impl EventRange {
         EventRange::EndingAt { to, count }
     }
 
-    /// The local check: what the server would refuse with code 0, 22 or 23.
-    fn check(&self) -> Result<()> {
-        let range = |m: &str| Err(Error::invalid(InvalidArgumentKind::RetransmitRange, m));
-        let too_many = |m: &str| Err(Error::invalid(InvalidArgumentKind::TooMany, m));
-        match *self {
-            EventRange::Between { from, to } => {
-                if from.get() < 1 {
-                    return range("seq starts at 1: use Seq(1) for the first event");
-                }
-                if from > to {
-                    return range("from is after to: give the lower seq first");
-                }
-                if to.get() - from.get() + 1 > MAX_RETRANSMIT {
-                    return too_many("at most 100 events per call: split the range into pages");
-                }
-            }
-            EventRange::StartingAt { from: s, count } | EventRange::EndingAt { to: s, count } => {
-                if s.get() < 1 {
-                    return range("seq starts at 1: use Seq(1) for the first event");
-                }
-                if count == 0 {
-                    return range("count must be 1 to 100, not 0");
-                }
-                if u64::from(count) > MAX_RETRANSMIT {
-                    return too_many("count must be 1 to 100: split the range into pages");
-                }
-            }
-        }
-        Ok(())
-    }
-
     fn fields(&self) -> (Option<i64>, Option<i64>, Option<i64>) {
         match *self {
             EventRange::Between { from, to } => {
@@ -188,7 +156,7 @@ impl Messenger {
         conversation: ConversationId,
         range: EventRange,
     ) -> Result<Replay> {
-        range.check()?;
+        checks::event_range(&range)?;
         let (events_from, events_to, count) = range.fields();
         let request = Request::RetransmitEvents(RetransmitEvents {
             conversation: conversation.to_string(),
