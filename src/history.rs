@@ -131,12 +131,12 @@ impl Messenger {
     ///
     /// # Errors
     /// The [common errors](crate::Messenger#errors), and:
-    /// - [`Error::InvalidArgument`] for a range the server would refuse (nothing is sent): a seq
-    ///   of 0, `from` after `to` or a count of 0
+    /// - [`Error::InvalidArgument`](crate::Error::InvalidArgument) for a range the server would
+    ///   refuse (nothing is sent): a seq of 0, `from` after `to` or a count of 0
     ///   ([`RetransmitRange`](crate::InvalidArgumentKind::RetransmitRange)), more than 100 events
     ///   ([`TooMany`](crate::InvalidArgumentKind::TooMany)).
-    /// - [`Error::Server`] with code 8 ([`ErrorCode::ConversationNotFound`](crate::ErrorCode::ConversationNotFound)),
-    ///   16 ([`ErrorCode::ConversationDeleted`](crate::ErrorCode::ConversationDeleted)), 19
+    /// - [`Error::Server`](crate::Error::Server) with code 8
+    ///   ([`ErrorCode::ConversationNotFound`](crate::ErrorCode::ConversationNotFound)), 16 ([`ErrorCode::ConversationDeleted`](crate::ErrorCode::ConversationDeleted)), 19
     ///   ([`ErrorCode::NotParticipant`](crate::ErrorCode::NotParticipant): never a participant) or
     ///   24 ([`ErrorCode::SeqBeyondLast`](crate::ErrorCode::SeqBeyondLast): the range starts, or for
     ///   [`EventRange::between`] / [`EventRange::ending_at`] ends, after the last event).
