@@ -1,16 +1,15 @@
 //! Micro-benchmarks of the SDK's frame-to-Event dispatch (issue 5).
 //!
-//! The SDK turns each text frame into an event in `connection::Task::on_text`: a `"service"`
-//! check on the text, then `ServerFrame::decode` (one pass, straight into the typed structs),
-//! then `Event::from_frame`. The last
+//! The SDK turns each text frame into an event in `connection::Task::on_text`:
+//! `parse_server_frame` (one pass, straight into the typed structs), then `Event::from_frame`. The last
 //! step is crate-private (and `EventMeta` is `#[non_exhaustive]`, so an `Event` cannot be built
 //! outside the crate), so these benchmarks measure the public equivalent:
 //!
 //! - `sdk_decode/*`: `ServerFrame::decode` of the raw text (parse + typed decode);
-//! - `sdk_dispatch/*`: the same steps as `on_text` up to the event, through public APIs: the
-//!   `service` check, `ServerFrame::decode`, then the model conversion
+//! - `sdk_dispatch/*`: the same steps as `on_text` up to the event, through public APIs:
+//!   `parse_server_frame`, then the model conversion
 //!   `Event::from_frame` does (`Message::from(MessageObject)`, `Conversation::from(ConversationObject)`;
-//!   for `onRetransmitEvents`, unwrapping the inner event first as `replayed_event` does).
+//!   for `onRetransmitEvents`, unwrapping the inner event first as `Event::from_retransmitted` does).
 //!   What is left out is moving the payload's scalar fields into `EventMeta` (a few moves).
 //! - `sdk_catchup_page`: one retransmit page of 100 `onSendMessage` frames, in events/s.
 //!
@@ -26,8 +25,8 @@
 use std::hint::black_box;
 
 use chatwire::protocol::{
-    ConversationObject, EventName, EventObject, EventPayload, MessageObject, ParticipantObject,
-    ServerFrame,
+    parse_server_frame, ConversationObject, EventName, EventObject, EventPayload, MessageObject,
+    ParticipantObject, ServerFrame, ServerMessage,
 };
 use chatwire::{
     Conversation, ConversationId, JsonMap, Message, MessageId, Permissions, Seq, UserId,
@@ -134,10 +133,9 @@ enum Dispatched {
 
 /// `on_text` through the public API: parse, classify, typed decode, model conversion.
 fn dispatch(text: &str) -> Option<Dispatched> {
-    if !text.contains("\"service\"") {
+    let ServerMessage::Messaging(frame) = parse_server_frame(text).ok()? else {
         return None;
-    }
-    let frame = ServerFrame::decode(text).ok()?;
+    };
     let (event, payload) = match frame.event {
         EventName::RetransmitEvents => match frame.payload.object? {
             EventObject::Retransmitted(inner) => {

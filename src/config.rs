@@ -5,6 +5,7 @@ use std::time::Duration;
 
 use url::Url;
 
+use crate::checks::InvalidArgumentKind as Kind;
 use crate::error::{Error, Result};
 use crate::Messenger;
 
@@ -141,15 +142,21 @@ pub struct MessengerBuilder {
 /// Normalizes a server URL: `ws://` or `wss://`; an empty path becomes `/platform`.
 pub(crate) fn normalize_url(url: &str) -> Result<Url> {
     let mut url = Url::parse(url).map_err(|e| {
-        Error::InvalidArgument(format!(
-            "server URL {url:?}: {e}; expected a ws:// or wss:// URL such as ws://127.0.0.1:8080"
-        ))
+        Error::invalid(
+            Kind::ServerUrl,
+            format!(
+                "server URL {url:?}: {e}; expected a ws:// or wss:// URL such as ws://127.0.0.1:8080"
+            ),
+        )
     })?;
     if !matches!(url.scheme(), "ws" | "wss") {
-        return Err(Error::InvalidArgument(format!(
-            "server URL must be a ws:// or wss:// URL (such as wss://chat.example.com), not {}://",
-            url.scheme()
-        )));
+        return Err(Error::invalid(
+            Kind::ServerUrl,
+            format!(
+                "server URL must be a ws:// or wss:// URL (such as wss://chat.example.com), not {}://",
+                url.scheme()
+            ),
+        ));
     }
     if url.path().is_empty() || url.path() == "/" {
         url.set_path("/platform");
@@ -201,20 +208,18 @@ impl MessengerBuilder {
             let mut roots = rustls::RootCertStore::empty();
             for cert in CertificateDer::pem_slice_iter(pem) {
                 let cert =
-                    cert.map_err(|e| Error::InvalidArgument(format!("certificate PEM: {e}")))?;
+                    cert.map_err(|e| Error::invalid(Kind::Tls, format!("certificate PEM: {e}")))?;
                 roots
                     .add(cert)
-                    .map_err(|e| Error::InvalidArgument(format!("certificate: {e}")))?;
+                    .map_err(|e| Error::invalid(Kind::Tls, format!("certificate: {e}")))?;
             }
             if roots.is_empty() {
-                return Err(Error::InvalidArgument(
-                    "no certificate in the PEM data".into(),
-                ));
+                return Err(Error::invalid(Kind::Tls, "no certificate in the PEM data"));
             }
             let provider = std::sync::Arc::new(rustls::crypto::ring::default_provider());
             let config = rustls::ClientConfig::builder_with_provider(provider)
                 .with_safe_default_protocol_versions()
-                .map_err(|e| Error::InvalidArgument(format!("TLS: {e}")))?
+                .map_err(|e| Error::invalid(Kind::Tls, format!("TLS: {e}")))?
                 .with_root_certificates(roots)
                 .with_no_client_auth();
             Ok(std::sync::Arc::new(config))
@@ -432,7 +437,7 @@ impl MessengerBuilder {
         let url = self.url?;
         let credentials = self
             .credentials
-            .ok_or_else(|| Error::InvalidArgument("no credentials given".into()))?;
+            .ok_or_else(|| Error::invalid(Kind::NoCredentials, "no credentials given"))?;
         #[cfg(any(
             feature = "rustls-tls-native-roots",
             feature = "rustls-tls-webpki-roots"

@@ -4,6 +4,8 @@ use std::time::Duration;
 
 use chatwire_protocol::ErrorCode;
 
+use crate::checks::InvalidArgument;
+
 /// Everything a [`Messenger`](crate::Messenger) call can fail with.
 ///
 /// # Examples
@@ -36,9 +38,9 @@ pub enum Error {
     /// The messenger is not logged in (closed, or the login was refused).
     #[error("not logged in")]
     NotLoggedIn,
-    /// A local check failed before anything was sent.
+    /// A local check failed before anything was sent; [`InvalidArgument::kind`] says which.
     #[error("invalid argument: {0}")]
-    InvalidArgument(String),
+    InvalidArgument(InvalidArgument),
     /// `typing` was called again for this conversation within the throttle window.
     #[error("typing throttled: one call per conversation every {0:?}")]
     TypingThrottled(Duration),
@@ -151,11 +153,12 @@ impl Error {
     ///
     /// # Examples
     /// ```
-    /// use chatwire::{Error, ErrorCode};
+    /// use chatwire::{Error, ErrorCode, InvalidArgument, InvalidArgumentKind};
     /// let limited = Error::Server { code: ErrorCode::RateLimitSecond, description: String::new(), action: "getUsers".into() };
     /// assert!(limited.is_retryable());
     /// assert!(Error::Disconnected.is_retryable());
-    /// assert!(!Error::InvalidArgument("empty list".into()).is_retryable());
+    /// let empty = InvalidArgument::new(InvalidArgumentKind::EmptyList, "no users given");
+    /// assert!(!Error::InvalidArgument(empty).is_retryable());
     /// ```
     pub fn is_retryable(&self) -> bool {
         match self {

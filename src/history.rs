@@ -7,10 +7,9 @@ use std::task::{Context, Poll};
 use chatwire_protocol::{ConversationId, Request, RetransmitEvents, Seq, MAX_RETRANSMIT};
 use futures::Stream;
 
-use crate::connection::replayed_event;
-use crate::error::{Error, Result};
+use crate::error::Result;
 use crate::event::Event;
-use crate::Messenger;
+use crate::{checks, decode, Messenger};
 
 /// Which events to retransmit: exactly two of first seq, last seq and count, so an invalid
 /// combination cannot be written. At most 100 events.
@@ -87,32 +86,6 @@ impl EventRange {
         EventRange::EndingAt { to, count }
     }
 
-    fn check(&self) -> Result<()> {
-        let bad = |m: &str| Err(Error::InvalidArgument(m.to_string()));
-        match *self {
-            EventRange::Between { from, to } => {
-                if from.get() < 1 {
-                    return bad("seq starts at 1");
-                }
-                if from > to {
-                    return bad("from is after to");
-                }
-                if to.get() - from.get() + 1 > MAX_RETRANSMIT {
-                    return bad("at most 100 events per call");
-                }
-            }
-            EventRange::StartingAt { from: s, count } | EventRange::EndingAt { to: s, count } => {
-                if s.get() < 1 {
-                    return bad("seq starts at 1");
-                }
-                if count == 0 || u64::from(count) > MAX_RETRANSMIT {
-                    return bad("count must be 1 to 100");
-                }
-            }
-        }
-        Ok(())
-    }
-
     fn fields(&self) -> (Option<i64>, Option<i64>, Option<i64>) {
         match *self {
             EventRange::Between { from, to } => {
@@ -157,16 +130,16 @@ impl Messenger {
     /// you (uber conversations, former participants), not lost.
     ///
     /// # Errors
-    /// - [`Error::InvalidArgument`] for a range the server would refuse: a seq of 0, `from` after
-    ///   `to`, more than 100 events, or a count of 0 or over 100 (nothing is sent).
-    /// - [`Error::Server`] with code 8 ([`ErrorCode::ConversationNotFound`](crate::ErrorCode::ConversationNotFound)),
-    ///   16 ([`ErrorCode::ConversationDeleted`](crate::ErrorCode::ConversationDeleted)), 19
+    /// The [common errors](crate::Messenger#errors), and:
+    /// - [`Error::InvalidArgument`](crate::Error::InvalidArgument) for a range the server would
+    ///   refuse (nothing is sent): a seq of 0, `from` after `to` or a count of 0
+    ///   ([`RetransmitRange`](crate::InvalidArgumentKind::RetransmitRange)), more than 100 events
+    ///   ([`TooMany`](crate::InvalidArgumentKind::TooMany)).
+    /// - [`Error::Server`](crate::Error::Server) with code 8
+    ///   ([`ErrorCode::ConversationNotFound`](crate::ErrorCode::ConversationNotFound)), 16 ([`ErrorCode::ConversationDeleted`](crate::ErrorCode::ConversationDeleted)), 19
     ///   ([`ErrorCode::NotParticipant`](crate::ErrorCode::NotParticipant): never a participant) or
     ///   24 ([`ErrorCode::SeqBeyondLast`](crate::ErrorCode::SeqBeyondLast): the range starts, or for
     ///   [`EventRange::between`] / [`EventRange::ending_at`] ends, after the last event).
-    /// - [`Error::Timeout`], [`Error::Disconnected`] or [`Error::NotLoggedIn`] when there is no
-    ///   reply, the connection drops or the messenger is closed; [`Error::Server`] with code 32 or 33
-    ///   when the server's rate limit is reached (both retryable, see [`Error::is_retryable`]).
     ///
     /// # Examples
     /// ```no_run
@@ -183,7 +156,7 @@ impl Messenger {
         conversation: ConversationId,
         range: EventRange,
     ) -> Result<Replay> {
-        range.check()?;
+        checks::event_range(&range)?;
         let (events_from, events_to, count) = range.fields();
         let request = Request::RetransmitEvents(RetransmitEvents {
             conversation: conversation.to_string(),
@@ -191,22 +164,7 @@ impl Messenger {
             events_to,
             count,
         });
-        let frames = self.call(request).await?;
-        let (from, to) = frames
-            .first()
-            .map(|f| {
-                (
-                    f.payload.from_seq.unwrap_or_default(),
-                    f.payload.to_seq.unwrap_or_default(),
-                )
-            })
-            .unwrap_or_default();
-        let events = frames
-            .into_iter()
-            .filter_map(replayed_event)
-            .map(|(_, e)| e)
-            .collect();
-        Ok(Replay { from, to, events })
+        Ok(decode::replay(self.call(request).await?))
     }
 
     /// The whole history of a conversation, newest first, fetched lazily in windows of 100.
@@ -218,9 +176,9 @@ impl Messenger {
     /// `next()` is cancel safe: a window being fetched is kept and continued.
     ///
     /// # Errors
-    /// The stream yields one `Err` and then ends when fetching fails: the errors of
-    /// [`Messenger::get_conversation`] (8 / 16 / 19) for the first window, then those of
-    /// [`Messenger::retransmit_events`], and the connection errors of every call.
+    /// The stream yields one `Err` and then ends when fetching fails: the
+    /// [common errors](crate::Messenger#errors), the errors of [`Messenger::get_conversation`]
+    /// (8 / 16 / 19) for the first window, then those of [`Messenger::retransmit_events`].
     ///
     /// # Examples
     /// ```no_run

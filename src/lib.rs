@@ -1,8 +1,10 @@
 #![doc = include_str!("../README.md")]
 
+mod checks;
 mod config;
 mod connection;
 mod conversation;
+mod decode;
 mod error;
 mod event;
 mod history;
@@ -12,19 +14,24 @@ mod model;
 pub mod store;
 #[cfg(feature = "testing")]
 pub mod testing;
+mod users;
 
 pub use chatwire_protocol as protocol;
 pub use chatwire_protocol::{
     ConversationId, ErrorCode, JsonMap, MessageId, Permissions, Seq, UserId,
 };
+pub use checks::{InvalidArgument, InvalidArgumentKind};
 pub use config::{
     MessengerBuilder, ReconnectPolicy, DEFAULT_COMMAND_CAPACITY, DEFAULT_EVENT_BUFFER,
     DEFAULT_KEEP_ALIVE, DEFAULT_REQUEST_TIMEOUT, TYPING_THROTTLE,
 };
-pub use conversation::{ConversationEdit, CustomDataPatch, NewConversation, NewParticipant};
+pub use conversation::{
+    ConversationEdit, CustomDataPatch, NewConversation, NewParticipant, PERMISSIONS_KEY,
+};
 pub use error::{ConnectStage, Error, Result};
 pub use event::{ConnectionState, Event, EventMeta, EventStream, Tokens};
 pub use history::{EventRange, History, Replay};
 pub use message::{MessageEdit, MessageSend};
-pub use messenger::{Messenger, UserEdit};
-pub use model::{Conversation, Message, Participant, PrivateUserData, User, PERMISSIONS_KEY};
+pub use messenger::Messenger;
+pub use model::{Conversation, Message, Participant, PrivateUserData, User};
+pub use users::UserEdit;

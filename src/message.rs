@@ -1,42 +1,27 @@
-//! Sending, editing and removing messages.
+//! Messages, typing notifications and read marks.
 
 use std::future::IntoFuture;
 
 use chatwire_protocol::{
-    ConversationId, EditMessage, EventObject, JsonMap, MessageId, RemoveMessage, Request,
-    SendMessage, MAX_TEXT_CHARS,
+    ConversationId, EditMessage, IsRead, JsonMap, MessageId, RemoveMessage, Request, SendMessage,
+    Seq, TypingMessage,
 };
 use futures::future::BoxFuture;
 
-use crate::error::{Error, Result};
+use crate::error::Result;
 use crate::model::Message;
-use crate::Messenger;
-
-fn check_text(text: Option<&str>) -> Result<()> {
-    match text {
-        Some(t) if t.chars().count() > MAX_TEXT_CHARS => Err(Error::InvalidArgument(format!(
-            "text longer than {MAX_TEXT_CHARS} characters"
-        ))),
-        _ => Ok(()),
-    }
-}
-
-fn message_of(frame: chatwire_protocol::ServerFrame) -> Result<Message> {
-    match frame.payload.object {
-        Some(EventObject::Message(m)) => Ok(m.into()),
-        _ => Err(crate::messenger::unexpected("a message")),
-    }
-}
+use crate::{checks, decode, Messenger};
 
 /// Builder of [`Messenger::send_message`]; await it to send.
 ///
 /// # Errors
-/// Awaiting it fails with [`Error::InvalidArgument`] for text over 5 000 characters or a message
-/// with neither text nor payload (nothing is sent); with [`Error::Server`] code 8 / 16 (unknown /
-/// deleted conversation), 19 ([`ErrorCode::NotParticipant`](crate::ErrorCode::NotParticipant))
-/// or 12 ([`ErrorCode::AccessDenied`](crate::ErrorCode::AccessDenied): no `WRITE` permission);
-/// and with the connection errors of every call ([`Error::Timeout`], [`Error::Disconnected`],
-/// [`Error::NotLoggedIn`], codes 32 / 33).
+/// Awaiting it fails with the [common errors](crate::Messenger#errors), and:
+/// - [`Error::InvalidArgument`](crate::Error::InvalidArgument) for text over 5 000 characters
+///   ([`TextTooLong`](crate::InvalidArgumentKind::TextTooLong)) or a message with neither text
+///   nor payload ([`EmptyMessage`](crate::InvalidArgumentKind::EmptyMessage)); nothing is sent.
+/// - [`Error::Server`](crate::Error::Server) with code 8 / 16 (unknown / deleted
+///   conversation), 19 ([`ErrorCode::NotParticipant`](crate::ErrorCode::NotParticipant)) or 12
+///   ([`ErrorCode::AccessDenied`](crate::ErrorCode::AccessDenied): no `WRITE` permission).
 ///
 /// # Examples
 /// ```no_run
@@ -79,18 +64,17 @@ impl<'a> IntoFuture for MessageSend<'a> {
     type IntoFuture = BoxFuture<'a, Result<Message>>;
     fn into_future(self) -> Self::IntoFuture {
         Box::pin(async move {
-            check_text(Some(&self.text))?;
-            if self.text.is_empty() && self.payload.is_empty() {
-                return Err(Error::InvalidArgument(
-                    "a message needs text or payload".into(),
-                ));
-            }
-            let request = Request::SendMessage(SendMessage {
+            checks::text(&self.text)?;
+            let message = SendMessage {
                 conversation: self.conversation.to_string(),
                 text: Some(self.text),
                 payload: Some(self.payload),
-            });
-            message_of(self.messenger.call_one(request).await?)
+            };
+            if message.is_empty() {
+                return Err(checks::empty_message(false).into());
+            }
+            let request = Request::SendMessage(message);
+            decode::message(self.messenger.call_one(request).await?)
         })
     }
 }
@@ -99,14 +83,17 @@ impl<'a> IntoFuture for MessageSend<'a> {
 /// are kept. Await it to send.
 ///
 /// # Errors
-/// Awaiting it fails with [`Error::InvalidArgument`] for text over 5 000 characters or an edit
-/// that sets both an empty text and an empty payload (nothing is sent); with [`Error::Server`]
-/// code 8 / 16 (unknown / deleted conversation), 19 (not a participant), 10
-/// ([`ErrorCode::MessageNotFound`](crate::ErrorCode::MessageNotFound)), 11
-/// ([`ErrorCode::MessageRemoved`](crate::ErrorCode::MessageRemoved)), 12
-/// ([`ErrorCode::AccessDenied`](crate::ErrorCode::AccessDenied): own message without `EDIT`,
-/// another's without `EDIT_ALL`) or 0 (the result would be empty); and with the connection
-/// errors of every call.
+/// Awaiting it fails with the [common errors](crate::Messenger#errors), and:
+/// - [`Error::InvalidArgument`](crate::Error::InvalidArgument) for text over 5 000 characters
+///   ([`TextTooLong`](crate::InvalidArgumentKind::TextTooLong)) or an edit that sets both an
+///   empty text and an empty payload ([`EmptyMessage`](crate::InvalidArgumentKind::EmptyMessage));
+///   nothing is sent.
+/// - [`Error::Server`](crate::Error::Server) with code 8 / 16 (unknown / deleted
+///   conversation), 19 (not a participant), 10
+///   ([`ErrorCode::MessageNotFound`](crate::ErrorCode::MessageNotFound)), 11
+///   ([`ErrorCode::MessageRemoved`](crate::ErrorCode::MessageRemoved)), 12
+///   ([`ErrorCode::AccessDenied`](crate::ErrorCode::AccessDenied): own message without `EDIT`,
+///   another's without `EDIT_ALL`) or 0 (the result would be empty).
 ///
 /// # Examples
 /// ```no_run
@@ -161,20 +148,19 @@ impl<'a> IntoFuture for MessageEdit<'a> {
     type IntoFuture = BoxFuture<'a, Result<Message>>;
     fn into_future(self) -> Self::IntoFuture {
         Box::pin(async move {
-            check_text(self.text.as_deref())?;
-            if self.text.as_deref() == Some("") && self.payload.as_ref().is_some_and(Vec::is_empty)
-            {
-                return Err(Error::InvalidArgument(
-                    "an edit cannot empty the message".into(),
-                ));
+            if let Some(text) = &self.text {
+                checks::text(text)?;
             }
-            let request = Request::EditMessage(EditMessage {
+            let edit = EditMessage {
                 uuid: self.message.to_string(),
                 conversation: self.conversation.to_string(),
                 text: self.text,
                 payload: self.payload,
-            });
-            message_of(self.messenger.call_one(request).await?)
+            };
+            if edit.empties_message() {
+                return Err(checks::empty_message(true).into());
+            }
+            decode::message(self.messenger.call_one(Request::EditMessage(edit)).await?)
         })
     }
 }
@@ -184,10 +170,7 @@ impl Messenger {
     /// may be empty when there is payload; at most 5 000 characters.
     ///
     /// # Errors
-    /// See [`MessageSend`]: [`Error::InvalidArgument`] for text over 5 000 characters or an empty
-    /// message; [`Error::Server`] code 12 ([`ErrorCode::AccessDenied`](crate::ErrorCode::AccessDenied):
-    /// no `WRITE`), 19 ([`ErrorCode::NotParticipant`](crate::ErrorCode::NotParticipant)), 8 / 16
-    /// (unknown / deleted conversation).
+    /// Awaiting the [`MessageSend`] fails as described there.
     ///
     /// # Examples
     /// ```no_run
@@ -212,9 +195,7 @@ impl Messenger {
     /// Edits a message (own: `EDIT`; others': `EDIT_ALL`).
     ///
     /// # Errors
-    /// See [`MessageEdit`]: [`Error::Server`] code 10 (unknown message), 11 (removed message), 12
-    /// ([`ErrorCode::AccessDenied`](crate::ErrorCode::AccessDenied)), 19 (not a participant), 8 / 16
-    /// (unknown / deleted conversation); [`Error::InvalidArgument`] for text over 5 000 characters.
+    /// Awaiting the [`MessageEdit`] fails as described there.
     ///
     /// # Examples
     /// ```no_run
@@ -241,15 +222,13 @@ impl Messenger {
     /// Removes a message (own: `REMOVE`; others': `REMOVE_ALL`).
     ///
     /// # Errors
-    /// - [`Error::Server`] with code 8 / 16 (unknown / deleted conversation), 19
-    ///   ([`ErrorCode::NotParticipant`](crate::ErrorCode::NotParticipant)), 10
-    ///   ([`ErrorCode::MessageNotFound`](crate::ErrorCode::MessageNotFound)), 11
-    ///   ([`ErrorCode::MessageRemoved`](crate::ErrorCode::MessageRemoved): already removed) or 12
-    ///   ([`ErrorCode::AccessDenied`](crate::ErrorCode::AccessDenied): own message without
-    ///   `REMOVE`, another's without `REMOVE_ALL`), checked in that order.
-    /// - [`Error::Timeout`], [`Error::Disconnected`] or [`Error::NotLoggedIn`] when there is no
-    ///   reply, the connection drops or the messenger is closed; [`Error::Server`] with code 32 or 33
-    ///   when the server's rate limit is reached (both retryable, see [`Error::is_retryable`]).
+    /// The [common errors](crate::Messenger#errors), and [`Error::Server`](crate::Error::Server)
+    /// with code 8 / 16 (unknown / deleted conversation), 19
+    /// ([`ErrorCode::NotParticipant`](crate::ErrorCode::NotParticipant)), 10
+    /// ([`ErrorCode::MessageNotFound`](crate::ErrorCode::MessageNotFound)), 11
+    /// ([`ErrorCode::MessageRemoved`](crate::ErrorCode::MessageRemoved): already removed) or 12
+    /// ([`ErrorCode::AccessDenied`](crate::ErrorCode::AccessDenied): own message without
+    /// `REMOVE`, another's without `REMOVE_ALL`), checked in that order.
     ///
     /// # Examples
     /// ```no_run
@@ -269,5 +248,66 @@ impl Messenger {
         });
         self.call_one(request).await?;
         Ok(())
+    }
+
+    /// Shows this user as typing in a conversation to the other participants. One call per
+    /// conversation per 10 s; an earlier one fails with [`Error::TypingThrottled`](crate::Error::TypingThrottled) unsent.
+    ///
+    /// # Errors
+    /// The [common errors](crate::Messenger#errors), and:
+    /// - [`Error::TypingThrottled`](crate::Error::TypingThrottled) within 10 s
+    ///   ([`TYPING_THROTTLE`](crate::TYPING_THROTTLE)) of the last successful call for this
+    ///   conversation (nothing is sent).
+    /// - [`Error::Server`](crate::Error::Server) with code 8 (unknown conversation), 16
+    ///   (deleted), 19 (not a participant) or 12
+    ///   ([`ErrorCode::AccessDenied`](crate::ErrorCode::AccessDenied): no `WRITE` permission).
+    ///
+    /// # Examples
+    /// ```no_run
+    /// # async fn demo(m: chatwire::Messenger, chat: chatwire::ConversationId) -> chatwire::Result<()> {
+    /// match m.typing(chat).await {
+    ///     Ok(()) | Err(chatwire::Error::TypingThrottled(_)) => {}
+    ///     Err(e) => return Err(e),
+    /// }
+    /// # Ok(()) }
+    /// ```
+    pub async fn typing(&self, conversation: ConversationId) -> Result<()> {
+        self.take_typing_slot(conversation)?;
+        let result = self
+            .call_one(Request::TypingMessage(TypingMessage {
+                conversation: conversation.to_string(),
+            }))
+            .await;
+        if result.is_err() {
+            // A refused or lost call does not count toward the throttle.
+            self.give_back_typing_slot(conversation);
+        }
+        result.map(|_| ())
+    }
+
+    /// Marks events up to `seq` as read; returns the stored mark.
+    ///
+    /// # Errors
+    /// The [common errors](crate::Messenger#errors), and [`Error::Server`](crate::Error::Server)
+    /// with code 8 (unknown conversation), 16 (deleted), 19 (not a participant) or 24
+    /// ([`ErrorCode::SeqBeyondLast`](crate::ErrorCode::SeqBeyondLast): `seq` is after the
+    /// conversation's last event).
+    ///
+    /// # Examples
+    /// ```no_run
+    /// # async fn demo(m: chatwire::Messenger, chat: chatwire::ConversationId) -> chatwire::Result<()> {
+    /// let conversation = m.get_conversation(chat).await?;
+    /// let stored = m.mark_as_read(chat, conversation.last_seq).await?;
+    /// assert_eq!(stored, conversation.last_seq);
+    /// # Ok(()) }
+    /// ```
+    pub async fn mark_as_read(&self, conversation: ConversationId, seq: Seq) -> Result<Seq> {
+        decode::read_mark(
+            self.call_one(Request::IsRead(IsRead {
+                conversation: conversation.to_string(),
+                seq: seq.get() as i64,
+            }))
+            .await?,
+        )
     }
 }

@@ -1,4 +1,7 @@
 //! Typed values returned by the SDK: users, conversations, participants, messages.
+//!
+//! [`Conversation::default_permissions`] lives with the rule it reads, in
+//! `conversation/permissions.rs`.
 
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
@@ -6,17 +9,6 @@ use chatwire_protocol::{
     ConversationId, ConversationObject, JsonMap, MessageId, MessageObject, ParticipantObject,
     Permissions, Seq, UserId, UserObject,
 };
-
-/// The key under which conversations store the default permissions of new members.
-///
-/// # Examples
-/// ```
-/// use chatwire::{Permissions, PERMISSIONS_KEY};
-/// let mut data = chatwire::JsonMap::new();
-/// data.insert(PERMISSIONS_KEY.into(), Permissions::WRITE.bits().into());
-/// assert_eq!(PERMISSIONS_KEY, "permissions");
-/// ```
-pub const PERMISSIONS_KEY: &str = "permissions";
 
 /// UNIX seconds to `SystemTime`.
 pub(crate) fn time(secs: i64) -> SystemTime {
@@ -186,21 +178,6 @@ impl Conversation {
     /// ```
     pub fn participant(&self, user: UserId) -> Option<&Participant> {
         self.participants.iter().find(|p| p.user == user)
-    }
-
-    /// The default permissions of new members stored in `custom_data["permissions"]` by the
-    /// SDK's builders, if any.
-    ///
-    /// # Examples
-    /// ```
-    /// # use chatwire::{Conversation, Permissions};
-    /// # fn demo(c: &Conversation) {
-    /// let defaults = c.default_permissions().unwrap_or(Permissions::DEFAULT);
-    /// # }
-    /// ```
-    pub fn default_permissions(&self) -> Option<Permissions> {
-        let raw = self.custom_data.get(PERMISSIONS_KEY)?;
-        chatwire_protocol::lenient::int_of(raw).and_then(Permissions::normalize)
     }
 }
 

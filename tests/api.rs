@@ -4,9 +4,9 @@ use std::time::Duration;
 
 use chatwire::{
     ConnectStage, Conversation, ConversationId, Error, ErrorCode, Event, EventRange, EventStream,
-    History, Message, Messenger, MessengerBuilder, NewConversation, NewParticipant, Participant,
-    Permissions, ReconnectPolicy, Seq, User, UserId, DEFAULT_EVENT_BUFFER, DEFAULT_KEEP_ALIVE,
-    DEFAULT_REQUEST_TIMEOUT, TYPING_THROTTLE,
+    History, InvalidArgument, InvalidArgumentKind, Message, Messenger, MessengerBuilder,
+    NewConversation, NewParticipant, Participant, Permissions, ReconnectPolicy, Seq, User, UserId,
+    DEFAULT_EVENT_BUFFER, DEFAULT_KEEP_ALIVE, DEFAULT_REQUEST_TIMEOUT, TYPING_THROTTLE,
 };
 
 fn clone_send_sync<T: Clone + Send + Sync + 'static>() {}
@@ -19,6 +19,8 @@ fn auto_traits() {
     clone_send_sync::<Messenger>();
     send_sync_static::<Error>();
     std_error::<Error>();
+    std_error::<InvalidArgument>();
+    clone_send_sync::<InvalidArgument>();
     send::<EventStream>();
     send::<History>();
     send::<MessengerBuilder>();
@@ -58,7 +60,10 @@ fn all_errors() -> Vec<Error> {
         Error::Timeout(Duration::from_secs(20)),
         Error::Disconnected,
         Error::NotLoggedIn,
-        Error::InvalidArgument("text too long".into()),
+        Error::InvalidArgument(InvalidArgument::new(
+            InvalidArgumentKind::TextTooLong,
+            "text too long",
+        )),
         Error::TypingThrottled(TYPING_THROTTLE),
         Error::LoginFailed {
             code: 401,
@@ -95,6 +100,26 @@ fn error_display_is_informative() {
     assert!(all_errors()[5].to_string().contains("text too long"));
     assert!(all_errors()[7].to_string().contains("401"));
     assert!(all_errors()[9].to_string().contains("connection refused"));
+}
+
+#[test]
+fn invalid_argument_kind_message_and_parts() {
+    let e = InvalidArgument::new(InvalidArgumentKind::EmptyList, "get_users: no users");
+    assert_eq!(e.kind(), InvalidArgumentKind::EmptyList);
+    assert_eq!(e.message(), "get_users: no users");
+    assert_eq!(e.to_string(), "get_users: no users");
+    let error = Error::from(e.clone());
+    assert_eq!(error.to_string(), "invalid argument: get_users: no users");
+    assert!(!error.is_retryable());
+    assert_eq!(error.code(), None);
+    match error {
+        Error::InvalidArgument(inner) => assert_eq!(inner, e),
+        other => panic!("{other:?}"),
+    }
+    assert_eq!(
+        e.into_parts(),
+        (InvalidArgumentKind::EmptyList, "get_users: no users".into())
+    );
 }
 
 #[test]
@@ -271,7 +296,10 @@ async fn bad_urls_are_invalid_arguments() {
             .connect()
             .await
         {
-            Err(Error::InvalidArgument(m)) => assert!(!m.is_empty()),
+            Err(Error::InvalidArgument(e)) => {
+                assert_eq!(e.kind(), InvalidArgumentKind::ServerUrl, "{url}: {e}");
+                assert!(!e.message().is_empty());
+            }
             other => panic!("{url}: {other:?}"),
         }
     }

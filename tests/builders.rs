@@ -3,41 +3,13 @@
 
 use chatwire::testing::{TestServer, TestUser};
 use chatwire::{
-    Conversation, CustomDataPatch, Error, JsonMap, Messenger, NewConversation, Permissions, UserId,
-    PERMISSIONS_KEY,
+    Conversation, CustomDataPatch, InvalidArgumentKind, Messenger, NewConversation, Permissions,
+    UserId, PERMISSIONS_KEY,
 };
 use serde_json::{json, Value};
 
-async fn server() -> TestServer {
-    let mut cfg = chatwire_server::testing::config(chatwire_server::Storage::Memory);
-    cfg.limits.requests_per_second = 0;
-    cfg.limits.requests_per_minute = 0;
-    TestServer::with_config(cfg).await
-}
-
-async fn login(server: &TestServer, user: &TestUser) -> Messenger {
-    server.messenger(user).await.expect("login")
-}
-
-fn obj(v: Value) -> JsonMap {
-    v.as_object().unwrap().clone()
-}
-
-#[track_caller]
-fn code_of<T: std::fmt::Debug>(r: chatwire::Result<T>) -> u32 {
-    match r {
-        Err(e @ Error::Server { .. }) => e.code().unwrap().code(),
-        other => panic!("expected a server error, got {other:?}"),
-    }
-}
-
-#[track_caller]
-fn assert_invalid<T: std::fmt::Debug>(r: chatwire::Result<T>) {
-    assert!(
-        matches!(r, Err(Error::InvalidArgument(_))),
-        "expected InvalidArgument, got {r:?}"
-    );
-}
+mod common;
+use common::{assert_invalid, code_of, login, obj, server};
 
 fn perms(c: &Conversation, user: UserId) -> u16 {
     c.participant(user)
@@ -164,6 +136,7 @@ async fn title_limit() {
     assert_invalid(
         t.a.create_conversation(NewConversation::chat().title("x".repeat(51)))
             .await,
+        InvalidArgumentKind::TitleTooLong,
     );
     let fifty = "ü".repeat(50); // 50 chars, 100 bytes
     let c =
@@ -174,6 +147,7 @@ async fn title_limit() {
     assert_invalid(
         t.a.create_conversation(NewConversation::broadcast().title("y".repeat(51)))
             .await,
+        InvalidArgumentKind::TitleTooLong,
     );
     // nothing was created by the refused calls
     let me = t.a.me().await.unwrap();
@@ -184,6 +158,7 @@ async fn title_limit() {
             NewConversation::chat().custom_data(obj(json!({"big": "z".repeat(6000)}))),
         )
         .await,
+        InvalidArgumentKind::CustomDataTooLarge,
     );
 }
 
@@ -215,20 +190,24 @@ async fn direct_preset() {
     assert_invalid(
         t.a.create_conversation(NewConversation::direct(t.bob.id).public(true))
             .await,
+        InvalidArgumentKind::DirectPublic,
     );
     assert_invalid(
         t.a.create_conversation(NewConversation::direct(t.bob.id).uber(true))
             .await,
+        InvalidArgumentKind::DirectUber,
     );
     assert_invalid(
         t.a.create_conversation(NewConversation::direct(t.bob.id).participant(t.carol.id))
             .await,
+        InvalidArgumentKind::DirectParticipants,
     );
     assert_invalid(
         t.a.create_conversation(
             NewConversation::direct(t.bob.id).participant_with(t.carol.id, Permissions::WRITE),
         )
         .await,
+        InvalidArgumentKind::DirectParticipants,
     );
     // explicit false is fine
     let other =
@@ -331,6 +310,7 @@ async fn custom_data_patch_keeps_untouched_keys() {
         t.a.edit_conversation(c.id)
             .custom_data(CustomDataPatch::new().set("big", "q".repeat(6000)))
             .await,
+        InvalidArgumentKind::CustomDataTooLarge,
     );
 }
 

@@ -2,66 +2,16 @@
 //! in-process server (SPEC.md sections 2.6, 3, 4, 7, 8 and 13).
 
 use std::collections::HashMap;
-use std::time::{Duration, SystemTime};
+use std::time::SystemTime;
 
-use chatwire::testing::{TestServer, TestUser};
 use chatwire::{
-    ConnectionState, ConversationId, Event, EventMeta, EventStream, JsonMap, Messenger,
-    NewConversation, Permissions, Seq, UserId,
+    ConnectionState, ConversationId, Event, EventMeta, EventStream, Messenger, NewConversation,
+    Permissions, Seq, UserId,
 };
-use futures::StreamExt;
 use serde_json::json;
 
-async fn server() -> TestServer {
-    let mut cfg = chatwire_server::testing::config(chatwire_server::Storage::Memory);
-    cfg.limits.requests_per_second = 0;
-    cfg.limits.requests_per_minute = 0;
-    TestServer::with_config(cfg).await
-}
-
-async fn login(server: &TestServer, user: &TestUser) -> Messenger {
-    server.messenger(user).await.expect("login")
-}
-
-async fn next_event(stream: &mut EventStream) -> Event {
-    tokio::time::timeout(Duration::from_secs(10), stream.next())
-        .await
-        .expect("an event within 10 s")
-        .expect("stream open")
-}
-
-/// The next event matching `pred`, skipping others.
-async fn wait_for(stream: &mut EventStream, mut pred: impl FnMut(&Event) -> bool) -> Event {
-    loop {
-        let e = next_event(stream).await;
-        if pred(&e) {
-            return e;
-        }
-    }
-}
-
-/// Every event up to and including the first matching `pred`.
-async fn collect_until(
-    stream: &mut EventStream,
-    mut pred: impl FnMut(&Event) -> bool,
-) -> Vec<Event> {
-    let mut out = Vec::new();
-    loop {
-        let e = next_event(stream).await;
-        let stop = pred(&e);
-        out.push(e);
-        if stop {
-            return out;
-        }
-    }
-}
-
-#[track_caller]
-fn assert_recent(t: SystemTime, start: SystemTime) {
-    let lo = start - Duration::from_secs(2);
-    let hi = SystemTime::now() + Duration::from_secs(2);
-    assert!(t >= lo && t <= hi, "{t:?} not within {lo:?}..{hi:?}");
-}
+mod common;
+use common::{assert_recent, collect_until, login, next_event, obj, server, wait_for};
 
 #[track_caller]
 fn assert_meta(
@@ -76,10 +26,6 @@ fn assert_meta(
     assert_eq!(meta.seq, seq.map(Seq), "seq of {action}");
     assert!(!meta.replayed, "{action} live, not replayed");
     assert_recent(meta.timestamp, start);
-}
-
-fn obj(v: serde_json::Value) -> JsonMap {
-    v.as_object().unwrap().clone()
 }
 
 #[tokio::test]

@@ -6,70 +6,20 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
-use chatwire::testing::{TestServer, TestUser};
+use chatwire::testing::TestServer;
 use chatwire::{
-    ConnectionState, ConversationId, Error, ErrorCode, Event, EventRange, JsonMap, Messenger,
-    NewConversation, Permissions, Seq, UserId,
+    ConnectionState, ConversationId, Error, ErrorCode, Event, EventRange, InvalidArgumentKind,
+    JsonMap, Messenger, NewConversation, Permissions, Seq, UserId,
 };
 use futures::StreamExt;
-use serde_json::{json, Value};
+use serde_json::json;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 
-/// A server without rate limits (tests send bursts).
-async fn server() -> TestServer {
-    let mut cfg = chatwire_server::testing::config(chatwire_server::Storage::Memory);
-    cfg.limits.requests_per_second = 0;
-    cfg.limits.requests_per_minute = 0;
-    TestServer::with_config(cfg).await
-}
-
-async fn login(server: &TestServer, user: &TestUser) -> Messenger {
-    server.messenger(user).await.expect("login")
-}
-
-fn obj(v: Value) -> JsonMap {
-    v.as_object().expect("a JSON object").clone()
-}
-
-/// The SPEC code of a server error; panics on anything else.
-#[track_caller]
-fn code_of<T: std::fmt::Debug>(r: chatwire::Result<T>) -> u32 {
-    match r {
-        Err(e @ Error::Server { .. }) => {
-            assert!(!e.to_string().is_empty());
-            e.code().expect("server errors carry a code").code()
-        }
-        other => panic!("expected a server error, got {other:?}"),
-    }
-}
-
-#[track_caller]
-fn assert_invalid<T: std::fmt::Debug>(r: chatwire::Result<T>) {
-    match r {
-        Err(Error::InvalidArgument(msg)) => assert!(!msg.is_empty()),
-        other => panic!("expected InvalidArgument, got {other:?}"),
-    }
-}
-
-/// `t` lies within [start - 2 s, now + 2 s] (wire times are whole seconds).
-#[track_caller]
-fn assert_recent(t: SystemTime, start: SystemTime) {
-    let lo = start - Duration::from_secs(2);
-    let hi = SystemTime::now() + Duration::from_secs(2);
-    assert!(t >= lo && t <= hi, "{t:?} not within {lo:?}..{hi:?}");
-}
-
-fn unknown_user() -> UserId {
-    UserId::new(9_000_000_000).unwrap()
-}
-
-async fn next_event(stream: &mut chatwire::EventStream) -> Event {
-    tokio::time::timeout(Duration::from_secs(10), stream.next())
-        .await
-        .expect("an event within 10 s")
-        .expect("stream open")
-}
+mod common;
+use common::{
+    assert_invalid, assert_recent, code_of, login, next_event, obj, server, unknown_user,
+};
 
 // ---- users ----
 
@@ -166,7 +116,10 @@ async fn get_users_more_than_50_in_order() {
     let mixed = a.get_users([ids[0], alice.id]).await.unwrap();
     assert_eq!(mixed[1].id, alice.id);
     assert!(mixed[1].private.is_some());
-    assert_invalid(a.get_users(Vec::<UserId>::new()).await);
+    assert_invalid(
+        a.get_users(Vec::<UserId>::new()).await,
+        InvalidArgumentKind::EmptyList,
+    );
     assert_eq!(code_of(a.get_users([ids[0], unknown_user()]).await), 25);
 }
 
@@ -208,7 +161,10 @@ async fn edit_user_replaces_public_and_private_data() {
     assert!(me.private.unwrap().custom_data.is_empty());
 
     let big = obj(json!({"x": "y".repeat(6000)}));
-    assert_invalid(a.edit_user().custom_data(big).await);
+    assert_invalid(
+        a.edit_user().custom_data(big).await,
+        InvalidArgumentKind::CustomDataTooLarge,
+    );
     assert_eq!(a.me().await.unwrap().custom_data, public2, "nothing sent");
 }
 
@@ -252,8 +208,14 @@ async fn subscriptions_lifecycle() {
     assert!(a.get_subscriptions().await.unwrap().is_empty());
     assert!(a.unsubscribe_all().await.unwrap().is_empty());
 
-    assert_invalid(a.subscribe(Vec::<UserId>::new()).await);
-    assert_invalid(a.unsubscribe(Vec::<UserId>::new()).await);
+    assert_invalid(
+        a.subscribe(Vec::<UserId>::new()).await,
+        InvalidArgumentKind::EmptyList,
+    );
+    assert_invalid(
+        a.unsubscribe(Vec::<UserId>::new()).await,
+        InvalidArgumentKind::EmptyList,
+    );
     assert_eq!(code_of(a.subscribe([bob.id, unknown_user()]).await), 25);
     assert!(
         a.get_subscriptions().await.unwrap().is_empty(),
@@ -353,7 +315,10 @@ async fn get_conversations_more_than_30_in_order() {
         assert_eq!(c.title, format!("c{}", 34 - i));
         assert_eq!(c.last_seq, Seq(1));
     }
-    assert_invalid(a.get_conversations(Vec::<ConversationId>::new()).await);
+    assert_invalid(
+        a.get_conversations(Vec::<ConversationId>::new()).await,
+        InvalidArgumentKind::EmptyList,
+    );
     assert_eq!(
         code_of(
             a.get_conversations([ids[0], ConversationId::new_v4()])
@@ -438,7 +403,10 @@ async fn edit_conversation_title_public_and_errors() {
     assert_eq!(a.get_public_conversations().await.unwrap(), vec![c.id]);
     let e = a.edit_conversation(c.id).title("").await.unwrap();
     assert_eq!(e.title, "New conversation");
-    assert_invalid(a.edit_conversation(c.id).title("x".repeat(51)).await);
+    assert_invalid(
+        a.edit_conversation(c.id).title("x".repeat(51)).await,
+        InvalidArgumentKind::TitleTooLong,
+    );
     // a member with MANAGE is still not the owner
     let err = b.edit_conversation(c.id).title("mine").await.unwrap_err();
     assert_eq!(err.code(), Some(ErrorCode::AccessDenied));
@@ -494,12 +462,19 @@ async fn add_edit_remove_participants() {
         ),
         19
     );
-    assert_invalid(a.add_participants(c.id, Vec::<UserId>::new()).await);
+    assert_invalid(
+        a.add_participants(c.id, Vec::<UserId>::new()).await,
+        InvalidArgumentKind::EmptyList,
+    );
     assert_invalid(
         a.edit_participants(c.id, Vec::<(UserId, Permissions)>::new())
             .await,
+        InvalidArgumentKind::EmptyList,
     );
-    assert_invalid(a.remove_participants(c.id, Vec::<UserId>::new()).await);
+    assert_invalid(
+        a.remove_participants(c.id, Vec::<UserId>::new()).await,
+        InvalidArgumentKind::EmptyList,
+    );
 }
 
 // ---- messages ----
@@ -586,17 +561,25 @@ async fn send_message_local_checks_and_server_codes() {
         .await
         .unwrap();
     // local: too long, empty
-    assert_invalid(a.send_message(c.id, "x".repeat(5001)).await);
-    assert_invalid(a.send_message(c.id, "").await);
+    assert_invalid(
+        a.send_message(c.id, "x".repeat(5001)).await,
+        InvalidArgumentKind::TextTooLong,
+    );
+    assert_invalid(
+        a.send_message(c.id, "").await,
+        InvalidArgumentKind::EmptyMessage,
+    );
     assert_invalid(
         a.edit_message(c.id, chatwire::MessageId::new_v4())
             .text("x".repeat(5001))
             .await,
+        InvalidArgumentKind::TextTooLong,
     );
     // local checks run before anything is sent: an unknown conversation still gives the local error
     assert_invalid(
         a.send_message(ConversationId::new_v4(), "y".repeat(5001))
             .await,
+        InvalidArgumentKind::TextTooLong,
     );
     assert_eq!(a.get_conversation(c.id).await.unwrap().last_seq, Seq(1));
 
@@ -782,19 +765,20 @@ async fn retransmit_events_each_range_variant() {
 
     // invalid ranges fail locally, even for a conversation that does not exist
     let nowhere = ConversationId::new_v4();
-    for bad in [
-        EventRange::starting_at(Seq(1), 0),
-        EventRange::ending_at(Seq(5), 0),
-        EventRange::starting_at(Seq(1), 101),
-        EventRange::ending_at(Seq(200), 101),
-        EventRange::between(Seq(1), Seq(101)),
-        EventRange::between(Seq(5), Seq(2)),
-        EventRange::between(Seq(0), Seq(3)),
-        EventRange::starting_at(Seq(0), 3),
-        EventRange::ending_at(Seq(0), 3),
+    use InvalidArgumentKind::{RetransmitRange, TooMany};
+    for (bad, kind) in [
+        (EventRange::starting_at(Seq(1), 0), RetransmitRange),
+        (EventRange::ending_at(Seq(5), 0), RetransmitRange),
+        (EventRange::starting_at(Seq(1), 101), TooMany),
+        (EventRange::ending_at(Seq(200), 101), TooMany),
+        (EventRange::between(Seq(1), Seq(101)), TooMany),
+        (EventRange::between(Seq(5), Seq(2)), RetransmitRange),
+        (EventRange::between(Seq(0), Seq(3)), RetransmitRange),
+        (EventRange::starting_at(Seq(0), 3), RetransmitRange),
+        (EventRange::ending_at(Seq(0), 3), RetransmitRange),
     ] {
         match b.retransmit_events(nowhere, bad).await {
-            Err(Error::InvalidArgument(_)) => {}
+            Err(Error::InvalidArgument(e)) => assert_eq!(e.kind(), kind, "{bad:?}: {e}"),
             other => panic!("{bad:?}: expected InvalidArgument, got {other:?}"),
         }
     }
@@ -929,17 +913,17 @@ async fn login_errors() {
         }
         other => panic!("expected LoginFailed, got {other:?}"),
     }
-    assert!(matches!(
+    assert_invalid(
         Messenger::builder(&server.url()).connect().await,
-        Err(Error::InvalidArgument(_))
-    ));
-    assert!(matches!(
+        InvalidArgumentKind::NoCredentials,
+    );
+    assert_invalid(
         Messenger::builder("http://127.0.0.1:1/platform")
             .password(&alice.name, &alice.password)
             .connect()
             .await,
-        Err(Error::InvalidArgument(_))
-    ));
+        InvalidArgumentKind::ServerUrl,
+    );
     // an empty path becomes /platform
     let url = server.url();
     let bare = url.trim_end_matches("/platform");

@@ -9,6 +9,57 @@ pub const MAX_CUSTOM_DATA_BYTES: usize = 5120;
 /// Maximum conversation title length, in characters.
 pub const MAX_TITLE_CHARS: usize = 50;
 
+/// The size of a custom data object as the server measures it against
+/// [`MAX_CUSTOM_DATA_BYTES`]: its compact JSON serialization, in bytes.
+///
+/// ```
+/// use chatwire_protocol::{custom_data_fits, custom_data_size};
+/// let data = serde_json::json!({"a": 1});
+/// assert_eq!(custom_data_size(data.as_object().unwrap()), 7); // {"a":1}
+/// assert!(custom_data_fits(data.as_object().unwrap()));
+/// ```
+pub fn custom_data_size(data: &Map<String, Value>) -> usize {
+    serde_json::to_vec(data)
+        .map(|v| v.len())
+        .unwrap_or(usize::MAX)
+}
+
+/// Whether a custom data object is within [`MAX_CUSTOM_DATA_BYTES`] (the check of every
+/// `custom_data` and `private_custom_data` field).
+///
+/// ```
+/// use chatwire_protocol::{custom_data_fits, MAX_CUSTOM_DATA_BYTES};
+/// let mut data = serde_json::Map::new();
+/// data.insert("blob".into(), "x".repeat(MAX_CUSTOM_DATA_BYTES).into());
+/// assert!(!custom_data_fits(&data));
+/// ```
+pub fn custom_data_fits(data: &Map<String, Value>) -> bool {
+    custom_data_size(data) <= MAX_CUSTOM_DATA_BYTES
+}
+
+/// Whether a conversation title is within [`MAX_TITLE_CHARS`] characters (not bytes).
+///
+/// ```
+/// use chatwire_protocol::title_fits;
+/// assert!(title_fits(&"é".repeat(50)));
+/// assert!(!title_fits(&"x".repeat(51)));
+/// ```
+pub fn title_fits(title: &str) -> bool {
+    title.chars().count() <= MAX_TITLE_CHARS
+}
+
+/// Whether a message text is within [`MAX_TEXT_CHARS`](crate::MAX_TEXT_CHARS) characters (not
+/// bytes); longer texts are refused with code 2.
+///
+/// ```
+/// use chatwire_protocol::{text_fits, MAX_TEXT_CHARS};
+/// assert!(text_fits(&"ü".repeat(MAX_TEXT_CHARS)));
+/// assert!(!text_fits(&"x".repeat(MAX_TEXT_CHARS + 1)));
+/// ```
+pub fn text_fits(text: &str) -> bool {
+    text.chars().count() <= crate::MAX_TEXT_CHARS
+}
+
 type Result<T> = std::result::Result<T, DecodeError>;
 
 /// A payload object seen through the value rules: `null` means absent, integers are tolerant,
@@ -74,8 +125,7 @@ impl<'a> Fields<'a> {
         match self.get(key) {
             None => Ok(None),
             Some(Value::Object(m)) => {
-                let size = serde_json::to_vec(m).map(|v| v.len()).unwrap_or(usize::MAX);
-                if size > MAX_CUSTOM_DATA_BYTES {
+                if !custom_data_fits(m) {
                     Err(DecodeError::invalid(
                         key,
                         format!("exceeds {MAX_CUSTOM_DATA_BYTES} bytes"),
@@ -105,7 +155,7 @@ impl<'a> Fields<'a> {
     pub fn opt_title(&self, key: &str) -> Result<Option<String>> {
         let title = self.opt_str(key)?;
         if let Some(t) = &title {
-            if t.chars().count() > MAX_TITLE_CHARS {
+            if !title_fits(t) {
                 return Err(DecodeError::invalid(
                     key,
                     format!("longer than {MAX_TITLE_CHARS} characters"),

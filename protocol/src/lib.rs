@@ -43,7 +43,10 @@ pub use extensions::{
     EXT_IDEMPOTENCY, MAX_CATCH_UP_POSITIONS, MAX_IDEMPOTENCY_KEY_CHARS,
     MIN_IDEMPOTENCY_WINDOW_SECS,
 };
-pub use fields::{MAX_CUSTOM_DATA_BYTES, MAX_TITLE_CHARS};
+pub use fields::{
+    custom_data_fits, custom_data_size, text_fits, title_fits, MAX_CUSTOM_DATA_BYTES,
+    MAX_TITLE_CHARS,
+};
 pub use frame::{decode_object, parse_server_frame, EventPayload, ServerFrame, ServerMessage};
 pub use ids::{ConversationId, MessageId, Seq, UserId};
 pub use objects::{

@@ -112,6 +112,19 @@ pub struct SendMessage {
     pub payload: Option<Vec<JsonMap>>,
 }
 
+impl SendMessage {
+    /// Whether the message has neither text nor payload (refused with code 0).
+    ///
+    /// ```
+    /// let empty = chatwire_protocol::SendMessage { conversation: "c".into(), text: None, payload: None };
+    /// assert!(empty.is_empty());
+    /// ```
+    pub fn is_empty(&self) -> bool {
+        self.text.as_deref().is_none_or(str::is_empty)
+            && self.payload.as_ref().is_none_or(Vec::is_empty)
+    }
+}
+
 /// `editMessage`.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct EditMessage {
@@ -125,6 +138,21 @@ pub struct EditMessage {
     /// Replacement payload; absent keeps it.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub payload: Option<Vec<JsonMap>>,
+}
+
+impl EditMessage {
+    /// Whether the edit sets both an empty text and an empty payload (refused with code 0); an
+    /// unset part is kept.
+    ///
+    /// ```
+    /// use chatwire_protocol::EditMessage;
+    /// let edit = EditMessage { uuid: "m".into(), conversation: "c".into(), text: Some(String::new()), payload: None };
+    /// assert!(!edit.empties_message()); // the payload is kept
+    /// assert!(EditMessage { payload: Some(Vec::new()), ..edit }.empties_message());
+    /// ```
+    pub fn empties_message(&self) -> bool {
+        self.text.as_deref() == Some("") && self.payload.as_ref().is_some_and(Vec::is_empty)
+    }
 }
 
 /// `removeMessage`.
@@ -418,38 +446,35 @@ impl Request {
             Action::SendMessage => {
                 let text = f.opt_str("text")?;
                 let payload = f.opt_objects("payload")?;
-                let conversation = f.str("conversation")?;
-                let empty_text = text.as_deref().is_none_or(str::is_empty);
-                let empty_payload = payload.as_ref().is_none_or(Vec::is_empty);
-                if empty_text && empty_payload {
+                let message = SendMessage {
+                    conversation: f.str("conversation")?,
+                    text,
+                    payload,
+                };
+                if message.is_empty() {
                     return Err(DecodeError::invalid(
                         "text",
                         "a message needs text or payload",
                     ));
                 }
-                Request::SendMessage(SendMessage {
-                    conversation,
-                    text,
-                    payload,
-                })
+                Request::SendMessage(message)
             }
             Action::EditMessage => {
                 let text = f.opt_str("text")?;
                 let payload = f.opt_objects("payload")?;
-                let uuid = f.str("uuid")?;
-                let conversation = f.str("conversation")?;
-                if text.as_deref() == Some("") && payload.as_ref().is_some_and(Vec::is_empty) {
+                let edit = EditMessage {
+                    uuid: f.str("uuid")?,
+                    conversation: f.str("conversation")?,
+                    text,
+                    payload,
+                };
+                if edit.empties_message() {
                     return Err(DecodeError::invalid(
                         "text",
                         "an edit cannot empty the message",
                     ));
                 }
-                Request::EditMessage(EditMessage {
-                    uuid,
-                    conversation,
-                    text,
-                    payload,
-                })
+                Request::EditMessage(edit)
             }
             Action::RemoveMessage => Request::RemoveMessage(RemoveMessage {
                 uuid: f.str("uuid")?,

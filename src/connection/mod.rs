@@ -538,10 +538,3 @@ impl Task {
 fn refresh_time(lifetime: Duration) -> Instant {
     Instant::now() + lifetime.mul_f64(0.8).max(Duration::from_secs(1))
 }
-
-/// The original event inside an `onRetransmitEvents` frame, as a replayed event.
-///
-/// Kept for `history.rs`; it is [`Event::from_retransmitted`], which new code calls directly.
-pub(crate) fn replayed_event(frame: ServerFrame) -> Option<(u64, Event)> {
-    Event::from_retransmitted(frame)
-}

@@ -77,8 +77,20 @@ fn arg<T: FromStr>(cmd: &Value, key: &str) -> Result<T, String> {
     raw.parse().map_err(|_| format!("bad `{key}`: {raw}"))
 }
 
-async fn run(m: &Messenger, cmd: &Value) -> Result<Value, chatwire::Error> {
-    let bad = |e: String| chatwire::Error::InvalidArgument(e);
+/// Why a command failed: the SDK refused it, or the command itself was malformed.
+enum Failure {
+    Sdk(chatwire::Error),
+    Command(String),
+}
+
+impl From<chatwire::Error> for Failure {
+    fn from(e: chatwire::Error) -> Self {
+        Failure::Sdk(e)
+    }
+}
+
+async fn run(m: &Messenger, cmd: &Value) -> Result<Value, Failure> {
+    let bad = Failure::Command;
     let conv = || arg::<ConversationId>(cmd, "conv").map_err(bad);
     Ok(match cmd["cmd"].as_str().unwrap_or_default() {
         "send" => {
@@ -174,8 +186,10 @@ async fn main() {
                 }
                 let reply = match run(&m, &cmd).await {
                     Ok(result) => json!({"type": "reply", "id": cmd["id"], "ok": true, "result": result}),
-                    Err(e) => json!({"type": "reply", "id": cmd["id"], "ok": false, "error": e.to_string(),
+                    Err(Failure::Sdk(e)) => json!({"type": "reply", "id": cmd["id"], "ok": false, "error": e.to_string(),
                                      "code": e.code().map(|c| c.code())}),
+                    Err(Failure::Command(e)) => json!({"type": "reply", "id": cmd["id"], "ok": false,
+                                     "error": format!("invalid argument: {e}"), "code": null}),
                 };
                 out(reply);
             }

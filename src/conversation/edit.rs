@@ -1,0 +1,153 @@
+//! [`ConversationEdit`]: the builder of [`Messenger::edit_conversation`] (title, public join,
+//! custom-data patch).
+
+use std::future::IntoFuture;
+
+use chatwire_protocol::{ConversationId, EditConversation, Request};
+use futures::future::BoxFuture;
+
+use super::CustomDataPatch;
+use crate::error::Result;
+use crate::model::Conversation;
+use crate::{checks, decode, Messenger};
+
+impl Messenger {
+    /// Edits title, public join and custom data (owner only); see [`ConversationEdit`].
+    ///
+    /// # Errors
+    /// Awaiting the [`ConversationEdit`] fails as described there.
+    ///
+    /// # Examples
+    /// ```no_run
+    /// # async fn demo(m: chatwire::Messenger, chat: chatwire::ConversationId) -> chatwire::Result<()> {
+    /// let renamed = m.edit_conversation(chat).title("Weekend plans").public(true).await?;
+    /// assert!(renamed.public);
+    /// # Ok(()) }
+    /// ```
+    pub fn edit_conversation(&self, conversation: ConversationId) -> ConversationEdit<'_> {
+        ConversationEdit {
+            messenger: self,
+            conversation,
+            title: None,
+            public: None,
+            patch: None,
+        }
+    }
+}
+
+/// Builder of [`Messenger::edit_conversation`] (owner only). Await it to send.
+///
+/// # Errors
+/// Awaiting it fails with the [common errors](crate::Messenger#errors), and:
+/// - [`Error::InvalidArgument`](crate::Error::InvalidArgument) for a title over 50 characters
+///   ([`TitleTooLong`](crate::InvalidArgumentKind::TitleTooLong)) or merged custom data over
+///   5 120 bytes ([`CustomDataTooLarge`](crate::InvalidArgumentKind::CustomDataTooLarge));
+///   nothing is sent.
+/// - The errors of [`Messenger::get_conversation`] when a custom-data patch is given (the
+///   current value is read first).
+/// - [`Error::Server`](crate::Error::Server) with code 8 / 16 (unknown / deleted conversation),
+///   19 ([`ErrorCode::NotParticipant`](crate::ErrorCode::NotParticipant)), 12
+///   ([`ErrorCode::AccessDenied`](crate::ErrorCode::AccessDenied): not an owner) or 34 (a direct
+///   conversation made public).
+///
+/// # Examples
+/// ```no_run
+/// # async fn demo(m: chatwire::Messenger, chat: chatwire::ConversationId) -> chatwire::Result<()> {
+/// use chatwire::CustomDataPatch;
+/// let edited = m
+///     .edit_conversation(chat)
+///     .title("Q3 planning")
+///     .custom_data(CustomDataPatch::new().set("topic", "budget"))
+///     .await?;
+/// assert_eq!(edited.title, "Q3 planning");
+/// # Ok(()) }
+/// ```
+#[must_use = "await the edit to send it"]
+pub struct ConversationEdit<'a> {
+    messenger: &'a Messenger,
+    conversation: ConversationId,
+    title: Option<String>,
+    public: Option<bool>,
+    patch: Option<CustomDataPatch>,
+}
+
+impl ConversationEdit<'_> {
+    /// New title, at most 50 characters (`""` resets to "New conversation"; default:
+    /// unchanged).
+    ///
+    /// # Examples
+    /// ```no_run
+    /// # async fn demo(m: chatwire::Messenger, chat: chatwire::ConversationId) -> chatwire::Result<()> {
+    /// let reset = m.edit_conversation(chat).title("").await?;
+    /// assert_eq!(reset.title, "New conversation");
+    /// # Ok(()) }
+    /// ```
+    pub fn title(mut self, title: impl Into<String>) -> Self {
+        self.title = Some(title.into());
+        self
+    }
+
+    /// Opens or closes public join (default: unchanged).
+    ///
+    /// # Examples
+    /// ```no_run
+    /// # async fn demo(m: chatwire::Messenger, chat: chatwire::ConversationId) -> chatwire::Result<()> {
+    /// let closed = m.edit_conversation(chat).public(false).await?;
+    /// assert!(!closed.public);
+    /// # Ok(()) }
+    /// ```
+    pub fn public(mut self, public: bool) -> Self {
+        self.public = Some(public);
+        self
+    }
+
+    /// Changes custom-data keys (merged onto the current custom data; default: unchanged).
+    ///
+    /// # Examples
+    /// ```no_run
+    /// # async fn demo(m: chatwire::Messenger, chat: chatwire::ConversationId) -> chatwire::Result<()> {
+    /// use chatwire::CustomDataPatch;
+    /// // Other keys (such as the stored default permissions) are kept.
+    /// let patch = CustomDataPatch::new().set("topic", "release").remove("draft");
+    /// let edited = m.edit_conversation(chat).custom_data(patch).await?;
+    /// assert_eq!(edited.custom_data["topic"], "release");
+    /// # Ok(()) }
+    /// ```
+    pub fn custom_data(mut self, patch: CustomDataPatch) -> Self {
+        self.patch = Some(patch);
+        self
+    }
+}
+
+impl<'a> IntoFuture for ConversationEdit<'a> {
+    type Output = Result<Conversation>;
+    type IntoFuture = BoxFuture<'a, Result<Conversation>>;
+    fn into_future(self) -> Self::IntoFuture {
+        Box::pin(async move {
+            if let Some(title) = &self.title {
+                checks::title(title)?;
+            }
+            let custom_data = match self.patch {
+                None => None,
+                Some(patch) => {
+                    let mut data = self
+                        .messenger
+                        .get_conversation(self.conversation)
+                        .await?
+                        .custom_data;
+                    patch.apply(&mut data);
+                    checks::custom_data("custom_data", &data)?;
+                    Some(data)
+                }
+            };
+            let request = Request::EditConversation(EditConversation {
+                uuid: self.conversation.to_string(),
+                title: self.title,
+                enable_public_join: self.public,
+                custom_data,
+                custom_data_patch: None,
+            });
+            decode::conversation(self.messenger.call_one(request).await?)
+        })
+    }
+}
