@@ -98,6 +98,7 @@ pub(crate) struct Config {
     pub presence_heartbeat: Option<Duration>,
     pub event_buffer: usize,
     pub command_capacity: usize,
+    pub retry_rate_limited: bool,
     /// A TLS configuration trusting custom roots (instead of the feature's default roots).
     #[cfg(any(
         feature = "rustls-tls-native-roots",
@@ -132,6 +133,7 @@ pub struct MessengerBuilder {
     presence_heartbeat: Option<Duration>,
     event_buffer: usize,
     command_capacity: usize,
+    retry_rate_limited: bool,
     #[cfg(any(
         feature = "rustls-tls-native-roots",
         feature = "rustls-tls-webpki-roots"
@@ -175,6 +177,7 @@ impl MessengerBuilder {
             presence_heartbeat: None,
             event_buffer: DEFAULT_EVENT_BUFFER,
             command_capacity: DEFAULT_COMMAND_CAPACITY,
+            retry_rate_limited: true,
             #[cfg(any(
                 feature = "rustls-tls-native-roots",
                 feature = "rustls-tls-webpki-roots"
@@ -411,6 +414,30 @@ impl MessengerBuilder {
         self
     }
 
+    /// Whether calls the server refuses for its rate limit (codes 32 and 33: nothing was
+    /// executed) are sent again automatically, within the request timeout (default `true`).
+    ///
+    /// The messenger already paces every request under the limits the server advertises at
+    /// login, so refusals are rare; with `false` a refused call fails at once with
+    /// [`Error::Server`](crate::Error::Server) code 32 or 33 ("fail fast").
+    ///
+    /// # Examples
+    /// ```no_run
+    /// # async fn demo() -> chatwire::Result<()> {
+    /// use chatwire::Messenger;
+    /// let messenger = Messenger::builder("ws://127.0.0.1:8080")
+    ///     .password("alice@chatwire.local", "secret-password")
+    ///     .retry_rate_limited(false)
+    ///     .connect()
+    ///     .await?;
+    /// # let _ = messenger;
+    /// # Ok(()) }
+    /// ```
+    pub fn retry_rate_limited(mut self, retry: bool) -> Self {
+        self.retry_rate_limited = retry;
+        self
+    }
+
     /// Connects, logs in, and starts the background connection task.
     ///
     /// # Errors
@@ -452,6 +479,7 @@ impl MessengerBuilder {
             presence_heartbeat: self.presence_heartbeat,
             event_buffer: self.event_buffer,
             command_capacity: self.command_capacity,
+            retry_rate_limited: self.retry_rate_limited,
             #[cfg(any(
                 feature = "rustls-tls-native-roots",
                 feature = "rustls-tls-webpki-roots"

@@ -10,6 +10,7 @@
 
 mod catchup;
 pub(crate) mod command;
+mod pacer;
 mod pending;
 mod socket;
 mod sync;
@@ -19,9 +20,9 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use chatwire_protocol::{
-    parse_server_frame, ClientSession, ConversationId, EventClass, EventName, EventObject,
-    MessagingFrame, Request, RetransmitEvents, ServerFrame, ServerMessage, ServerSession,
-    SessionFrame, SetStatus, UserId,
+    parse_server_frame, ClientSession, ConversationId, ErrorCode, EventClass, EventName,
+    EventObject, MessagingFrame, Request, RetransmitEvents, ServerExtensions, ServerFrame,
+    ServerMessage, ServerSession, SessionFrame, SetStatus, UserId,
 };
 use futures::{SinkExt, StreamExt};
 use tokio::sync::{broadcast, oneshot, watch};
@@ -32,13 +33,18 @@ use crate::config::{Config, Credentials};
 use crate::error::{Error, Result};
 use crate::event::{ConnectionState, Event, Tokens};
 pub(crate) use command::{Command, CommandReceiver, CommandSender};
-use pending::{Expect, Internal, Origin, Pending};
+use pacer::{retry_delay, Pacer};
+use pending::{Answered, Expect, Internal, Origin, Pending, Sent};
 pub(crate) use socket::connect;
 use socket::{LoggedIn, Ws};
 use sync::SeqSync;
 
 /// Catch-up and gap-fill requests in flight at once (SPEC.md section 13).
 const MAX_INTERNAL_IN_FLIGHT: usize = 4;
+
+/// Retries of the task's own requests refused with a code that should not happen (a server
+/// fault); refusals that pass (30, 32, 33) and missing answers are retried without limit.
+const MAX_UNEXPECTED_RETRIES: u32 = 5;
 
 /// Where the task publishes what handles observe.
 pub(crate) struct Outputs {
@@ -94,6 +100,14 @@ pub(crate) struct Task {
     epoch: Option<String>,
     /// Backward scans of discovered conversations: events collected so far.
     scans: HashMap<ConversationId, Vec<(u64, Event)>>,
+    /// What the server advertised at the last login.
+    extensions: Option<ServerExtensions>,
+    /// Keeps requests under the server's rate limits (one per connection).
+    pacer: Pacer,
+    /// Requests waiting for the pacer, in order.
+    paced: VecDeque<Sent>,
+    /// Requests to send again once their time has come.
+    retries: Vec<(Instant, Sent)>,
 }
 
 impl Task {
@@ -122,6 +136,10 @@ impl Task {
             synced_once: false,
             epoch: None,
             scans: HashMap::new(),
+            extensions: None,
+            pacer: Pacer::new(Default::default()),
+            paced: VecDeque::new(),
+            retries: Vec::new(),
         }
     }
 
@@ -178,6 +196,16 @@ impl Task {
             if let Some(sync) = self.sync.as_mut() {
                 // Discovered again (from scratch) after the next login.
                 sync.forget(conversation);
+            }
+        }
+        let queued = self
+            .paced
+            .drain(..)
+            .chain(self.retries.drain(..).map(|(_, s)| s));
+        for sent in queued.collect::<Vec<_>>() {
+            if let Origin::User(reply) = sent.origin {
+                // Not sent, or refused without effect (rate limit): never executed.
+                let _ = reply.send(Err(Error::Disconnected));
             }
         }
         self.internal.clear();
@@ -251,6 +279,14 @@ impl Task {
         };
         self.out.tokens.send_replace(Some(login.tokens));
         self.refresh_at = Some(refresh_time(login.access_lifetime));
+        // The server's windows are per connection: a new connection starts with a new pacer.
+        let limits = login
+            .extensions
+            .as_ref()
+            .map(|e| e.limits)
+            .unwrap_or_default();
+        self.pacer = Pacer::new(limits);
+        self.extensions = login.extensions;
         self.set_state(ConnectionState::Live);
         self.start_catchup(user);
         let online = self.online.or(self.config.presence_heartbeat.map(|_| true));
@@ -274,6 +310,7 @@ impl Task {
         let mut heartbeat = interval_at(Instant::now() + hb, hb);
         loop {
             self.pump();
+            let wake = self.release();
             for out in self.outbox.drain(..) {
                 if out
                     .request
@@ -290,7 +327,10 @@ impl Task {
                 self.refresh_at
                     .unwrap_or_else(|| Instant::now() + Duration::from_secs(86400)),
             );
+            let wake =
+                sleep_until(wake.unwrap_or_else(|| Instant::now() + Duration::from_secs(86400)));
             tokio::select! {
+                _ = wake => {}
                 msg = stream.next() => match msg {
                     Some(Ok(Message::Text(text))) => self.on_text(&text),
                     Some(Ok(Message::Close(frame))) => {
@@ -349,19 +389,101 @@ impl Task {
         self.send_request(request, Origin::User(reply));
     }
 
+    /// Queues a request behind the pacer.
     fn send_request(&mut self, request: Request, origin: Origin) {
+        self.paced.push_back(Sent {
+            request,
+            origin,
+            attempt: 0,
+        });
+    }
+
+    /// Writes the requests the pacer lets through (due retries first); returns when the task
+    /// must wake up next: for the pacer, a retry, or an unanswered request of its own.
+    fn release(&mut self) -> Option<Instant> {
+        let now = Instant::now();
+        for sent in self
+            .pending
+            .take_expired_internal(now - self.config.request_timeout)
+        {
+            tracing::debug!(action = %sent.request.action(), "no answer in time; sending again");
+            self.retry_later(sent);
+        }
+        let (mut due, later): (Vec<_>, Vec<_>) = std::mem::take(&mut self.retries)
+            .into_iter()
+            .partition(|(at, _)| *at <= now);
+        self.retries = later;
+        // Retries go before newer requests, oldest first.
+        due.sort_by_key(|(at, _)| *at);
+        for (_, sent) in due.into_iter().rev() {
+            self.paced.push_front(sent);
+        }
+        let mut wake = None;
+        while let Some(front) = self.paced.front() {
+            if matches!(&front.origin, Origin::User(reply) if reply.is_closed()) {
+                self.paced.pop_front();
+                continue;
+            }
+            let at = self.pacer.next_at(now);
+            if at > now {
+                wake = Some(at);
+                break;
+            }
+            let sent = self.paced.pop_front().expect("checked");
+            self.pacer.sent(now);
+            self.write_request(sent, now);
+        }
+        let retry = self.retries.iter().map(|(at, _)| *at).min();
+        let expiry = self
+            .pending
+            .oldest_internal()
+            .map(|at| at + self.config.request_timeout);
+        [wake, retry, expiry].into_iter().flatten().min()
+    }
+
+    fn write_request(&mut self, sent: Sent, now: Instant) {
         let id = uuid::Uuid::new_v4().to_string();
-        let expect = match &request {
+        let expect = match &sent.request {
             Request::GetUsers(r) => Expect::Items(r.users.len()),
             Request::GetConversations(r) => Expect::Items(r.uuid.len()),
             Request::RetransmitEvents(_) => Expect::Retransmit,
             _ => Expect::One,
         };
         self.outbox.push(Outgoing {
-            text: MessagingFrame::encode_request(&request, &id),
-            request: matches!(origin, Origin::User(_)).then(|| id.clone()),
+            text: MessagingFrame::encode_request(&sent.request, &id),
+            request: matches!(sent.origin, Origin::User(_)).then(|| id.clone()),
         });
-        self.pending.insert(id, expect, origin);
+        self.pending.insert(id, expect, sent, now);
+    }
+
+    /// Sends `sent` again after a growing delay.
+    fn retry_later(&mut self, mut sent: Sent) {
+        sent.attempt += 1;
+        let at = Instant::now() + retry_delay(sent.attempt);
+        self.retries.push((at, sent));
+    }
+
+    /// Whether a refused request should be sent again rather than answered with the error.
+    fn should_retry(&self, sent: &Sent, result: &Result<Vec<ServerFrame>>) -> bool {
+        let Err(Error::Server { code, .. }) = result else {
+            return false;
+        };
+        let passing = matches!(
+            code,
+            ErrorCode::RateLimitSecond | ErrorCode::RateLimitMinute
+        );
+        match &sent.origin {
+            Origin::User(reply) => passing && self.config.retry_rate_limited && !reply.is_closed(),
+            Origin::Internal(_) => match code {
+                _ if passing || *code == ErrorCode::Unavailable => true,
+                // What the server can never provide: handled by the caller (removed, gap).
+                ErrorCode::ConversationNotFound
+                | ErrorCode::ConversationDeleted
+                | ErrorCode::NotParticipant
+                | ErrorCode::SeqBeyondLast => false,
+                _ => sent.attempt < MAX_UNEXPECTED_RETRIES,
+            },
+        }
     }
 
     /// Moves catch-up requests and gap fills into the outbox, within the in-flight budget.
@@ -435,8 +557,16 @@ impl Task {
     }
 
     fn on_frame(&mut self, frame: ServerFrame) {
-        if let Some((origin, result)) = self.pending.accept(&frame) {
-            match origin {
+        if let Some(Answered { sent, result }) = self.pending.accept(&frame) {
+            if self.should_retry(&sent, &result) {
+                if let Err(e) = &result {
+                    tracing::debug!(error = %e, attempt = sent.attempt + 1, "refused for now; retrying");
+                }
+                self.retry_later(sent);
+                self.route_event(frame);
+                return;
+            }
+            match sent.origin {
                 Origin::User(reply) => {
                     let _ = reply.send(result);
                 }

@@ -4,7 +4,8 @@ use std::collections::HashMap;
 
 use super::command::Reply;
 use crate::error::{Error, Result};
-use chatwire_protocol::{ConversationId, EventName, ServerFrame};
+use chatwire_protocol::{ConversationId, EventName, Request, ServerFrame};
+use tokio::time::Instant;
 
 /// Who waits for a reply.
 pub(crate) enum Origin {
@@ -46,10 +47,26 @@ pub(crate) enum Expect {
     Retransmit,
 }
 
+/// A request as sent: kept until it is answered, so that a refusal that may pass (rate limit,
+/// unavailable) or a missing answer can be sent again.
+pub(crate) struct Sent {
+    pub request: Request,
+    pub origin: Origin,
+    /// How many times it was sent before this attempt.
+    pub attempt: u32,
+}
+
 struct Entry {
     expect: Expect,
     frames: Vec<ServerFrame>,
-    origin: Origin,
+    sent: Sent,
+    at: Instant,
+}
+
+/// A request whose answer is complete.
+pub(crate) struct Answered {
+    pub sent: Sent,
+    pub result: Result<Vec<ServerFrame>>,
 }
 
 /// The table of requests in flight.
@@ -59,17 +76,42 @@ pub(crate) struct Pending {
 }
 
 impl Pending {
-    pub fn insert(&mut self, request_uuid: String, expect: Expect, origin: Origin) {
+    pub fn insert(&mut self, request_uuid: String, expect: Expect, sent: Sent, at: Instant) {
         self.entries
-            .retain(|_, e| !matches!(&e.origin, Origin::User(tx) if tx.is_closed()));
+            .retain(|_, e| !matches!(&e.sent.origin, Origin::User(tx) if tx.is_closed()));
         self.entries.insert(
             request_uuid,
             Entry {
                 expect,
                 frames: Vec::new(),
-                origin,
+                sent,
+                at,
             },
         );
+    }
+
+    /// Removes the task's own requests sent before `before` (unanswered for too long).
+    pub fn take_expired_internal(&mut self, before: Instant) -> Vec<Sent> {
+        let expired: Vec<String> = self
+            .entries
+            .iter()
+            .filter(|(_, e)| matches!(e.sent.origin, Origin::Internal(_)) && e.at < before)
+            .map(|(id, _)| id.clone())
+            .collect();
+        expired
+            .into_iter()
+            .filter_map(|id| self.entries.remove(&id))
+            .map(|e| e.sent)
+            .collect()
+    }
+
+    /// When the oldest of the task's own requests was sent.
+    pub fn oldest_internal(&self) -> Option<Instant> {
+        self.entries
+            .values()
+            .filter(|e| matches!(e.sent.origin, Origin::Internal(_)))
+            .map(|e| e.at)
+            .min()
     }
 
     /// Forgets the request if it is a `Messenger` call whose caller gave up (so it need not be
@@ -78,7 +120,7 @@ impl Pending {
         let abandoned = self
             .entries
             .get(request_uuid)
-            .is_some_and(|e| matches!(&e.origin, Origin::User(tx) if tx.is_closed()));
+            .is_some_and(|e| matches!(&e.sent.origin, Origin::User(tx) if tx.is_closed()));
         if abandoned {
             self.entries.remove(request_uuid);
         }
@@ -86,7 +128,7 @@ impl Pending {
     }
 
     /// Feeds a frame; returns the waiter and its result when the request is complete.
-    pub fn accept(&mut self, frame: &ServerFrame) -> Option<(Origin, Result<Vec<ServerFrame>>)> {
+    pub fn accept(&mut self, frame: &ServerFrame) -> Option<Answered> {
         let id = frame.request_uuid.as_deref()?;
         let entry = self.entries.get_mut(id)?;
         if frame.event == EventName::Error {
@@ -97,7 +139,10 @@ impl Pending {
                 description: p.description.clone().unwrap_or_default(),
                 action: p.on_incoming_event.clone(),
             };
-            return Some((entry.origin, Err(err)));
+            return Some(Answered {
+                sent: entry.sent,
+                result: Err(err),
+            });
         }
         entry.frames.push(frame.clone());
         let done = match entry.expect {
@@ -112,7 +157,10 @@ impl Pending {
             return None;
         }
         let entry = self.entries.remove(id)?;
-        Some((entry.origin, Ok(entry.frames)))
+        Some(Answered {
+            sent: entry.sent,
+            result: Ok(entry.frames),
+        })
     }
 
     /// Fails every request (the connection dropped): user calls get `err`, internal ones are
@@ -120,7 +168,7 @@ impl Pending {
     pub fn fail_all(&mut self, err: impl Fn() -> Error) -> Vec<Internal> {
         let mut internal = Vec::new();
         for (_, entry) in self.entries.drain() {
-            match entry.origin {
+            match entry.sent.origin {
                 Origin::User(tx) => {
                     let _ = tx.send(Err(err()));
                 }

@@ -7,8 +7,8 @@
 use std::time::{Duration, SystemTime};
 
 use chatwire_protocol::{
-    login_codes, parse_server_frame, ClientSession, Credential, OAuthTokens, ServerMessage,
-    ServerSession,
+    login_codes, parse_server_frame, ClientExtensions, ClientSession, Credential, OAuthTokens,
+    ServerExtensions, ServerMessage, ServerSession, SessionFrame,
 };
 use futures::{SinkExt, StreamExt};
 use tokio::net::TcpStream;
@@ -27,6 +27,8 @@ pub(crate) struct LoggedIn {
     pub display_name: String,
     pub tokens: Tokens,
     pub access_lifetime: Duration,
+    /// The chatwire extensions the server advertised (`None`: a server without them).
+    pub extensions: Option<ServerExtensions>,
 }
 
 pub(crate) fn tokens_from(t: OAuthTokens) -> (Tokens, Duration) {
@@ -78,6 +80,7 @@ async fn open(config: &Config) -> Result<Ws> {
     match next_session(&mut ws, timeout)
         .await
         .map_err(|f| connect_error(config, f))?
+        .0
     {
         ServerSession::ConnectionSuccessful => Ok(ws),
         other => Err(connect_error(
@@ -170,7 +173,7 @@ fn is_tls(_: &std::io::Error) -> bool {
 async fn next_session(
     ws: &mut Ws,
     timeout: Duration,
-) -> std::result::Result<ServerSession, Failure> {
+) -> std::result::Result<(ServerSession, SessionFrame), Failure> {
     let login = |e: BoxError| (ConnectStage::Login, e);
     loop {
         let msg = tokio::time::timeout(timeout, ws.next())
@@ -185,14 +188,14 @@ async fn next_session(
         let session = ServerSession::from_frame(&frame).map_err(|e| login(Box::new(e)))?;
         if let Some(session) = session {
             if session != ServerSession::Pong {
-                return Ok(session);
+                return Ok((session, frame));
             }
         }
     }
 }
 
-async fn send(ws: &mut Ws, frame: ClientSession) -> std::result::Result<(), Failure> {
-    ws.send(Message::Text(frame.to_frame().encode().into()))
+async fn send(ws: &mut Ws, frame: SessionFrame) -> std::result::Result<(), Failure> {
+    ws.send(Message::Text(frame.encode().into()))
         .await
         .map_err(|e| (ConnectStage::Login, Box::new(e) as BoxError))
 }
@@ -205,7 +208,11 @@ pub(crate) async fn connect(config: &Config, credentials: &Credentials) -> Resul
 }
 
 /// Sends a session request and reads the answer, within the request timeout.
-async fn ask(ws: &mut Ws, config: &Config, frame: ClientSession) -> Result<ServerSession> {
+async fn ask(
+    ws: &mut Ws,
+    config: &Config,
+    frame: SessionFrame,
+) -> Result<(ServerSession, SessionFrame)> {
     let answer = async {
         send(ws, frame).await?;
         next_session(ws, config.request_timeout).await
@@ -229,27 +236,36 @@ async fn login_once(
     user: &str,
     credential: Credential,
 ) -> Result<LoggedIn> {
-    let frame = ClientSession::Login(Some((user.to_string(), credential)));
+    let mut frame = ClientSession::Login(Some((user.to_string(), credential))).to_frame();
+    // Ask for idempotency keys to be honoured (servers without the extension ignore the key).
+    ClientExtensions { idempotency: true }.apply(&mut frame.params);
     match ask(ws, config, frame).await? {
-        ServerSession::LoginSuccessful {
-            display_name,
-            tokens,
-        } => {
+        (
+            ServerSession::LoginSuccessful {
+                display_name,
+                tokens,
+            },
+            raw,
+        ) => {
             let (tokens, access_lifetime) = tokens_from(tokens);
             Ok(LoggedIn {
                 display_name,
                 tokens,
                 access_lifetime,
+                extensions: ServerExtensions::from_login_params(&raw.params),
             })
         }
-        ServerSession::LoginFailed { code, reason } => Err(Error::LoginFailed { code, reason }),
-        other => Err(unexpected(config, "login", other)),
+        (ServerSession::LoginFailed { code, reason }, _) => {
+            Err(Error::LoginFailed { code, reason })
+        }
+        (other, _) => Err(unexpected(config, "login", other)),
     }
 }
 
 async fn refresh(ws: &mut Ws, config: &Config, user: &str, refresh_token: &str) -> Result<Tokens> {
-    let frame = ClientSession::Refresh(Some((user.to_string(), refresh_token.to_string())));
-    match ask(ws, config, frame).await? {
+    let frame =
+        ClientSession::Refresh(Some((user.to_string(), refresh_token.to_string()))).to_frame();
+    match ask(ws, config, frame).await?.0 {
         ServerSession::RefreshSuccessful { tokens } => Ok(tokens_from(tokens).0),
         ServerSession::RefreshFailed { code, reason } => Err(Error::LoginFailed { code, reason }),
         other => Err(unexpected(config, "refresh", other)),

@@ -3,6 +3,8 @@
 // Each test file uses a different subset.
 #![allow(dead_code)]
 
+pub mod proxy;
+
 use std::time::{Duration, SystemTime};
 
 use chatwire::testing::{TestServer, TestUser};
