@@ -209,6 +209,8 @@ fn split_frame(text: &str) -> Result<RawFrame<'_>, DecodeError> {
 /// Any frame a server sends: a messaging frame or a session-layer frame.
 #[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
+// Returned by value and matched at once; boxing the frame would cost an allocation per frame.
+#[allow(clippy::large_enum_variant)]
 pub enum ServerMessage {
     /// A messaging frame (it has a `service` key).
     Messaging(ServerFrame),
