@@ -103,7 +103,8 @@ impl RetransmitHeader {
     ///     count: 1,
     /// };
     /// let stored = r#"{"initiator":7,"on_incoming_event":"typingMessage","timestamp":1}"#;
-    /// let frame = ServerFrame::decode(&header.wrap_event(None, &EventName::Typing, stored)).unwrap();
+    /// let text = header.wrap_event(None, &EventName::Typing, stored);
+    /// let frame = ServerFrame::decode(&text).unwrap();
     /// let Some(EventObject::Retransmitted(inner)) = frame.payload.object else { unreachable!() };
     /// assert_eq!(inner.event, EventName::Typing);
     /// ```

@@ -249,7 +249,11 @@ proptest! {
         payload.seq = Some(Seq(seq));
         payload.description = Some(text);
         let wrapped = wrap_payload(&event, request_uuid.as_deref(), &encoded(&payload));
-        let expected = ServerFrame { event: event.clone(), request_uuid: request_uuid.clone(), payload };
+        let expected = ServerFrame {
+            event: event.clone(),
+            request_uuid: request_uuid.clone(),
+            payload,
+        };
         prop_assert_eq!(&wrapped, &expected.encode());
         prop_assert_eq!(ServerFrame::decode(&wrapped).expect("decodes"), expected);
 

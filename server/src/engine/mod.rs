@@ -8,7 +8,8 @@
 //! they were produced.
 //!
 //! The engine sits between the store and the transport: it uses [`crate::store`] and pushes
-//! [`Frame`]s into [`crate::outbound`] queues, and never names the transport or axum.
+//! [`Frame`]s into [`crate::outbound`] queues, and never names the transport or its WebSocket
+//! library.
 //!
 //! Inside, imports run one way. `command` is the engine's interface (what other layers send
 //! and get back); `state` (users, conversations, connections) and `outbox` (effects of one

@@ -1,4 +1,5 @@
-//! What one command produces: store writes, frames to send once they are durable, and closes.
+//! What one command produces (store writes, frames to send once they are durable, closes), and
+//! the helpers that encode its frames with `chatwire-protocol`.
 
 use std::sync::Arc;
 

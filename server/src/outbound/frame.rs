@@ -7,10 +7,10 @@ use std::sync::{Arc, OnceLock};
 /// One encoded server frame (JSON text). A clone is a reference count, so a broadcast is
 /// serialized once and the same text goes into every receiver's queue.
 ///
-/// The transport sends it in its own form (for WebSocket, axum's `Utf8Bytes`), obtained with
-/// [`Frame::into_wire`]: without copying the text when the frame has one receiver, and with
-/// one copy in all for a frame shared by many (the first receiver converts, the others clone
-/// the result).
+/// The transport sends it in its own form (for WebSocket, the library's text type), obtained
+/// with [`Frame::into_wire`]: without copying the text when the frame has one receiver, and
+/// with one copy in all for a frame shared by many (the first receiver converts, the others
+/// clone the result).
 #[derive(Clone)]
 pub(crate) struct Frame(Arc<Shared>);
 
@@ -36,12 +36,15 @@ impl Frame {
     where
         W: Clone + Send + Sync + 'static,
     {
+        // A shared frame some receiver already converted (the common case of a broadcast).
+        if let Some(w) = self.0.wire.get().and_then(|w| w.downcast_ref::<W>()) {
+            return w.clone();
+        }
         match Arc::try_unwrap(self.0) {
-            Ok(Shared { text, wire }) => match wire.into_inner().map(|w| w.downcast::<W>()) {
-                // The last receiver of a shared frame: the converted form is its own now.
-                Some(Ok(w)) => *w,
-                _ => convert(text),
-            },
+            // The only receiver: its text becomes the wire form without a copy.
+            Ok(shared) => convert(shared.text),
+            // The first of several receivers to convert (another may be converting right now:
+            // then this waits for its result).
             Err(shared) => {
                 let wire = shared
                     .wire
