@@ -6,7 +6,7 @@ use std::sync::Mutex;
 
 use tokio::sync::{mpsc, Notify};
 
-use super::Frame;
+use super::frame::Frame;
 
 /// Connection id, unique within a server process.
 pub(crate) type ConnId = u64;
