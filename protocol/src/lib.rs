@@ -6,7 +6,8 @@
 //! (numbers as strings, `@type` present or not, unknown keys ignored) and strict elsewhere.
 //!
 //! Layers, bottom up: [`lenient`] value rules and ids, [`Permissions`] and [`ErrorCode`], request
-//! payloads ([`Request`]), server frames ([`ServerFrame`], [`EventObject`]), session frames
+//! payloads ([`Request`]), server frames ([`ServerFrame`], [`EventObject`], and the envelope
+//! around an already encoded payload: [`wrap_payload`], [`RetransmitHeader`]), session frames
 //! ([`ClientSession`], [`ServerSession`]) and classification of incoming client frames
 //! ([`parse_client_frame`]). See `docs/PROTOCOL.md` for the wire format with examples.
 //!
@@ -22,6 +23,7 @@
 
 mod action;
 mod client;
+mod envelope;
 mod error;
 mod extensions;
 mod fields;
@@ -35,6 +37,7 @@ mod session;
 
 pub use action::{Action, EventClass, EventName, RESERVED_ACTIONS};
 pub use client::{parse_client_frame, ActionLookup, ClientFrame, FrameError, MessagingFrame};
+pub use envelope::{wrap_payload, RetransmitHeader};
 pub use error::{DecodeError, ErrorCode};
 pub use extensions::{
     apply_merge_patch, check_idempotency_key, AdvertisedLimits, CatchUp, CatchUpEntry, CatchUpPage,

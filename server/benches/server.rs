@@ -9,12 +9,16 @@
 //!   throughput under load (criterion reports elements/s, one element = one message).
 //! - `broadcast/*`: one `onSendMessage` frame to N = 1000 connections. `serialize_once`
 //!   reproduces the engine's pattern (`engine/mod.rs` + `engine/outbox.rs`): the payload is
-//!   encoded once (`Arc<str>`, also the log record), wrapped once into an
-//!   `axum::extract::ws::Utf8Bytes` frame, and each receiver gets a clone through its outbound
-//!   queue (`transport/hub.rs`: an unbounded tokio channel and a counter bounded at 1024 as
-//!   `Limits::outbound_queue`).
+//!   encoded once (`Arc<str>`, also the log record), wrapped once with
+//!   [`chatwire_protocol::wrap_payload`] into a shared `Frame` (`outbound/frame.rs`, mirrored
+//!   below), and each receiver gets a clone through its outbound queue (`outbound/queue.rs`: an
+//!   unbounded tokio channel and a counter bounded at 1024 as `Limits::outbound_queue`).
 //!   `serialize_per_receiver` encodes the frame again for every receiver, for the ratio. Only
 //!   the serialization and the sends are timed; draining the queues between iterations is not.
+//! - `broadcast_writers/*`: what the 1000 writer tasks do with the frame they took off their
+//!   queue: turn it into axum's `Utf8Bytes` for the socket. `shared_conversion` is the server's
+//!   `Frame::into_wire` (the first receiver copies the text once, the others clone that
+//!   `Utf8Bytes`); `copy_per_receiver` copies the text for each receiver, for the ratio.
 //! - `broadcast_queue/*`: the same frame into 1000 queues and taken off again, the server's
 //!   counter + unbounded channel vs a bounded channel (the earlier design).
 //!
@@ -23,15 +27,16 @@
 // `criterion_group!` generates an undocumented `pub fn`.
 #![allow(missing_docs)]
 
+use std::any::Any;
 use std::hint::black_box;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
-use std::sync::{mpsc as std_mpsc, Arc};
+use std::sync::{mpsc as std_mpsc, Arc, OnceLock};
 use std::time::{Duration, Instant};
 
 use axum::extract::ws::Utf8Bytes;
 use chatwire_protocol::{
-    ConversationId, EventName, EventObject, EventPayload, JsonMap, MessageId, MessageObject, Seq,
-    ServerFrame, UserId,
+    wrap_payload, ConversationId, EventName, EventObject, EventPayload, JsonMap, MessageId,
+    MessageObject, Seq, ServerFrame, UserId,
 };
 use chatwire_server::store::{
     Batch, ConversationRecord, EventRecord, MemoryStore, MessageRecord, SqliteStore, Store, Write,
@@ -214,30 +219,62 @@ fn bench_store(c: &mut Criterion) {
 // ---------------------------------------------------------------------------------------------
 // Broadcast fan-out.
 
-/// The engine's `outbox::wrap`: the frame around an already encoded payload.
-fn wrap(event: &str, request_uuid: Option<&str>, payload_json: &str) -> Utf8Bytes {
-    let mut s = String::with_capacity(payload_json.len() + 96);
-    s.push_str(r#"{"service":"chat","event":"#);
-    s.push_str(&serde_json::to_string(event).expect("string"));
-    if let Some(r) = request_uuid {
-        s.push_str(r#","request_uuid":"#);
-        s.push_str(&serde_json::to_string(r).expect("string"));
-    }
-    s.push_str(r#","payload":"#);
-    s.push_str(payload_json);
-    s.push('}');
-    Utf8Bytes::from(s)
+/// The server's `outbound::Frame` (private to the server crate, so mirrored here): one
+/// encoded frame shared by its receivers, turned into the transport's form once.
+#[derive(Clone)]
+struct Frame(Arc<Shared>);
+
+struct Shared {
+    text: String,
+    wire: OnceLock<Box<dyn Any + Send + Sync>>,
 }
 
-/// A connection's outbound queue as in `transport/hub.rs`: an unbounded channel and a counter
+impl Frame {
+    fn new(text: String) -> Frame {
+        Frame(Arc::new(Shared {
+            text,
+            wire: OnceLock::new(),
+        }))
+    }
+
+    fn as_str(&self) -> &str {
+        &self.0.text
+    }
+
+    /// As `Frame::into_wire` in the server.
+    fn into_wire<W: Clone + Send + Sync + 'static>(self, convert: fn(String) -> W) -> W {
+        // A shared frame some receiver already converted (the common case of a broadcast).
+        if let Some(w) = self.0.wire.get().and_then(|w| w.downcast_ref::<W>()) {
+            return w.clone();
+        }
+        match Arc::try_unwrap(self.0) {
+            // The only receiver: its text becomes the wire form without a copy.
+            Ok(shared) => convert(shared.text),
+            // The first of several receivers to convert (another may be converting right now:
+            // then this waits for its result).
+            Err(shared) => {
+                let wire = shared
+                    .wire
+                    .get_or_init(|| Box::new(convert(shared.text.clone())));
+                match wire.downcast_ref::<W>() {
+                    Some(w) => w.clone(),
+                    // Converted to another type before (never with one transport).
+                    None => convert(shared.text.clone()),
+                }
+            }
+        }
+    }
+}
+
+/// A connection's outbound queue as in `outbound/queue.rs`: an unbounded channel and a counter
 /// of queued frames bounded by `OUTBOUND_QUEUE` (a full queue closes the connection there).
 struct Queue {
-    tx: mpsc::UnboundedSender<Utf8Bytes>,
+    tx: mpsc::UnboundedSender<Frame>,
     queued: AtomicUsize,
 }
 
 impl Queue {
-    fn send(&self, frame: Utf8Bytes) {
+    fn send(&self, frame: Frame) {
         if self.queued.fetch_add(1, Ordering::Relaxed) >= OUTBOUND_QUEUE {
             panic!("queue full: the benchmark drains after every iteration");
         }
@@ -247,10 +284,10 @@ impl Queue {
 
 /// The earlier design, for comparison: a bounded tokio channel (its semaphore takes a lock on
 /// every receive).
-struct BoundedQueue(mpsc::Sender<Utf8Bytes>);
+struct BoundedQueue(mpsc::Sender<Frame>);
 
 impl BoundedQueue {
-    fn send(&self, frame: Utf8Bytes) {
+    fn send(&self, frame: Frame) {
         if self.0.try_send(frame).is_err() {
             panic!("queue full: the benchmark drains after every iteration");
         }
@@ -259,7 +296,7 @@ impl BoundedQueue {
 
 struct Receivers {
     tx: Vec<Queue>,
-    rx: Vec<mpsc::UnboundedReceiver<Utf8Bytes>>,
+    rx: Vec<mpsc::UnboundedReceiver<Frame>>,
 }
 
 impl Receivers {
@@ -292,7 +329,7 @@ impl Receivers {
 
 struct BoundedReceivers {
     tx: Vec<BoundedQueue>,
-    rx: Vec<mpsc::Receiver<Utf8Bytes>>,
+    rx: Vec<mpsc::Receiver<Frame>>,
 }
 
 impl BoundedReceivers {
@@ -320,7 +357,11 @@ impl BoundedReceivers {
 /// One broadcast, serialized once (the engine's way).
 fn broadcast_once(payload: &EventPayload, receivers: &[Queue]) -> Arc<str> {
     let json: Arc<str> = serde_json::to_string(payload).expect("payload").into();
-    let frame = wrap(EventName::SendMessage.as_str(), Some(REQUEST_UUID), &json);
+    let frame = Frame::new(wrap_payload(
+        &EventName::SendMessage,
+        Some(REQUEST_UUID),
+        &json,
+    ));
     for q in receivers {
         q.send(frame.clone());
     }
@@ -330,7 +371,7 @@ fn broadcast_once(payload: &EventPayload, receivers: &[Queue]) -> Arc<str> {
 /// One broadcast, serialized again for every receiver.
 fn broadcast_per_receiver(frame: &ServerFrame, receivers: &[Queue]) {
     for q in receivers {
-        q.send(Utf8Bytes::from(frame.encode()));
+        q.send(Frame::new(frame.encode()));
     }
 }
 
@@ -381,11 +422,50 @@ fn bench_broadcast(c: &mut Criterion) {
     });
     group.finish();
 
+    // The writers: each of the 1000 receivers turns its clone into the socket's `Utf8Bytes`.
+    let mut writers = c.benchmark_group("broadcast_writers");
+    writers.throughput(Throughput::Elements(RECEIVERS as u64));
+    let text = frame.encode();
+    let mut wires: Vec<Utf8Bytes> = Vec::with_capacity(RECEIVERS);
+    writers.bench_function(BenchmarkId::new("shared_conversion", RECEIVERS), |b| {
+        b.iter_custom(|iters| {
+            let mut total = Duration::ZERO;
+            for _ in 0..iters {
+                let shared = Frame::new(text.clone());
+                let taken: Vec<Frame> = (0..RECEIVERS).map(|_| shared.clone()).collect();
+                drop(shared);
+                let start = Instant::now();
+                wires.extend(taken.into_iter().map(|f| f.into_wire(Utf8Bytes::from)));
+                total += start.elapsed();
+                assert_eq!(wires.len(), RECEIVERS);
+                wires.clear();
+            }
+            total
+        })
+    });
+    writers.bench_function(BenchmarkId::new("copy_per_receiver", RECEIVERS), |b| {
+        b.iter_custom(|iters| {
+            let mut total = Duration::ZERO;
+            for _ in 0..iters {
+                let shared = Frame::new(text.clone());
+                let taken: Vec<Frame> = (0..RECEIVERS).map(|_| shared.clone()).collect();
+                drop(shared);
+                let start = Instant::now();
+                wires.extend(taken.into_iter().map(|f| Utf8Bytes::from(f.as_str())));
+                total += start.elapsed();
+                assert_eq!(wires.len(), RECEIVERS);
+                wires.clear();
+            }
+            total
+        })
+    });
+    writers.finish();
+
     // The queue: one already serialized frame to every receiver, counter + unbounded channel
     // (the server) vs bounded channel (before), each including the receivers taking it off.
     let mut queues = c.benchmark_group("broadcast_queue");
     queues.throughput(Throughput::Elements(RECEIVERS as u64));
-    let frame_bytes = Utf8Bytes::from(frame.encode());
+    let frame_bytes = Frame::new(frame.encode());
     queues.bench_function(BenchmarkId::new("counter_unbounded", RECEIVERS), |b| {
         b.iter(|| {
             for q in &receivers.tx {
@@ -412,11 +492,11 @@ fn bench_broadcast(c: &mut Criterion) {
             let json: Arc<str> = serde_json::to_string(black_box(&payload))
                 .expect("payload")
                 .into();
-            wrap(EventName::SendMessage.as_str(), Some(REQUEST_UUID), &json)
+            wrap_payload(&EventName::SendMessage, Some(REQUEST_UUID), &json)
         })
     });
     parts.bench_function("server_frame_encode", |b| {
-        b.iter(|| Utf8Bytes::from(black_box(&frame).encode()))
+        b.iter(|| black_box(&frame).encode())
     });
     parts.finish();
 }

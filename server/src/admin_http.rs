@@ -11,9 +11,20 @@ use axum::Json;
 use serde_json::{json, Value};
 use subtle::ConstantTimeEq;
 
-use crate::engine::{AdminCommand, AdminError, AdminReply, UserInfo};
+use crate::config::Config;
+use crate::engine::{AdminCommand, AdminError, AdminReply, EngineHandle, UserInfo};
 use crate::names::admin_short_name;
-use crate::server::AppState;
+use crate::security::Hasher;
+
+/// What the admin API handlers share (the running server uses it for `add_user` too).
+pub(crate) struct AppState {
+    /// The api key and the domain.
+    pub config: Arc<Config>,
+    /// Every admin operation is an engine command.
+    pub engine: EngineHandle,
+    /// Hashes the passwords of `AddUser` and `SetUserInfo`.
+    pub hasher: Hasher,
+}
 
 /// An admin API failure: `{"error": {"code", "msg"}}`.
 struct ApiError(u32, String);

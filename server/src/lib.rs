@@ -4,9 +4,18 @@
 //! authentication, conversations and permissions, a durable per-conversation event log with
 //! gap-free sequence numbers, fan-out to every connection, and the admin HTTP API.
 //!
-//! Layers, bottom up: [`store`] (durable storage: SQLite or memory) -> `engine` (one thread
-//! owning all state, applying requests one at a time) -> `transport` (one task per WebSocket:
-//! session layer, limits, decoding) -> [`RunningServer`] (routes, TLS, shutdown).
+//! Layers, bottom up; each module imports only from the layers below it:
+//!
+//! - [`store`] (durable storage: SQLite or memory) and `outbound` (encoded frames and each
+//!   connection's bounded outbound queue);
+//! - `engine`: one thread owning all state, applying requests one at a time; it pushes frames
+//!   into outbound queues and never names the transport or axum;
+//! - `transport`: one task per WebSocket (read loop, session layer, limits, decoding, and the
+//!   writer that turns frames into WebSocket messages);
+//! - `admin_http` (the admin API) and [`RunningServer`] (routes, TLS, shutdown).
+//!
+//! `config`, [`names`] and `security` (password hashing, login throttling) are used by the
+//! layers above them. The wire format itself lives in `chatwire-protocol`.
 //!
 //! ```no_run
 //! # async fn demo() -> Result<(), chatwire_server::ServerError> {
@@ -24,6 +33,7 @@ mod admin_http;
 mod config;
 mod engine;
 pub mod names;
+mod outbound;
 mod security;
 mod server;
 pub mod store;

@@ -11,12 +11,13 @@ use axum::routing::{any, get};
 use axum::Router;
 use tokio::sync::watch;
 
+use crate::admin_http::{self, AppState};
 use crate::config::{Config, Storage};
-use crate::engine::{self, AdminCommand, AdminError, AdminReply, EngineHandle, UserInfo};
+use crate::engine::{self, AdminCommand, AdminError, AdminReply, UserInfo};
 use crate::names::admin_short_name;
 use crate::security::{Hasher, Throttle};
 use crate::store::{MemoryStore, SqliteStore, Store, StoreError};
-use crate::transport::{self, Services};
+use crate::transport::{self, PeerSlot, Services};
 
 /// Why the server could not start.
 #[derive(Debug, thiserror::Error)]
@@ -28,14 +29,6 @@ pub enum ServerError {
     /// Binding the listener or reading TLS files failed.
     #[error("io: {0}")]
     Io(#[from] std::io::Error),
-}
-
-/// State shared by the HTTP handlers.
-pub(crate) struct AppState {
-    pub config: Arc<Config>,
-    pub engine: EngineHandle,
-    pub hasher: Hasher,
-    pub services: Arc<Services>,
 }
 
 /// A running server. Dropping it stops accepting and drops every connection without a close
@@ -118,12 +111,15 @@ impl RunningServer {
             config: config.clone(),
             engine,
             hasher,
-            services,
         });
         let router = Router::new()
             .route("/platform", get(ws_handler))
-            .route("/platform_api/{method}", any(crate::admin_http::handle))
-            .with_state(app.clone());
+            .with_state(services)
+            .merge(
+                Router::new()
+                    .route("/platform_api/{method}", any(admin_http::handle))
+                    .with_state(app.clone()),
+            );
 
         let listener = std::net::TcpListener::bind(config.listen)?;
         listener.set_nonblocking(true)?;
@@ -291,11 +287,10 @@ impl Drop for RunningServer {
 async fn ws_handler(
     ws: WebSocketUpgrade,
     ConnectInfo(peer): ConnectInfo<SocketAddr>,
-    State(app): State<Arc<AppState>>,
+    State(services): State<Arc<Services>>,
 ) -> Response {
-    let limit = app.config.limits.max_frame_bytes;
-    let services = app.services.clone();
-    let Some(slot) = transport::PeerSlot::take(&services, peer.ip()) else {
+    let limit = services.config.limits.max_frame_bytes;
+    let Some(slot) = PeerSlot::take(&services, peer.ip()) else {
         tracing::warn!(peer = %peer.ip(), "too many connections from this address");
         return (
             axum::http::StatusCode::TOO_MANY_REQUESTS,

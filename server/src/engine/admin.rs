@@ -1,117 +1,12 @@
-//! Admin API operations (SPEC.md section 11), engine side.
+//! Admin API operations (SPEC.md section 11), engine side: applying the [`AdminCommand`]s
+//! of `command.rs`.
 
 use chatwire_protocol::UserId;
 use tokio::sync::oneshot;
 
+use super::command::{AdminCommand, AdminError, AdminReply, AdminTarget, UserInfo};
 use super::{now, Engine};
 use crate::store::{Secret, UserRecord};
-
-/// Which user an admin call names.
-#[derive(Debug, Clone)]
-pub enum AdminTarget {
-    /// Admin `user_id`.
-    Id(u64),
-    /// Short user name.
-    Name(String),
-}
-
-/// An admin API operation (parameters already validated and passwords already hashed).
-#[derive(Debug)]
-#[non_exhaustive]
-pub enum AdminCommand {
-    /// `AddUser`.
-    AddUser {
-        /// Short name.
-        name: String,
-        /// Display name.
-        display_name: String,
-        /// argon2id hash of the password.
-        password_hash: Secret,
-    },
-    /// `GetUsers`.
-    GetUsers {
-        /// Admin ids to match (any of them).
-        ids: Option<Vec<u64>>,
-        /// Short name to match.
-        name: Option<String>,
-        /// Page size.
-        count: usize,
-        /// Page offset.
-        offset: usize,
-    },
-    /// `DelUser`.
-    DelUser {
-        /// The user.
-        target: AdminTarget,
-    },
-    /// `SetUserInfo`.
-    SetUserInfo {
-        /// The user.
-        target: AdminTarget,
-        /// New display name.
-        display_name: Option<String>,
-        /// New password hash (revokes every token).
-        password_hash: Option<Secret>,
-        /// Activate or deactivate (deactivation closes connections with 4003).
-        active: Option<bool>,
-    },
-}
-
-/// A user as the admin API shows it.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct UserInfo {
-    /// Admin id.
-    pub user_id: u64,
-    /// IM id (not part of the admin API response; useful in-process).
-    pub im_id: UserId,
-    /// Short name.
-    pub user_name: String,
-    /// Display name.
-    pub user_display_name: String,
-    /// Active.
-    pub user_active: bool,
-    /// Creation time, UNIX seconds.
-    pub created: i64,
-    /// Last change, UNIX seconds.
-    pub modified: i64,
-}
-
-/// Successful admin results.
-#[derive(Debug, Clone)]
-#[non_exhaustive]
-pub enum AdminReply {
-    /// `AddUser`.
-    Added {
-        /// Admin id.
-        user_id: u64,
-        /// IM id.
-        im_id: UserId,
-    },
-    /// `GetUsers`.
-    Users {
-        /// This page.
-        result: Vec<UserInfo>,
-        /// Every match.
-        total_count: usize,
-    },
-    /// `DelUser`, `SetUserInfo`.
-    Done,
-}
-
-/// Admin failures (the API's error codes).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
-#[non_exhaustive]
-pub enum AdminError {
-    /// 104.
-    #[error("user not found")]
-    NotFound,
-    /// 105.
-    #[error("user name already exists")]
-    NameTaken,
-    /// 500.
-    #[error("internal error")]
-    Internal,
-}
 
 impl Engine {
     pub(crate) fn admin(

@@ -11,58 +11,11 @@ use rand::RngCore;
 use sha2::{Digest, Sha256};
 use tokio::sync::oneshot;
 
+use super::command::{AuthCommand, AuthOutcome, LoginInfo};
 use super::state::Conn;
 use super::{now, Engine};
-use crate::store::{Secret, TokenKind, TokenRecord, Write};
-use crate::transport::hub::ConnShared;
-
-/// What a password login needs to verify.
-pub(crate) struct LoginInfo {
-    pub user: UserId,
-    pub password_hash: Secret,
-    pub credential_version: u64,
-}
-
-/// The result of an auth command.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum AuthOutcome {
-    /// Logged in (the success frame is already queued).
-    LoggedIn(UserId),
-    /// Tokens refreshed (the success frame is already queued).
-    Refreshed,
-    /// Refused with this code; the connection task sends the failure frame.
-    Failed(u16),
-}
-
-pub(crate) enum AuthCommand {
-    /// Finds a user by short name for a password login.
-    Lookup {
-        name: String,
-        reply: oneshot::Sender<Option<LoginInfo>>,
-    },
-    /// Completes a password login whose hash matched.
-    PasswordLogin {
-        conn: Arc<ConnShared>,
-        user: UserId,
-        credential_version: u64,
-        reply: oneshot::Sender<AuthOutcome>,
-    },
-    /// A token login.
-    TokenLogin {
-        conn: Arc<ConnShared>,
-        name: String,
-        token: String,
-        current: Option<UserId>,
-        reply: oneshot::Sender<AuthOutcome>,
-    },
-    /// `refreshOauthToken`.
-    Refresh {
-        conn: Arc<ConnShared>,
-        name: String,
-        token: String,
-        reply: oneshot::Sender<AuthOutcome>,
-    },
-}
+use crate::outbound::ConnShared;
+use crate::store::{TokenKind, TokenRecord, Write};
 
 /// Hex SHA-256 of a token: tokens are stored and looked up only by this.
 pub(crate) fn token_hash(token: &str) -> String {

@@ -1,9 +1,11 @@
 //! `retransmitEvents` (SPEC.md sections 7.3 and 7.4).
 
-use chatwire_protocol::{ErrorCode, RetransmitEvents, MAX_RETRANSMIT};
+use chatwire_protocol::{
+    ErrorCode, EventName, RetransmitEvents, RetransmitHeader, Seq, MAX_RETRANSMIT,
+};
 
-use super::outbox::wrap;
 use super::{Ctx, Engine, Fail, Outcome};
+use crate::outbound::Frame;
 
 impl Engine {
     pub(crate) fn retransmit(&mut self, ctx: &Ctx, req: RetransmitEvents) -> Outcome {
@@ -70,32 +72,23 @@ impl Engine {
             .into_iter()
             .filter(|e| conv.visible(ctx.user, e.seq, e.is_message))
             .collect();
-        let header = |n: usize| {
-            format!(
-                r#"{{"initiator":{},"on_incoming_event":"retransmitEvents","timestamp":{},"from_seq":{first},"to_seq":{end},"count":{n}"#,
-                ctx.user, ctx.now
-            )
+        let header = RetransmitHeader {
+            initiator: ctx.user,
+            timestamp: ctx.now,
+            from_seq: Seq(first),
+            to_seq: Seq(end),
+            count: events.len() as u64,
         };
         let request_uuid = ctx.request_uuid.as_deref();
         if events.is_empty() {
-            let payload = header(0) + "}";
-            self.out.send(
-                wrap("onRetransmitEvents", request_uuid, &payload),
-                vec![ctx.conn.clone()],
-            );
+            let frame = Frame::from(header.wrap_empty(request_uuid));
+            self.out.send(frame, vec![ctx.conn.clone()]);
             return Ok(());
         }
-        let head = header(events.len());
         for e in &events {
-            let payload = format!(
-                r#"{head},"object":{{"event":{},"payload":{}}}}}"#,
-                serde_json::to_string(&e.event).expect("string"),
-                e.payload
-            );
-            self.out.send(
-                wrap("onRetransmitEvents", request_uuid, &payload),
-                vec![ctx.conn.clone()],
-            );
+            let event = EventName::from_name(&e.event);
+            let frame = Frame::from(header.wrap_event(request_uuid, &event, &e.payload));
+            self.out.send(frame, vec![ctx.conn.clone()]);
         }
         Ok(())
     }

@@ -6,9 +6,21 @@
 //! after every earlier command's frames. So mutations of a conversation are applied in seq
 //! order, nothing is sent before it is on disk, and each connection receives frames in the order
 //! they were produced.
+//!
+//! The engine sits between the store and the transport: it uses [`crate::store`] and pushes
+//! [`Frame`]s into [`crate::outbound`] queues, and never names the transport or its WebSocket
+//! library.
+//!
+//! Inside, imports run one way. `command` is the engine's interface (what other layers send
+//! and get back); `state` (users, conversations, connections) and `outbox` (effects of one
+//! command, frame encoding) are what the core works on; this file is the core (command loop,
+//! request context, fan-out, log appends); the handlers (`users`, `conversations`,
+//! `participants`, `messages`, `history`, `auth`, `admin`) add `impl Engine` methods and import
+//! from the core, which only calls them.
 
 mod admin;
 mod auth;
+mod command;
 mod conversations;
 mod history;
 mod messages;
@@ -24,15 +36,14 @@ use std::time::{SystemTime, UNIX_EPOCH};
 use chatwire_protocol::{
     Action, ConversationId, ErrorCode, EventName, EventObject, EventPayload, Request, Seq, UserId,
 };
-use tokio::sync::oneshot;
 
-pub use admin::{AdminCommand, AdminError, AdminReply, AdminTarget, UserInfo};
-pub(crate) use auth::{AuthCommand, AuthOutcome};
+pub use command::{AdminCommand, AdminError, AdminReply, AdminTarget, UserInfo};
+pub(crate) use command::{AuthCommand, AuthOutcome, Command, EngineHandle};
 pub(crate) use outbox::{error_frame, frame as encode_frame};
 
 use crate::config::Config;
+use crate::outbound::{ConnShared, Frame};
 use crate::store::{EventRecord, Store, StoreError, Write};
-use crate::transport::hub::{ConnId, ConnShared};
 use outbox::{encode_payload, wrap, Outbox};
 use state::{Conversation, State};
 
@@ -42,58 +53,6 @@ pub(crate) fn now() -> i64 {
         .duration_since(UNIX_EPOCH)
         .map(|d| d.as_secs() as i64)
         .unwrap_or(0)
-}
-
-/// A unit of work for the engine.
-pub(crate) enum Command {
-    /// A decoded messaging request from a logged-in connection.
-    Request {
-        conn: Arc<ConnShared>,
-        user: UserId,
-        request_uuid: Option<String>,
-        request: Request,
-    },
-    /// A connection closed.
-    Detach { conn: ConnId },
-    /// Login and token operations.
-    Auth(AuthCommand),
-    /// Admin API operations.
-    Admin(
-        AdminCommand,
-        oneshot::Sender<Result<AdminReply, AdminError>>,
-    ),
-    /// Answered once everything sent to the engine before it is durable and released.
-    Flush(oneshot::Sender<()>),
-}
-
-/// A cheap, cloneable handle to the engine thread.
-#[derive(Clone)]
-pub(crate) struct EngineHandle {
-    tx: mpsc::Sender<Command>,
-}
-
-impl EngineHandle {
-    /// Sends a command; `false` if the engine has stopped.
-    pub fn send(&self, cmd: Command) -> bool {
-        self.tx.send(cmd).is_ok()
-    }
-
-    /// Runs an admin command.
-    pub async fn admin(&self, cmd: AdminCommand) -> Result<AdminReply, AdminError> {
-        let (tx, rx) = oneshot::channel();
-        if !self.send(Command::Admin(cmd, tx)) {
-            return Err(AdminError::Internal);
-        }
-        rx.await.unwrap_or(Err(AdminError::Internal))
-    }
-
-    /// Waits until everything sent so far is durable and released.
-    pub async fn flush(&self) {
-        let (tx, rx) = oneshot::channel();
-        if self.send(Command::Flush(tx)) {
-            let _ = rx.await;
-        }
-    }
 }
 
 /// Starts the engine thread on a store; loads the state first.
@@ -128,7 +87,7 @@ pub(crate) fn spawn(
             let _ = engine.store.flush();
         })
         .map_err(StoreError::Io)?;
-    Ok(EngineHandle { tx })
+    Ok(EngineHandle::new(tx))
 }
 
 /// The request being handled.
@@ -353,7 +312,7 @@ impl Engine {
     pub(crate) fn deliver(
         &mut self,
         ctx: &Ctx,
-        frame: axum::extract::ws::Utf8Bytes,
+        frame: Frame,
         users: impl IntoIterator<Item = UserId>,
     ) {
         let to = self.conns_of(users);
@@ -361,12 +320,7 @@ impl Engine {
     }
 
     /// Sends `frame` to `to` and, if it is not among them, to the caller's connection.
-    fn send_with_caller(
-        &mut self,
-        ctx: &Ctx,
-        frame: axum::extract::ws::Utf8Bytes,
-        to: Arc<[Arc<ConnShared>]>,
-    ) {
+    fn send_with_caller(&mut self, ctx: &Ctx, frame: Frame, to: Arc<[Arc<ConnShared>]>) {
         if !to.iter().any(|c| c.id == ctx.conn.id) {
             self.out.send(frame.clone(), vec![ctx.conn.clone()]);
         }
@@ -379,7 +333,7 @@ impl Engine {
         &mut self,
         ctx: &Ctx,
         conv: ConversationId,
-        frame: axum::extract::ws::Utf8Bytes,
+        frame: Frame,
     ) {
         let generation = self.state.conn_generation;
         let to = match &self.conv(conv).fanout {
@@ -420,7 +374,7 @@ impl Engine {
         (seq, timestamp): (u64, i64),
         event: EventName,
         object: EventObject,
-    ) -> axum::extract::ws::Utf8Bytes {
+    ) -> Frame {
         let is_message = matches!(
             event,
             EventName::SendMessage | EventName::EditMessage | EventName::RemoveMessage
@@ -429,7 +383,7 @@ impl Engine {
         payload.seq = Some(Seq(seq));
         payload.object = Some(object);
         let json: Arc<str> = encode_payload(&payload).into();
-        let frame = wrap(event.as_str(), ctx.request_uuid.as_deref(), &json);
+        let frame = wrap(&event, ctx.request_uuid.as_deref(), &json);
         self.out.write(Write::Event(EventRecord {
             conversation: conv_id,
             seq,
@@ -460,7 +414,7 @@ impl Engine {
 }
 
 /// The `onError` frame refusing the request `ctx`.
-fn error_for(ctx: &Ctx, fail: Fail) -> axum::extract::ws::Utf8Bytes {
+fn error_for(ctx: &Ctx, fail: Fail) -> Frame {
     let description = fail
         .detail
         .unwrap_or_else(|| fail.code.description().to_string());

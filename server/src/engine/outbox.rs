@@ -1,16 +1,16 @@
-//! What one command produces: store writes, frames to send once they are durable, and closes.
+//! What one command produces (store writes, frames to send once they are durable, closes), and
+//! the helpers that encode its frames with `chatwire-protocol`.
 
 use std::sync::Arc;
 
-use axum::extract::ws::Utf8Bytes;
-use chatwire_protocol::{ErrorCode, EventName, EventPayload, ServerFrame, UserId};
+use chatwire_protocol::{wrap_payload, ErrorCode, EventName, EventPayload, ServerFrame, UserId};
 
+use crate::outbound::{ConnShared, Frame};
 use crate::store::{Batch, Write};
-use crate::transport::hub::ConnShared;
 
 /// One frame for several connections (serialized once).
 pub(crate) struct Delivery {
-    pub frame: Utf8Bytes,
+    pub frame: Frame,
     pub to: Arc<[Arc<ConnShared>]>,
 }
 
@@ -28,7 +28,7 @@ impl Outbox {
         self.batch.writes.push(w);
     }
 
-    pub fn send(&mut self, frame: Utf8Bytes, to: impl Into<Arc<[Arc<ConnShared>]>>) {
+    pub fn send(&mut self, frame: Frame, to: impl Into<Arc<[Arc<ConnShared>]>>) {
         let to = to.into();
         if !to.is_empty() {
             self.deliveries.push(Delivery { frame, to });
@@ -45,9 +45,14 @@ impl Outbox {
     /// Releases everything (called once the batch is durable).
     pub fn release(self, ok: bool) {
         if ok {
-            for d in self.deliveries {
-                for conn in d.to.iter() {
-                    conn.send(d.frame.clone());
+            for Delivery { frame, to } in self.deliveries {
+                // The last receiver gets the frame itself: a frame for one connection stays
+                // unshared, so the transport sends its text without a copy.
+                if let Some((last, rest)) = to.split_last() {
+                    for conn in rest {
+                        conn.send(frame.clone());
+                    }
+                    last.send(frame);
                 }
             }
             for (conn, code, reason) in self.closes {
@@ -60,19 +65,9 @@ impl Outbox {
     }
 }
 
-/// `{"service":"chat","event":E,"request_uuid":R,"payload":P}` around an encoded payload.
-pub(crate) fn wrap(event: &str, request_uuid: Option<&str>, payload_json: &str) -> Utf8Bytes {
-    let mut s = String::with_capacity(payload_json.len() + 96);
-    s.push_str(r#"{"service":"chat","event":"#);
-    s.push_str(&serde_json::to_string(event).expect("string"));
-    if let Some(r) = request_uuid {
-        s.push_str(r#","request_uuid":"#);
-        s.push_str(&serde_json::to_string(r).expect("string"));
-    }
-    s.push_str(r#","payload":"#);
-    s.push_str(payload_json);
-    s.push('}');
-    Utf8Bytes::from(s)
+/// The frame around an already encoded payload (see [`wrap_payload`]).
+pub(crate) fn wrap(event: &EventName, request_uuid: Option<&str>, payload_json: &str) -> Frame {
+    Frame::from(wrap_payload(event, request_uuid, payload_json))
 }
 
 /// Encodes a payload.
@@ -81,18 +76,14 @@ pub(crate) fn encode_payload(payload: &EventPayload) -> String {
 }
 
 /// A complete frame.
-pub(crate) fn frame(
-    event: EventName,
-    request_uuid: Option<&str>,
-    payload: EventPayload,
-) -> Utf8Bytes {
+pub(crate) fn frame(event: EventName, request_uuid: Option<&str>, payload: EventPayload) -> Frame {
     let text = ServerFrame {
         event,
         request_uuid: request_uuid.map(str::to_string),
         payload,
     }
     .encode();
-    Utf8Bytes::from(text)
+    Frame::from(text)
 }
 
 /// An `onError` frame.
@@ -103,7 +94,7 @@ pub(crate) fn error_frame(
     code: ErrorCode,
     description: &str,
     now: i64,
-) -> Utf8Bytes {
+) -> Frame {
     let mut payload = EventPayload::new(initiator, action, now);
     payload.code = Some(code);
     payload.description = Some(description.to_string());

@@ -8,8 +8,8 @@ use chatwire_protocol::{
 };
 
 use crate::names::full_name;
+use crate::outbound::{ConnId, ConnShared};
 use crate::store::{ConversationRecord, MemberRecord, Snapshot, TokenRecord, UserRecord};
-use crate::transport::hub::{ConnId, ConnShared};
 
 /// A user and the connections logged in as them.
 pub(crate) struct User {

@@ -10,7 +10,7 @@ use chatwire_protocol::{
 
 use super::{encode_frame, Ctx, Engine, Fail, Outcome};
 use crate::names::short_name;
-use crate::transport::hub::ConnId;
+use crate::outbound::ConnId;
 
 /// The values `manageNotification` accepts.
 const NOTIFICATION_EVENTS: [&str; 3] = ["onSendMessage", "onEditMessage", "onCreateConversation"];

@@ -5,7 +5,11 @@ use std::sync::Mutex;
 
 use chatwire_protocol::{ConversationId, MessageId, UserId};
 
-use super::*;
+use super::api::{Batch, Completion, Snapshot, Store, StoreError, Write};
+use super::records::{
+    ConversationRecord, EventRecord, IdempotencyRecord, MemberRecord, MessageRecord, TokenRecord,
+    UserRecord,
+};
 
 /// A store that keeps everything in memory (tests, `--memory`).
 ///

@@ -9,129 +9,17 @@
 //! produced. Messages and log entries are read back on demand ([`Store::message`],
 //! [`Store::events`]) and MUST include batches committed but not yet durable (read your writes).
 //!
-//! Implementations: [`MemoryStore`] (tests, `--memory`) and [`SqliteStore`] (the embedded default).
+//! The contract is in `api.rs`, the records it stores in `records.rs`. Implementations:
+//! [`MemoryStore`] (tests, `--memory`) and [`SqliteStore`] (the embedded default).
 //! A PostgreSQL store fits the same shape: `commit` queues to a writer task, reads are point
 //! queries by `(conversation, uuid)` and range queries by `(conversation, seq)`.
 
+mod api;
 mod memory;
 mod records;
 mod sqlite;
 
+pub use api::{Batch, Completion, Snapshot, Store, StoreError, Write};
 pub use memory::MemoryStore;
 pub use records::*;
 pub use sqlite::SqliteStore;
-
-use chatwire_protocol::{ConversationId, MessageId, UserId};
-
-/// Why the store failed; the server answers requests with code 30 (unavailable) or 500.
-#[derive(Debug, thiserror::Error)]
-#[non_exhaustive]
-pub enum StoreError {
-    /// The SQLite database failed.
-    #[error("sqlite: {0}")]
-    Sqlite(#[from] rusqlite::Error),
-    /// A stored record could not be decoded.
-    #[error("corrupt record: {0}")]
-    Corrupt(String),
-    /// The store was closed or its writer stopped.
-    #[error("store closed")]
-    Closed,
-    /// I/O failure (opening the data directory).
-    #[error("io: {0}")]
-    Io(#[from] std::io::Error),
-}
-
-/// Called once a batch is durable (or failed), in commit order.
-pub type Completion = Box<dyn FnOnce(Result<(), StoreError>) + Send>;
-
-/// A group of writes that become durable together.
-#[derive(Debug, Default)]
-pub struct Batch {
-    /// The writes, applied in order.
-    pub writes: Vec<Write>,
-}
-
-impl Batch {
-    /// Whether there is nothing to write.
-    pub fn is_empty(&self) -> bool {
-        self.writes.is_empty()
-    }
-}
-
-/// One durable change.
-#[derive(Debug, Clone)]
-#[non_exhaustive]
-pub enum Write {
-    /// Insert or replace a user.
-    User(Box<UserRecord>),
-    /// Insert or replace a token (by hash).
-    Token(TokenRecord),
-    /// Delete a token by hash.
-    DeleteToken(String),
-    /// Insert or replace a conversation's current state (metadata).
-    Conversation(Box<ConversationRecord>),
-    /// Insert or replace a membership (current or former participant).
-    Member(ConversationId, MemberRecord),
-    /// Delete every membership of a (deleted) conversation.
-    DeleteMembers(ConversationId),
-    /// Insert or replace a message's current state.
-    Message(Box<MessageRecord>),
-    /// Append a log entry.
-    Event(EventRecord),
-    /// Store an idempotency key (in the same batch as the event it names).
-    Idempotency(IdempotencyRecord),
-    /// Forget idempotency keys stored before this UNIX time.
-    PruneIdempotency {
-        /// Keys with `created` < this are deleted.
-        before: i64,
-    },
-}
-
-/// Everything loaded at start-up.
-#[derive(Debug, Default)]
-pub struct Snapshot {
-    /// Every user, deleted ones included.
-    pub users: Vec<UserRecord>,
-    /// Every stored token.
-    pub tokens: Vec<TokenRecord>,
-    /// Every conversation, deleted ones (tombstones) included.
-    pub conversations: Vec<ConversationRecord>,
-    /// Memberships of existing conversations.
-    pub members: Vec<(ConversationId, MemberRecord)>,
-    /// The store's identity, generated when it was created (a wiped or replaced data dir gets a
-    /// new one, so clients detect that seqs restarted).
-    pub epoch: String,
-}
-
-/// Durable storage used by the engine.
-pub trait Store: Send + Sync + 'static {
-    /// Loads the current state (not the event log) at start-up.
-    fn load(&self) -> Result<Snapshot, StoreError>;
-
-    /// A message's current state, including committed-but-not-yet-durable writes.
-    fn message(
-        &self,
-        conversation: ConversationId,
-        id: MessageId,
-    ) -> Result<Option<MessageRecord>, StoreError>;
-
-    /// Log entries of a conversation with `from <= seq <= to`, ascending, including
-    /// committed-but-not-yet-durable ones.
-    fn events(
-        &self,
-        conversation: ConversationId,
-        from: u64,
-        to: u64,
-    ) -> Result<Vec<EventRecord>, StoreError>;
-
-    /// The idempotency key `key` of `user`, including committed-but-not-yet-durable writes.
-    fn idempotency(&self, user: UserId, key: &str)
-        -> Result<Option<IdempotencyRecord>, StoreError>;
-
-    /// Queues a batch; `done` runs once it is durable, after the completions of every batch
-    /// committed before it.
-    fn commit(&self, batch: Batch, done: Completion);
-
-    /// Blocks until everything committed so far is durable.
-    fn flush(&self) -> Result<(), StoreError>;
-}

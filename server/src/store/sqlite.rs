@@ -13,7 +13,8 @@ use std::thread;
 use chatwire_protocol::{ConversationId, MessageId, UserId};
 use rusqlite::{params, Connection, OptionalExtension};
 
-use super::*;
+use super::api::{Batch, Completion, Snapshot, Store, StoreError, Write};
+use super::records::{EventRecord, IdempotencyRecord, MessageRecord};
 
 const SCHEMA: &str = "
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL) WITHOUT ROWID;

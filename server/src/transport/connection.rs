@@ -1,113 +1,25 @@
-//! One WebSocket connection: a read loop that classifies, limits and dispatches frames, and a
-//! writer task that owns the sink and drains the connection's bounded outbound queue.
+//! One WebSocket connection: the read loop that classifies, limits and dispatches frames
+//! (its writer task is in `writer.rs`).
 
 use std::net::IpAddr;
 use std::sync::Arc;
 use std::time::Instant;
 
-use axum::extract::ws::{CloseFrame, Message, Utf8Bytes, WebSocket};
+use axum::extract::ws::{Message, WebSocket};
 use chatwire_protocol::{
-    parse_client_frame, ActionLookup, ClientFrame, ErrorCode, Request, ServerSession, UserId,
+    parse_client_frame, ActionLookup, ClientFrame, ErrorCode, Request, ServerSession,
 };
-use futures::stream::{SplitSink, StreamExt};
-use futures::SinkExt;
-use tokio::sync::watch;
+use futures::stream::StreamExt;
 use tokio::time::{sleep, Duration};
 use tracing::Instrument;
 
-use super::hub::{CloseRequest, ConnShared, Outbound};
 use super::ratelimit::RateLimit;
-use crate::config::Config;
-use crate::engine::{error_frame, now, Command, EngineHandle};
-use crate::security::{Hasher, Throttle};
-
-/// What every connection task shares.
-pub(crate) struct Services {
-    pub engine: EngineHandle,
-    pub config: Arc<Config>,
-    pub throttle: Throttle,
-    pub hasher: Hasher,
-    /// Becomes `true` when the server shuts down.
-    pub shutdown: watch::Receiver<bool>,
-    /// Bumped to drop every connection abruptly (no close frame), like a network failure.
-    pub kick: watch::Receiver<u64>,
-    /// Open connections per peer address.
-    pub peers: std::sync::Mutex<std::collections::HashMap<IpAddr, usize>>,
-}
-
-/// Holds one place of a peer address's connection count until dropped.
-pub(crate) struct PeerSlot {
-    services: Arc<Services>,
-    peer: IpAddr,
-}
-
-impl PeerSlot {
-    /// Takes a place for `peer`, or `None` when the address is at its limit.
-    pub fn take(services: &Arc<Services>, peer: IpAddr) -> Option<PeerSlot> {
-        let limit = services.config.limits.max_connections_per_peer;
-        let mut peers = services.peers.lock().unwrap_or_else(|e| e.into_inner());
-        let count = peers.entry(peer).or_insert(0);
-        if limit > 0 && *count >= limit {
-            return None;
-        }
-        *count += 1;
-        Some(PeerSlot {
-            services: services.clone(),
-            peer,
-        })
-    }
-}
-
-impl Drop for PeerSlot {
-    fn drop(&mut self) {
-        let mut peers = self
-            .services
-            .peers
-            .lock()
-            .unwrap_or_else(|e| e.into_inner());
-        if let Some(count) = peers.get_mut(&self.peer) {
-            *count -= 1;
-            if *count == 0 {
-                peers.remove(&self.peer);
-            }
-        }
-    }
-}
-
-/// Per-connection state of the read loop.
-pub(super) struct Session {
-    pub services: Arc<Services>,
-    pub shared: Arc<ConnShared>,
-    pub peer: IpAddr,
-    pub user: Option<UserId>,
-    pub failures: u32,
-}
-
-impl Session {
-    /// Queues an `onError` reply.
-    pub fn error(
-        &self,
-        event: Option<&str>,
-        request_uuid: Option<&str>,
-        code: ErrorCode,
-        description: &str,
-    ) {
-        let frame = error_frame(
-            self.user,
-            event.unwrap_or("UNKNOWN"),
-            request_uuid,
-            code,
-            description,
-            now(),
-        );
-        self.shared.send(frame);
-    }
-
-    /// Queues a session frame.
-    pub fn send_session(&self, frame: ServerSession) {
-        self.shared.send(Utf8Bytes::from(frame.encode()));
-    }
-}
+use super::services::{PeerSlot, Services};
+use super::session::{handle_frame, Session};
+use super::writer::write_loop;
+use crate::config::Limits;
+use crate::engine::Command;
+use crate::outbound::{ConnShared, Frame, Outbound};
 
 /// Serves one upgraded WebSocket until it closes.
 pub(crate) async fn serve(
@@ -130,14 +42,12 @@ async fn run(
     services: Arc<Services>,
     shared: Arc<ConnShared>,
     rx: Outbound,
-    limits: crate::config::Limits,
+    limits: Limits,
 ) {
     tracing::debug!("connected");
     let (sink, mut stream) = socket.split();
     // The very first frame (the official SDK waits for it forever).
-    shared.send(Utf8Bytes::from(
-        ServerSession::ConnectionSuccessful.encode(),
-    ));
+    shared.send(Frame::from(ServerSession::ConnectionSuccessful.encode()));
     let writer = tokio::spawn(write_loop(sink, rx, shared.clone()));
 
     let mut session = Session {
@@ -248,7 +158,7 @@ fn rate_limited(
 
 async fn handle_text(session: &mut Session, rate: &mut RateLimit, text: &str) {
     let frame = match parse_client_frame(text) {
-        Ok(ClientFrame::Session(frame)) => return super::session::handle(session, frame).await,
+        Ok(ClientFrame::Session(frame)) => return handle_frame(session, frame).await,
         Ok(ClientFrame::Messaging(frame)) => frame,
         Err(e) => {
             if !rate_limited(session, rate, e.event.as_deref(), e.request_uuid.as_deref()) {
@@ -312,82 +222,4 @@ async fn handle_text(session: &mut Session, rate: &mut RateLimit, text: &str) {
             ErrorCode::Unavailable.description(),
         );
     }
-}
-
-type Sink = SplitSink<WebSocket, Message>;
-
-/// Frames taken off the queue at once (and written with one flush).
-const WRITE_BATCH: usize = 256;
-
-/// Owns the sink: sends queued frames in batches (one flush per batch) until a close is
-/// requested, then sends the close frame. A close request also interrupts a write that is
-/// blocked on a full socket (a client that stopped reading). A batch counts against the
-/// outbound queue until it is written.
-async fn write_loop(mut sink: Sink, mut rx: Outbound, shared: Arc<ConnShared>) {
-    let mut batch = Vec::with_capacity(16);
-    let req = loop {
-        let n = tokio::select! {
-            biased;
-            req = shared.closed() => break req,
-            n = rx.recv_many(&mut batch, WRITE_BATCH) => n,
-        };
-        if n == 0 {
-            return;
-        }
-        let mut next = 0;
-        let sent = tokio::select! {
-            biased;
-            req = shared.closed() => Err(req),
-            ok = send_batch(&mut sink, &mut batch, &mut next) => Ok(ok),
-        };
-        shared.written(n);
-        match sent {
-            Ok(true) => batch.clear(),
-            Ok(false) => return,
-            Err(req) => {
-                // Frames of the interrupted batch not yet written come before the queue's.
-                batch.drain(..next);
-                break req;
-            }
-        }
-    };
-    finish(&mut sink, batch, &mut rx, req).await;
-}
-
-/// Writes `batch[*next..]`, advancing `next`, then flushes.
-async fn send_batch(sink: &mut Sink, batch: &mut [Utf8Bytes], next: &mut usize) -> bool {
-    while *next < batch.len() {
-        let frame = std::mem::take(&mut batch[*next]);
-        *next += 1;
-        if sink.feed(Message::Text(frame)).await.is_err() {
-            return false;
-        }
-    }
-    sink.flush().await.is_ok()
-}
-
-/// How long a close (with its drained frames) may take before the socket is dropped.
-const CLOSE_TIMEOUT: Duration = Duration::from_secs(10);
-
-async fn finish(sink: &mut Sink, unsent: Vec<Utf8Bytes>, rx: &mut Outbound, req: CloseRequest) {
-    if req.code != 1000 || !req.reason.is_empty() {
-        tracing::debug!(code = req.code, reason = %req.reason, "closing");
-    }
-    let close = async {
-        if req.drain {
-            let queued = std::iter::from_fn(|| rx.try_recv().ok());
-            for frame in unsent.into_iter().chain(queued) {
-                if sink.feed(Message::Text(frame)).await.is_err() {
-                    return;
-                }
-            }
-        }
-        let frame = CloseFrame {
-            code: req.code,
-            reason: Utf8Bytes::from(req.reason),
-        };
-        let _ = sink.send(Message::Close(Some(frame))).await;
-        let _ = sink.close().await;
-    };
-    let _ = tokio::time::timeout(CLOSE_TIMEOUT, close).await;
 }

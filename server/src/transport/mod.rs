@@ -1,9 +1,15 @@
-//! WebSocket transport: one task per connection (read loop + writer), the session layer and
-//! the per-connection limits.
+//! WebSocket transport: one task per connection (a read loop and a writer), the session
+//! layer and the per-connection limits. Above the engine: it decodes requests for the engine
+//! and turns the engine's [`Frame`](crate::outbound::Frame)s into WebSocket messages.
+//!
+//! Inside, imports run one way: `connection` (the read loop) uses `session`, `writer`,
+//! `ratelimit` and `services`; `session` uses `services`.
 
 mod connection;
-pub(crate) mod hub;
 mod ratelimit;
+mod services;
 mod session;
+mod writer;
 
-pub(crate) use connection::{serve, PeerSlot, Services};
+pub(crate) use connection::serve;
+pub(crate) use services::{PeerSlot, Services};

@@ -1,14 +1,61 @@
-//! The session layer (SPEC.md section 2.2): login, token login, refresh, ping.
+//! A connection's session state ([`Session`]: who is logged in, how it answers) and the
+//! session layer (SPEC.md section 2.2): login, token login, refresh, ping.
 
-use chatwire_protocol::{login_codes, ClientSession, Credential, ServerSession, SessionFrame};
+use std::net::IpAddr;
+use std::sync::Arc;
+
+use chatwire_protocol::{
+    login_codes, ClientSession, Credential, ErrorCode, ServerSession, SessionFrame, UserId,
+};
 use tokio::sync::oneshot;
 
-use super::connection::Session;
-use crate::engine::{AuthCommand, AuthOutcome, Command};
+use super::services::Services;
+use crate::engine::{error_frame, now, AuthCommand, AuthOutcome, Command};
 use crate::names::short_name;
+use crate::outbound::{ConnShared, Frame};
+
+/// Per-connection state of the read loop.
+pub(super) struct Session {
+    /// The engine, configuration, throttle and hasher every connection uses.
+    pub services: Arc<Services>,
+    /// This connection's outbound queue: replies and errors go there, as the engine's do.
+    pub shared: Arc<ConnShared>,
+    /// The peer address, for login throttling.
+    pub peer: IpAddr,
+    /// The logged-in user, once a login succeeded.
+    pub user: Option<UserId>,
+    /// Counted login failures on this connection (closed with 4002 at the limit).
+    pub failures: u32,
+}
+
+impl Session {
+    /// Queues an `onError` reply.
+    pub fn error(
+        &self,
+        event: Option<&str>,
+        request_uuid: Option<&str>,
+        code: ErrorCode,
+        description: &str,
+    ) {
+        let frame = error_frame(
+            self.user,
+            event.unwrap_or("UNKNOWN"),
+            request_uuid,
+            code,
+            description,
+            now(),
+        );
+        self.shared.send(frame);
+    }
+
+    /// Queues a session frame.
+    pub fn send_session(&self, frame: ServerSession) {
+        self.shared.send(Frame::from(frame.encode()));
+    }
+}
 
 /// Handles one session frame. Every login-type frame gets exactly one answer.
-pub(super) async fn handle(s: &mut Session, frame: SessionFrame) {
+pub(super) async fn handle_frame(s: &mut Session, frame: SessionFrame) {
     match ClientSession::from_frame(&frame) {
         ClientSession::Ping => s.send_session(ServerSession::Pong),
         ClientSession::Other(_) => {}

@@ -1,10 +1,12 @@
-//! The engine's handle on one connection: a bounded outbound queue and a close request.
+//! A connection's bounded outbound queue and its close request: the handle the engine (and the
+//! connection's own read loop) sends through, and the end its writer task drains.
 
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::Mutex;
 
-use axum::extract::ws::Utf8Bytes;
 use tokio::sync::{mpsc, Notify};
+
+use super::frame::Frame;
 
 /// Connection id, unique within a server process.
 pub(crate) type ConnId = u64;
@@ -23,7 +25,7 @@ pub(crate) struct CloseRequest {
 /// Shared between the connection task (which owns the socket) and whoever sends to it.
 pub(crate) struct ConnShared {
     pub id: ConnId,
-    tx: mpsc::UnboundedSender<Utf8Bytes>,
+    tx: mpsc::UnboundedSender<Frame>,
     /// Frames queued and not yet written (bounded by `capacity`). A counter on an unbounded
     /// channel instead of a bounded channel: the engine pushes one frame per receiver of every
     /// event, and a bounded channel's semaphore takes a lock on each receive.
@@ -34,7 +36,7 @@ pub(crate) struct ConnShared {
 }
 
 /// The connection task's end of the outbound queue.
-pub(crate) type Outbound = mpsc::UnboundedReceiver<Utf8Bytes>;
+pub(crate) type Outbound = mpsc::UnboundedReceiver<Frame>;
 
 impl ConnShared {
     /// A new handle and the receiving end of its queue.
@@ -52,7 +54,7 @@ impl ConnShared {
     }
 
     /// Queues a frame; a full queue closes the connection with 4004 instead of growing.
-    pub fn send(&self, frame: Utf8Bytes) {
+    pub fn send(&self, frame: Frame) {
         if self.queued.fetch_add(1, Ordering::Relaxed) >= self.capacity {
             self.queued.fetch_sub(1, Ordering::Relaxed);
             self.close(4004, "slow consumer: outbound queue full", false);
