@@ -107,13 +107,21 @@ pub struct ServerExtensions {
 }
 
 impl ServerExtensions {
-    /// Every extension of this version, with these limits and idempotency window.
+    /// Every extension of this version ([`ServerExtensions::ALL`]), with these limits and
+    /// idempotency window.
     pub fn new(limits: AdvertisedLimits, idempotency_window: u64) -> Self {
+        Self::with(Self::ALL, limits, idempotency_window)
+    }
+
+    /// Every extension this version defines.
+    pub const ALL: &'static [&'static str] =
+        &[EXT_CATCH_UP, EXT_IDEMPOTENCY, EXT_CUSTOM_DATA_PATCH];
+
+    /// The named extensions only.
+    pub fn with(names: &[&str], limits: AdvertisedLimits, idempotency_window: u64) -> Self {
         ServerExtensions {
             version: EXTENSIONS_VERSION,
-            extensions: [EXT_CATCH_UP, EXT_IDEMPOTENCY, EXT_CUSTOM_DATA_PATCH]
-                .map(String::from)
-                .to_vec(),
+            extensions: names.iter().map(|n| n.to_string()).collect(),
             limits,
             idempotency_window,
         }

@@ -71,6 +71,30 @@ pub struct Limits {
     /// Open connections per peer address; more are refused with HTTP 429 before the WebSocket
     /// upgrade (default 1 000; 0 = off).
     pub max_connections_per_peer: usize,
+    /// How long idempotency keys (chatwire extension) are remembered (default 24 h, at least
+    /// 24 h: shorter values are raised to it).
+    pub idempotency_window: Duration,
+}
+
+/// The chatwire extensions this server implements (advertised at login).
+const IMPLEMENTED_EXTENSIONS: &[&str] = &[];
+
+impl Limits {
+    /// What the server advertises at login (chatwire extensions, docs/PROTOCOL.md section 12.1).
+    pub fn extensions(&self) -> chatwire_protocol::ServerExtensions {
+        chatwire_protocol::ServerExtensions::with(
+            IMPLEMENTED_EXTENSIONS,
+            chatwire_protocol::AdvertisedLimits::new(
+                self.requests_per_second,
+                self.requests_per_minute,
+                self.outbound_queue,
+                self.max_frame_bytes,
+            ),
+            self.idempotency_window
+                .as_secs()
+                .max(chatwire_protocol::MIN_IDEMPOTENCY_WINDOW_SECS),
+        )
+    }
 }
 
 impl Default for Limits {
@@ -91,6 +115,7 @@ impl Default for Limits {
             hash_concurrency: 2,
             max_connections_per_user: 32,
             max_connections_per_peer: 1000,
+            idempotency_window: Duration::from_secs(24 * 3600),
         }
     }
 }

@@ -9,11 +9,20 @@
 //! 4. A conversation we were added to while disconnected is scanned backwards
 //!    ([`Internal::Scan`]) to the event where its snapshots start to include us.
 //!
+//! With the server's one-request catch-up extension (`catchUp`, docs/PROTOCOL.md section 12.4),
+//! steps 2 to 4 after a reconnect are pages of `catchUp` instead: the positions of every tracked
+//! conversation (and `null` for those in `conversations_list` we do not know), at most
+//! [`MAX_CATCH_UP_POSITIONS`] per request, each page answered with the covered ranges and their
+//! events; a page that ends early is followed by another from the advanced positions.
+//!
 //! `connect()` returns when every step of the first catch-up is done.
 
+use std::collections::HashMap;
+
 use chatwire_protocol::{
-    ConversationId, ConversationRef, DecodeError, ErrorCode, EventObject, GetConversations,
-    Request, RetransmitEvents, ServerFrame, UserRef, MAX_GET_CONVERSATIONS, MAX_RETRANSMIT,
+    CatchUp, CatchUpPosition, CatchUpState, ConversationId, ConversationRef, DecodeError,
+    ErrorCode, EventObject, GetConversations, Request, RetransmitEvents, ServerFrame, UserRef,
+    EXT_CATCH_UP, MAX_CATCH_UP_POSITIONS, MAX_GET_CONVERSATIONS, MAX_RETRANSMIT,
 };
 
 use super::pending::Internal;
@@ -69,8 +78,37 @@ impl Task {
         self.me = Some(me.user_id);
         self.out.me.send_replace(Some(me.user_id));
         let sync = self.sync.get_or_insert_with(|| SeqSync::new(me.user_id));
+        let listed = me.conversations_list.unwrap_or_default();
+        let one_request = self.synced_once
+            && self
+                .extensions
+                .as_ref()
+                .is_some_and(|e| e.has(EXT_CATCH_UP));
+        if one_request {
+            let mut positions: Vec<(ConversationId, Option<u64>)> = sync
+                .known()
+                .into_iter()
+                .map(|id| (id, sync.delivered(id)))
+                .collect();
+            for id in listed {
+                if !sync.is_tracked(id) {
+                    // Joined while away: hold its live events until the page says where we
+                    // joined.
+                    sync.hold(id);
+                    positions.push((id, None));
+                }
+            }
+            for chunk in positions.chunks(MAX_CATCH_UP_POSITIONS) {
+                self.queue_catch_up(chunk.to_vec());
+            }
+            for frame in std::mem::take(&mut self.early) {
+                self.route_event(frame);
+            }
+            self.catchup_step_done();
+            return;
+        }
         let mut ids = sync.known();
-        for id in me.conversations_list.unwrap_or_default() {
+        for id in listed {
             if !ids.contains(&id) {
                 ids.push(id);
             }
@@ -254,6 +292,151 @@ impl Task {
             sync.discovered(conversation, join, collected, &mut out);
         }
         self.emit_all(out);
+    }
+
+    fn queue_catch_up(&mut self, positions: Vec<(ConversationId, Option<u64>)>) {
+        self.catchup_left += 1;
+        self.catchup_pages += 1;
+        let request = Request::CatchUp(CatchUp {
+            positions: positions
+                .iter()
+                .map(|(id, seq)| CatchUpPosition {
+                    conversation: id.to_string(),
+                    seq: *seq,
+                })
+                .collect(),
+        });
+        self.internal
+            .push_back((request, Internal::CatchUp(positions)));
+    }
+
+    /// One `onCatchUp` page: deliver the covered ranges, drop what is gone, and ask for the
+    /// rest from the advanced positions.
+    pub(super) fn on_catch_up(
+        &mut self,
+        positions: Vec<(ConversationId, Option<u64>)>,
+        result: Result<Vec<ServerFrame>>,
+    ) {
+        self.catchup_pages = self.catchup_pages.saturating_sub(1);
+        let page = match result {
+            Ok(frames) => frames
+                .into_iter()
+                .next()
+                .and_then(|f| match f.payload.object {
+                    Some(EventObject::CatchUp(page)) => Some(*page),
+                    _ => None,
+                }),
+            Err(e) => {
+                // Retryable refusals never get here (they are sent again); a permanent one
+                // means the server cannot serve this request: fall back to the original calls.
+                tracing::warn!(error = %e, "catch-up refused; falling back to getConversations");
+                None
+            }
+        };
+        let Some(page) = page else {
+            self.fall_back(positions);
+            self.catchup_step_done();
+            return;
+        };
+        let mut remaining: Vec<(ConversationId, Option<u64>)> = positions;
+        let mut by_conv: HashMap<ConversationId, Vec<(u64, crate::event::Event)>> = HashMap::new();
+        for inner in page.events {
+            let Some(seq) = inner.payload.seq.map(|s| s.get()) else {
+                continue;
+            };
+            let frame = ServerFrame {
+                event: inner.event,
+                request_uuid: None,
+                payload: inner.payload,
+            };
+            if let Some(event) = crate::event::Event::from_frame(frame, true) {
+                if let Some(conv) = event.conversation() {
+                    by_conv.entry(conv).or_default().push((seq, event));
+                }
+            }
+        }
+        let mut out = Vec::new();
+        for entry in page.conversations {
+            let Some(id) = entry.id() else { continue };
+            let Some(slot) = remaining.iter().position(|(c, _)| *c == id) else {
+                continue;
+            };
+            let Some(sync) = self.sync.as_mut() else {
+                return;
+            };
+            let done = match entry.state {
+                CatchUpState::Participant | CatchUpState::Former => {
+                    let events = by_conv.remove(&id).unwrap_or_default();
+                    match entry.covered() {
+                        Some(range) => {
+                            sync.caught_up(id, range, entry.last_seq, events, &mut out);
+                            remaining[slot].1 = Some(range.1);
+                            range.1 >= entry.last_seq
+                        }
+                        None if sync.is_held(id) => false,
+                        None if entry.state == CatchUpState::Former => {
+                            // Our leave was delivered already.
+                            sync.forget(id);
+                            true
+                        }
+                        None => {
+                            sync.set_last(id, entry.last_seq);
+                            remaining[slot].1.is_some_and(|p| p >= entry.last_seq)
+                        }
+                    }
+                }
+                CatchUpState::Deleted | CatchUpState::NotFound => {
+                    if sync.is_tracked(id) && !sync.is_held(id) {
+                        out.push(crate::event::Event::ConversationRemoved {
+                            meta: None,
+                            conversation: id,
+                        });
+                    }
+                    sync.forget(id);
+                    true
+                }
+                _ => {
+                    sync.forget(id);
+                    true
+                }
+            };
+            if done {
+                remaining.remove(slot);
+            }
+        }
+        self.emit_all(out);
+        if page.more && !remaining.is_empty() {
+            self.queue_catch_up(remaining);
+        } else if let Some(sync) = self.sync.as_mut() {
+            // Nothing more will come for these: stop holding their live events.
+            for (id, _) in remaining {
+                if sync.is_held(id) {
+                    sync.forget(id);
+                }
+            }
+        }
+        self.catchup_step_done();
+    }
+
+    /// The original calls for positions the extension could not serve.
+    fn fall_back(&mut self, positions: Vec<(ConversationId, Option<u64>)>) {
+        if let Some(sync) = self.sync.as_mut() {
+            for (id, _) in &positions {
+                if sync.is_held(*id) {
+                    // Discovered the original way (a backward scan).
+                    sync.forget(*id);
+                }
+            }
+        }
+        let ids: Vec<ConversationId> = positions.into_iter().map(|(id, _)| id).collect();
+        for batch in ids.chunks(MAX_GET_CONVERSATIONS) {
+            self.catchup_left += 1;
+            let request = Request::GetConversations(GetConversations {
+                uuid: batch.iter().map(|c| c.to_string()).collect(),
+            });
+            self.internal
+                .push_back((request, Internal::Conversations(batch.to_vec())));
+        }
     }
 
     /// One catch-up step finished; the last one completes `connect()`.

@@ -86,6 +86,8 @@ pub(crate) struct Task {
     internal_in_flight: usize,
     /// Catch-up steps not finished yet; `connect()` returns when it reaches 0.
     catchup_left: usize,
+    /// One-request catch-up pages not answered yet (gap fills wait for them).
+    catchup_pages: usize,
     /// Completes `connect()` once the first catch-up is done.
     ready: Option<oneshot::Sender<Result<()>>>,
     outbox: Vec<Outgoing>,
@@ -129,6 +131,7 @@ impl Task {
             internal: VecDeque::new(),
             internal_in_flight: 0,
             catchup_left: 0,
+            catchup_pages: 0,
             ready: Some(ready),
             outbox: Vec::new(),
             online: None,
@@ -198,6 +201,9 @@ impl Task {
                 sync.forget(conversation);
             }
         }
+        if let Some(sync) = self.sync.as_mut() {
+            sync.forget_held();
+        }
         let queued = self
             .paced
             .drain(..)
@@ -211,6 +217,7 @@ impl Task {
         self.internal.clear();
         self.internal_in_flight = 0;
         self.catchup_left = 0;
+        self.catchup_pages = 0;
         self.outbox.clear();
         self.refresh_at = None;
         if let Some(ready) = self.ready.take() {
@@ -494,6 +501,10 @@ impl Task {
                 self.send_request(request, Origin::Internal(internal));
                 continue;
             }
+            if self.catchup_pages > 0 {
+                // The catch-up pages cover the gaps; fill what is left after them.
+                return;
+            }
             let Some(sync) = self.sync.as_mut() else {
                 return;
             };
@@ -636,6 +647,7 @@ impl Task {
             Internal::Conversations(ids) => self.on_conversations(ids, result),
             Internal::Conversation(id) => self.on_conversation(id, result),
             Internal::Scan { conversation } => self.on_scan(conversation, result),
+            Internal::CatchUp(positions) => self.on_catch_up(positions, result),
             Internal::Fill {
                 conversation,
                 from,

@@ -32,6 +32,9 @@ pub(crate) enum Internal {
     },
     /// `retransmitEvents` paging backwards to find where we joined a conversation.
     Scan { conversation: ConversationId },
+    /// One page of the one-request catch-up extension for these positions (`None`: a
+    /// conversation joined while away, covered from where we joined).
+    CatchUp(Vec<(ConversationId, Option<u64>)>),
     /// Replies nobody needs (presence heartbeat).
     Ignore,
 }

@@ -150,6 +150,48 @@ impl SeqSync {
         out
     }
 
+    /// Part of a one-request catch-up: the server covered `[from, to]` of `conv` (its
+    /// `events`, complete: seqs not returned are hidden from us) and says `last` is the highest
+    /// seq we may read. A conversation not tracked yet (or waiting for its discovery) starts
+    /// right before `from`.
+    pub fn caught_up(
+        &mut self,
+        conv: ConversationId,
+        (from, to): (u64, u64),
+        last: u64,
+        events: Vec<(u64, Event)>,
+        out: &mut Vec<Event>,
+    ) {
+        let t = self.tracks.entry(conv).or_insert_with(|| Track {
+            delivered: from.saturating_sub(1),
+            target: from.saturating_sub(1),
+            ..Track::default()
+        });
+        if t.blocked {
+            t.blocked = false;
+            t.delivered = from.saturating_sub(1);
+        }
+        t.target = t.target.max(last);
+        self.filled(conv, from, to, events, out);
+    }
+
+    /// Starts holding the live events of a conversation whose start is not known yet (a
+    /// one-request catch-up will say where it begins).
+    pub fn hold(&mut self, conv: ConversationId) {
+        self.discover(conv, 0);
+    }
+
+    /// Forgets every conversation still waiting for its start (the connection dropped before
+    /// it was known; it is discovered again after the next login).
+    pub fn forget_held(&mut self) {
+        self.tracks.retain(|_, t| !t.blocked);
+    }
+
+    /// Whether the conversation waits for its start to be known.
+    pub fn is_held(&self, conv: ConversationId) -> bool {
+        self.tracks.get(&conv).is_some_and(|t| t.blocked)
+    }
+
     /// A fill request was not sent after all (the connection dropped).
     pub fn cancel_fill(&mut self, conv: ConversationId) {
         if let Some(t) = self.tracks.get_mut(&conv) {

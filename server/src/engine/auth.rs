@@ -220,11 +220,16 @@ impl Engine {
                 .push(conn.id);
             self.state.conn_generation += 1;
         }
-        let frame = ServerSession::LoginSuccessful {
+        let mut frame = ServerSession::LoginSuccessful {
             display_name,
             tokens,
         }
-        .encode();
+        .to_frame();
+        // The chatwire extensions, in a key the official Web SDK ignores.
+        if let Some(options) = frame.params.get_mut(1) {
+            self.config.limits.extensions().insert_into(options);
+        }
+        let frame = frame.encode();
         self.out.after.push(Box::new(move |ok| {
             if ok {
                 conn.send(frame.into());
