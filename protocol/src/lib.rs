@@ -33,6 +33,7 @@ pub mod lenient;
 mod objects;
 mod permissions;
 mod request;
+mod request_decode;
 mod session;
 
 pub use action::{Action, EventClass, EventName, RESERVED_ACTIONS};
