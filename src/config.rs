@@ -9,6 +9,7 @@ use crate::checks::InvalidArgumentKind as Kind;
 use crate::error::{Error, Result};
 use crate::Messenger;
 
+mod durable;
 mod reconnect;
 
 pub use reconnect::ReconnectPolicy;
@@ -99,6 +100,8 @@ pub(crate) struct Config {
     pub event_buffer: usize,
     pub command_capacity: usize,
     pub retry_rate_limited: bool,
+    pub store: Option<durable::StoreHandle>,
+    pub ack_mode: crate::AckMode,
     /// A TLS configuration trusting custom roots (instead of the feature's default roots).
     #[cfg(any(
         feature = "rustls-tls-native-roots",
@@ -134,6 +137,8 @@ pub struct MessengerBuilder {
     event_buffer: usize,
     command_capacity: usize,
     retry_rate_limited: bool,
+    store: Option<durable::StoreHandle>,
+    ack_mode: crate::AckMode,
     #[cfg(any(
         feature = "rustls-tls-native-roots",
         feature = "rustls-tls-webpki-roots"
@@ -178,6 +183,8 @@ impl MessengerBuilder {
             event_buffer: DEFAULT_EVENT_BUFFER,
             command_capacity: DEFAULT_COMMAND_CAPACITY,
             retry_rate_limited: true,
+            store: None,
+            ack_mode: crate::AckMode::Auto,
             #[cfg(any(
                 feature = "rustls-tls-native-roots",
                 feature = "rustls-tls-webpki-roots"
@@ -480,6 +487,8 @@ impl MessengerBuilder {
             event_buffer: self.event_buffer,
             command_capacity: self.command_capacity,
             retry_rate_limited: self.retry_rate_limited,
+            store: self.store,
+            ack_mode: self.ack_mode,
             #[cfg(any(
                 feature = "rustls-tls-native-roots",
                 feature = "rustls-tls-webpki-roots"

@@ -52,6 +52,9 @@ pub enum Error {
         /// The server's reason.
         reason: String,
     },
+    /// The durable client store failed (see [`crate::store`]).
+    #[error("client store: {0}")]
+    Store(#[from] crate::store::StoreError),
     /// Connecting to the server failed: `stage` says which step, `source` why.
     ///
     /// Only [`MessengerBuilder::connect`](crate::MessengerBuilder::connect) returns it; failed

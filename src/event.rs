@@ -1,15 +1,11 @@
 //! The typed events of [`Messenger::events`](crate::Messenger::events).
 
 use std::fmt;
-use std::pin::Pin;
-use std::task::{Context, Poll};
 use std::time::SystemTime;
 
 use chatwire_protocol::{
     ConversationId, EventName, EventObject, MessageId, Seq, ServerFrame, UserId,
 };
-use futures::Stream;
-use tokio::sync::broadcast;
 
 use crate::model::{time, Conversation, Message, User};
 
@@ -466,65 +462,5 @@ impl Event {
             payload: inner.payload,
         };
         Some((seq, Event::from_frame(frame, true)?))
-    }
-}
-
-/// A stream of [`Event`]s; see [`Messenger::events`](crate::Messenger::events).
-///
-/// # Ordering
-/// Persisted events of one conversation arrive in seq order, each once. Events of different
-/// conversations interleave in the order the SDK received or replayed them.
-///
-/// # Cancel safety
-/// `StreamExt::next` is cancel safe: dropping it before it completes loses no event.
-///
-/// # Examples
-/// ```no_run
-/// # async fn demo(m: chatwire::Messenger) -> chatwire::Result<()> {
-/// use futures::StreamExt;
-/// // Two independent consumers; each gets every event.
-/// let mut ui = m.events();
-/// let mut log = m.events();
-/// tokio::spawn(async move {
-///     while let Some(event) = log.next().await {
-///         println!("{event:?}");
-///     }
-/// });
-/// while let Some(event) = ui.next().await {
-///     let _ = event;
-/// }
-/// # Ok(()) }
-/// ```
-pub struct EventStream {
-    inner: Pin<Box<dyn Stream<Item = Event> + Send>>,
-}
-
-impl EventStream {
-    pub(crate) fn new(rx: broadcast::Receiver<Event>) -> Self {
-        let inner = futures::stream::unfold(rx, |mut rx| async move {
-            match rx.recv().await {
-                Ok(event) => Some((event, rx)),
-                Err(broadcast::error::RecvError::Lagged(missed)) => {
-                    Some((Event::Lagged { missed }, rx))
-                }
-                Err(broadcast::error::RecvError::Closed) => None,
-            }
-        });
-        EventStream {
-            inner: Box::pin(inner),
-        }
-    }
-}
-
-impl Stream for EventStream {
-    type Item = Event;
-    fn poll_next(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Event>> {
-        self.inner.as_mut().poll_next(cx)
-    }
-}
-
-impl fmt::Debug for EventStream {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("EventStream")
     }
 }

@@ -12,6 +12,7 @@ mod message;
 mod messenger;
 mod model;
 pub mod store;
+mod stream;
 #[cfg(feature = "testing")]
 pub mod testing;
 mod users;
@@ -29,9 +30,10 @@ pub use conversation::{
     ConversationEdit, CustomDataPatch, NewConversation, NewParticipant, PERMISSIONS_KEY,
 };
 pub use error::{ConnectStage, Error, Result};
-pub use event::{ConnectionState, Event, EventMeta, EventStream, Tokens};
+pub use event::{ConnectionState, Event, EventMeta, Tokens};
 pub use history::{EventRange, History, Replay};
 pub use message::{MessageEdit, MessageSend};
 pub use messenger::Messenger;
 pub use model::{Conversation, Message, Participant, PrivateUserData, User};
+pub use stream::{AckMode, EventStream};
 pub use users::UserEdit;

@@ -15,7 +15,8 @@ use tokio::sync::{broadcast, oneshot, watch};
 use crate::config::{Config, MessengerBuilder, TYPING_THROTTLE};
 use crate::connection::{self, Command, CommandSender, Outputs, Task};
 use crate::error::{Error, Result};
-use crate::event::{ConnectionState, EventStream, Tokens};
+use crate::event::{ConnectionState, Tokens};
+use crate::stream::{Acks, EventStream};
 
 struct Shared {
     config: Arc<Config>,
@@ -26,6 +27,8 @@ struct Shared {
     tokens: watch::Receiver<Option<Tokens>>,
     me: watch::Receiver<Option<UserId>>,
     typing: Mutex<HashMap<ConversationId, Instant>>,
+    /// With a store: acknowledged positions waiting to be written.
+    acks: Option<Acks>,
 }
 
 /// A logged-in messaging client.
@@ -103,6 +106,11 @@ impl Messenger {
 
     pub(crate) async fn start(config: Config) -> Result<Messenger> {
         let config = Arc::new(config);
+        let restored = match &config.store {
+            Some(store) => Some(store.0.load().await?),
+            None => None,
+        };
+        let acks = config.store.as_ref().map(|_| Acks::default());
         let (ws, login) = connection::connect(&config, &config.credentials).await?;
         let (commands, command_rx) = connection::command::channel(config.command_capacity);
         let (events, first_events) = broadcast::channel(config.event_buffer);
@@ -116,7 +124,10 @@ impl Messenger {
             tokens: tokens_tx,
             me: me_tx,
         };
-        let task = Task::new(config.clone(), command_rx, outputs, ready_tx);
+        let mut task = Task::new(config.clone(), command_rx, outputs, ready_tx);
+        if let (Some(snapshot), Some(acks)) = (restored, &acks) {
+            task.restore(snapshot, acks.clone());
+        }
         tokio::spawn(task.run(ws, login));
         match tokio::time::timeout(config.request_timeout, ready).await {
             Ok(Ok(Ok(()))) => {}
@@ -134,6 +145,7 @@ impl Messenger {
                 tokens,
                 me,
                 typing: Mutex::new(HashMap::new()),
+                acks,
             }),
         })
     }
@@ -178,7 +190,38 @@ impl Messenger {
             .lock()
             .unwrap_or_else(|e| e.into_inner())
             .take();
-        EventStream::new(first.unwrap_or_else(|| self.shared.events.subscribe()))
+        // With a store in automatic mode, the first stream acknowledges what it delivered.
+        let acks = match (&first, self.shared.config.ack_mode) {
+            (Some(_), crate::AckMode::Auto) => self.shared.acks.clone(),
+            _ => None,
+        };
+        EventStream::new(
+            first.unwrap_or_else(|| self.shared.events.subscribe()),
+            acks,
+        )
+    }
+
+    /// Acknowledges `event` (with a [store](crate::MessengerBuilder::store) in
+    /// [`AckMode::Manual`](crate::AckMode::Manual)): its conversation's position moves to the
+    /// event's seq, so it is not delivered again after a restart. Acknowledging an event also
+    /// acknowledges the events of the same conversation before it. Without a store, and for
+    /// events without a seq, it does nothing.
+    ///
+    /// # Examples
+    /// ```no_run
+    /// # async fn demo(m: chatwire::Messenger) -> chatwire::Result<()> {
+    /// use futures::StreamExt;
+    /// let mut events = m.events();
+    /// while let Some(event) = events.next().await {
+    ///     // ... handle it completely (answer it, write it to a database) ...
+    ///     m.ack(&event);
+    /// }
+    /// # Ok(()) }
+    /// ```
+    pub fn ack(&self, event: &crate::Event) {
+        if let Some(acks) = &self.shared.acks {
+            acks.ack(event);
+        }
     }
 
     /// The connection state now; `watch` it with [`Messenger::connection_state_watch`].
@@ -257,6 +300,24 @@ impl Messenger {
     /// ```
     pub fn close(&self) {
         self.shared.commands.close();
+    }
+
+    /// Closes the connection and waits until the messenger has stopped, its last
+    /// acknowledged positions written to the [store](crate::MessengerBuilder::store).
+    ///
+    /// # Examples
+    /// ```no_run
+    /// # async fn demo(m: chatwire::Messenger) -> chatwire::Result<()> {
+    /// m.shutdown().await;
+    /// // Safe to exit the process: nothing acknowledged is delivered again.
+    /// # Ok(()) }
+    /// ```
+    pub async fn shutdown(&self) {
+        self.close();
+        let mut state = self.shared.state.clone();
+        let _ = state
+            .wait_for(|s| matches!(s, ConnectionState::Closed { .. }))
+            .await;
     }
 
     /// Sends a request and waits for its complete reply; the request timeout runs from here,

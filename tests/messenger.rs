@@ -937,24 +937,24 @@ async fn login_errors() {
 }
 
 #[tokio::test]
-async fn server_rate_limit_is_a_retryable_server_error() {
-    // the default limits: 20 requests per rolling second
+async fn a_burst_over_the_rate_limit_is_paced_not_refused() {
+    // The default limits: 20 requests per rolling second. The messenger paces its requests
+    // under the limits the server advertises, and retries a 32/33 that happens anyway.
     let server = TestServer::start().await;
     let alice = server.add_user("alice").await;
     let a = login(&server, &alice).await;
     let calls = (0..40).map(|_| a.get_user(alice.id));
     let results = futures::future::join_all(calls).await;
-    let limited: Vec<&Error> = results.iter().filter_map(|r| r.as_ref().err()).collect();
-    assert!(
-        !limited.is_empty(),
-        "some of 40 calls in a burst are refused"
-    );
-    for e in limited {
-        assert_eq!(e.code(), Some(ErrorCode::RateLimitSecond), "{e:?}");
-        assert_eq!(e.code().unwrap().code(), 32);
-        assert!(e.is_retryable());
-    }
-    assert!(results.iter().filter(|r| r.is_ok()).count() >= 15);
+    let failed: Vec<&Error> = results.iter().filter_map(|r| r.as_ref().err()).collect();
+    assert!(failed.is_empty(), "{failed:?}");
+    // When an application sees 32/33 (with `retry_rate_limited(false)` against a server that
+    // does not advertise its limits), the error says it may pass.
+    let limited = Error::Server {
+        code: ErrorCode::RateLimitSecond,
+        description: String::new(),
+        action: "getUser".into(),
+    };
+    assert!(limited.is_retryable());
 }
 
 /// A TCP proxy whose server-to-client direction can be paused.

@@ -64,16 +64,25 @@ impl Task {
             }
             return;
         };
+        let mut reset = false;
         if let (Some(old), Some(new)) = (&self.epoch, &me.store_epoch) {
             if old != new {
                 tracing::warn!("the server's data store changed; restarting event tracking");
                 self.sync = None;
                 self.synced_once = false;
+                reset = true;
                 self.emit(Event::HistoryReset);
             }
         }
         if me.store_epoch.is_some() {
             self.epoch = me.store_epoch.clone();
+        }
+        if let Err(e) = self.resume_from_store(me.user_id, reset) {
+            self.catchup_left = 0;
+            if let Some(ready) = self.ready.take() {
+                let _ = ready.send(Err(e.into()));
+            }
+            return;
         }
         self.me = Some(me.user_id);
         self.out.me.send_replace(Some(me.user_id));
@@ -211,7 +220,7 @@ impl Task {
             tracing::warn!(conversation = %c.uuid, last, "conversation history went back; resetting it");
             sync.forget(c.uuid);
             sync.track_from(c.uuid, last);
-            let _ = self.out.events.send(Event::HistoryReset);
+            self.emit(Event::HistoryReset);
         } else if sync.is_tracked(c.uuid) {
             sync.set_last(c.uuid, last);
         } else if member && !self.synced_once {

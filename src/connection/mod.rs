@@ -12,6 +12,7 @@ mod catchup;
 pub(crate) mod command;
 mod pacer;
 mod pending;
+mod persist;
 mod requests;
 mod socket;
 mod sync;
@@ -110,6 +111,10 @@ pub(crate) struct Task {
     paced: VecDeque<Sent>,
     /// Requests to send again once their time has come.
     retries: Vec<(Instant, Sent)>,
+    /// The durable store and what waits to be written to it.
+    durable: Option<persist::Durable>,
+    /// Events not yet handed to the streams (with a store: while the event buffer is full).
+    to_emit: VecDeque<Event>,
 }
 
 impl Task {
@@ -143,6 +148,8 @@ impl Task {
             pacer: Pacer::new(Default::default()),
             paced: VecDeque::new(),
             retries: Vec::new(),
+            durable: None,
+            to_emit: VecDeque::new(),
         }
     }
 
@@ -153,7 +160,7 @@ impl Task {
             let end = self.session(ws, login).await;
             self.after_session();
             match end {
-                End::Closed(reason) => return self.close(reason),
+                End::Closed(reason) => return self.close(reason).await,
                 End::Dropped(reason) => {
                     tracing::info!(%reason, "connection lost");
                     next = self.reconnect().await;
@@ -162,22 +169,19 @@ impl Task {
         }
     }
 
-    fn emit(&self, event: Event) {
-        let _ = self.out.events.send(event);
-    }
-
-    fn emit_all(&self, events: Vec<Event>) {
+    fn emit_all(&mut self, events: Vec<Event>) {
         for event in events {
             self.emit(event);
         }
     }
 
-    fn set_state(&self, state: ConnectionState) {
+    fn set_state(&mut self, state: ConnectionState) {
         self.out.state.send_replace(state.clone());
         self.emit(Event::Connection(state));
     }
 
-    fn close(&mut self, reason: String) {
+    async fn close(&mut self, reason: String) {
+        self.flush_store().await;
         tracing::info!(%reason, "messenger closed");
         self.pending.fail_all(|| Error::NotLoggedIn);
         if let Some(ready) = self.ready.take() {
@@ -238,7 +242,8 @@ impl Task {
                 self.close(format!(
                     "connection lost; gave up after {} attempts",
                     attempt - 1
-                ));
+                ))
+                .await;
                 return None;
             }
             self.set_state(ConnectionState::Reconnecting { attempt });
@@ -248,7 +253,7 @@ impl Task {
             match socket::connect(&self.config, &self.credentials).await {
                 Ok(pair) => return Some(pair),
                 Err(e) if socket::is_fatal(&e) => {
-                    self.close(format!("login refused: {e}"));
+                    self.close(format!("login refused: {e}")).await;
                     return None;
                 }
                 Err(e) => tracing::debug!(attempt, error = %e, "reconnect failed"),
@@ -260,12 +265,17 @@ impl Task {
     async fn wait(&mut self, delay: Duration) -> bool {
         let timer = sleep(delay);
         tokio::pin!(timer);
+        let mut flush = interval_at(
+            Instant::now() + persist::FLUSH_INTERVAL,
+            persist::FLUSH_INTERVAL,
+        );
         loop {
             tokio::select! {
                 _ = &mut timer => return true,
+                _ = flush.tick(), if self.durable.is_some() => self.flush_store().await,
                 cmd = self.commands.recv() => match cmd {
                     None => {
-                        self.close("closed by the application".into());
+                        self.close("closed by the application".into()).await;
                         return false;
                     }
                     Some(Command::Request { reply, .. }) => {
@@ -315,9 +325,20 @@ impl Task {
             .presence_heartbeat
             .unwrap_or(Duration::from_secs(3600));
         let mut heartbeat = interval_at(Instant::now() + hb, hb);
+        let mut flush = interval_at(
+            Instant::now() + persist::FLUSH_INTERVAL,
+            persist::FLUSH_INTERVAL,
+        );
         loop {
             self.pump();
-            let wake = self.release();
+            let mut wake = self.release();
+            self.deliver_events();
+            if self.backlogged() {
+                // The event buffer is full (durable mode): look again shortly; the socket is
+                // not read meanwhile.
+                let soon = Instant::now() + Duration::from_millis(5);
+                wake = Some(wake.map_or(soon, |w| w.min(soon)));
+            }
             for out in self.outbox.drain(..) {
                 if out
                     .request
@@ -338,7 +359,8 @@ impl Task {
                 sleep_until(wake.unwrap_or_else(|| Instant::now() + Duration::from_secs(86400)));
             tokio::select! {
                 _ = wake => {}
-                msg = stream.next() => match msg {
+                _ = flush.tick(), if self.durable.is_some() => self.flush_store().await,
+                msg = stream.next(), if !self.backlogged() => match msg {
                     Some(Ok(Message::Text(text))) => self.on_text(&text),
                     Some(Ok(Message::Close(frame))) => {
                         let reason = frame.map(|f| format!("closed by the server: {} {}", u16::from(f.code), f.reason)).unwrap_or_else(|| "closed by the server".into());

@@ -29,6 +29,11 @@ struct Track {
 pub(crate) struct SeqSync {
     me: UserId,
     tracks: HashMap<ConversationId, Track>,
+    /// Where tracking (re)started since the last [`SeqSync::take_changes`]: the seq before the
+    /// first event that will be delivered (what a durable store keeps until events are acked).
+    started: Vec<(ConversationId, u64)>,
+    /// Conversations forgotten since the last [`SeqSync::take_changes`] (gone, not ours).
+    forgotten: Vec<ConversationId>,
 }
 
 impl SeqSync {
@@ -36,7 +41,17 @@ impl SeqSync {
         SeqSync {
             me,
             tracks: HashMap::new(),
+            started: Vec::new(),
+            forgotten: Vec::new(),
         }
+    }
+
+    /// Tracking starts and forgotten conversations since the last call.
+    pub fn take_changes(&mut self) -> (Vec<(ConversationId, u64)>, Vec<ConversationId>) {
+        (
+            std::mem::take(&mut self.started),
+            std::mem::take(&mut self.forgotten),
+        )
     }
 
     pub fn is_tracked(&self, conv: ConversationId) -> bool {
@@ -50,11 +65,18 @@ impl SeqSync {
 
     /// Starts tracking at `last` (nothing before it will be delivered).
     pub fn track_from(&mut self, conv: ConversationId, last: u64) {
-        self.tracks.entry(conv).or_insert(Track {
-            delivered: last,
-            target: last,
-            ..Track::default()
-        });
+        if self.tracks.contains_key(&conv) {
+            return;
+        }
+        self.tracks.insert(
+            conv,
+            Track {
+                delivered: last,
+                target: last,
+                ..Track::default()
+            },
+        );
+        self.started.push((conv, last));
     }
 
     /// Starts tracking a conversation we were added to while disconnected: live events are
@@ -82,6 +104,7 @@ impl SeqSync {
         t.blocked = false;
         let last = t.delivered;
         t.delivered = join.saturating_sub(1);
+        self.started.push((conv, join.saturating_sub(1)));
         for (seq, ev) in events {
             if seq >= join && seq <= last {
                 t.held.entry(seq).or_insert(ev);
@@ -104,13 +127,16 @@ impl SeqSync {
 
     pub fn forget(&mut self, conv: ConversationId) {
         self.tracks.remove(&conv);
+        self.forgotten.push(conv);
     }
 
     /// A persisted event arrived live (or as the result of our own request).
     pub fn on_event(&mut self, conv: ConversationId, seq: u64, event: Event, out: &mut Vec<Event>) {
+        let started = &mut self.started;
         let t = self.tracks.entry(conv).or_insert_with(|| {
             // First seen through a live event: tracking starts at that event.
             let start = seq.saturating_sub(1);
+            started.push((conv, start));
             Track {
                 delivered: start,
                 target: start,
@@ -162,14 +188,19 @@ impl SeqSync {
         events: Vec<(u64, Event)>,
         out: &mut Vec<Event>,
     ) {
-        let t = self.tracks.entry(conv).or_insert_with(|| Track {
-            delivered: from.saturating_sub(1),
-            target: from.saturating_sub(1),
-            ..Track::default()
+        let started = &mut self.started;
+        let t = self.tracks.entry(conv).or_insert_with(|| {
+            started.push((conv, from.saturating_sub(1)));
+            Track {
+                delivered: from.saturating_sub(1),
+                target: from.saturating_sub(1),
+                ..Track::default()
+            }
         });
         if t.blocked {
             t.blocked = false;
             t.delivered = from.saturating_sub(1);
+            started.push((conv, from.saturating_sub(1)));
         }
         t.target = t.target.max(last);
         self.filled(conv, from, to, events, out);
@@ -184,7 +215,15 @@ impl SeqSync {
     /// Forgets every conversation still waiting for its start (the connection dropped before
     /// it was known; it is discovered again after the next login).
     pub fn forget_held(&mut self) {
-        self.tracks.retain(|_, t| !t.blocked);
+        let held: Vec<_> = self
+            .tracks
+            .iter()
+            .filter(|(_, t)| t.blocked)
+            .map(|(c, _)| *c)
+            .collect();
+        for conv in held {
+            self.forget(conv);
+        }
     }
 
     /// Whether the conversation waits for its start to be known.

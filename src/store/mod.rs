@@ -259,3 +259,14 @@ pub trait Store: Send + Sync + 'static {
     /// Applies `changes` atomically (all or nothing), in the order of [`Changes::apply_to`].
     async fn commit(&self, changes: Changes) -> Result<(), StoreError>;
 }
+
+#[async_trait::async_trait]
+impl<S: Store + ?Sized> Store for std::sync::Arc<S> {
+    async fn load(&self) -> Result<Snapshot, StoreError> {
+        (**self).load().await
+    }
+
+    async fn commit(&self, changes: Changes) -> Result<(), StoreError> {
+        (**self).commit(changes).await
+    }
+}
