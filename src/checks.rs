@@ -64,6 +64,8 @@ pub enum InvalidArgumentKind {
     Tls,
     /// [`MessengerBuilder::connect`](crate::MessengerBuilder::connect) without credentials.
     NoCredentials,
+    /// An idempotency key that is empty or longer than 128 characters.
+    IdempotencyKey,
 }
 
 /// A local check failed before anything was sent: which one ([`InvalidArgument::kind`]) and a

@@ -32,9 +32,16 @@ pub enum Error {
     /// No reply within the request timeout.
     #[error("no reply within {0:?}")]
     Timeout(Duration),
-    /// The connection dropped while the request was in flight, or is down; it was not sent again.
-    #[error("disconnected")]
+    /// The request was never executed: the connection is down, or dropped before the request
+    /// was written. Changes (messages, edits, conversation and participant changes) are not
+    /// refused this way: they wait in the outbox and are sent when the connection is back.
+    #[error("disconnected: the request was not sent")]
     Disconnected,
+    /// The request was sent, then the connection dropped before the answer, and the SDK cannot
+    /// tell whether it took effect: the server does not support idempotency keys, or the change
+    /// is older than the server's idempotency window. Read the state to find out.
+    #[error("outcome unknown: the connection dropped after the request was sent")]
+    OutcomeUnknown,
     /// The messenger is not logged in (closed, or the login was refused).
     #[error("not logged in")]
     NotLoggedIn,

@@ -4,7 +4,7 @@ use std::fmt;
 use std::time::SystemTime;
 
 use chatwire_protocol::{
-    ConversationId, EventName, EventObject, MessageId, Seq, ServerFrame, UserId,
+    ConversationId, ErrorCode, EventName, EventObject, MessageId, Seq, ServerFrame, UserId,
 };
 
 use crate::model::{time, Conversation, Message, User};
@@ -282,6 +282,32 @@ pub enum Event {
     Connection(ConnectionState),
     /// The SDK refreshed the tokens (store them to log in again later).
     TokensRefreshed(Tokens),
+    /// A change from the outbox was carried out by the server, and its caller was no longer
+    /// waiting for it (it was restored from the store after a restart, its future was dropped,
+    /// or it timed out): `key` is the idempotency key it was sent with. The event it produced
+    /// arrives on the stream as usual.
+    OutboxSent {
+        /// The change's idempotency key.
+        key: String,
+        /// The request's action (`sendMessage`, ...).
+        action: String,
+        /// The seq of the event it produced, when it produced one.
+        seq: Option<Seq>,
+    },
+    /// A change from the outbox failed for good, and its caller was no longer waiting for it
+    /// (see [`Event::OutboxSent`]).
+    OutboxFailed {
+        /// The change's idempotency key.
+        key: String,
+        /// The request's action (`sendMessage`, ...).
+        action: String,
+        /// The server's error code, when the server refused it; `None` when the outcome is
+        /// unknown (older than the server's idempotency window, see
+        /// [`Error::OutcomeUnknown`](crate::Error::OutcomeUnknown)).
+        code: Option<ErrorCode>,
+        /// What happened.
+        reason: String,
+    },
     /// This stream fell behind and `missed` events were dropped for it; other streams and the
     /// SDK's own tracking are unaffected.
     Lagged {

@@ -38,9 +38,30 @@ pub struct MessageSend<'a> {
     conversation: ConversationId,
     text: String,
     payload: Vec<JsonMap>,
+    key: Option<String>,
 }
 
 impl MessageSend<'_> {
+    /// The idempotency key of this send (default: a new UUID). The message is sent with it on
+    /// every attempt, across reconnects and restarts, so the server carries it out once; give a
+    /// key derived from what the message answers to make the answer itself happen once, even if
+    /// the application handles the same event again after a crash.
+    ///
+    /// # Examples
+    /// ```no_run
+    /// # async fn demo(m: chatwire::Messenger, event: chatwire::Event) -> chatwire::Result<()> {
+    /// use chatwire::Event;
+    /// if let Event::MessageSent { meta, message } = &event {
+    ///     let key = format!("reply:{}:{}", message.conversation, meta.seq.unwrap());
+    ///     m.send_message(message.conversation, "pong").idempotency_key(key).await?;
+    /// }
+    /// # Ok(()) }
+    /// ```
+    pub fn idempotency_key(mut self, key: impl Into<String>) -> Self {
+        self.key = Some(key.into());
+        self
+    }
+
     /// Attaches payload objects (returned to every receiver exactly as sent).
     ///
     /// # Examples
@@ -65,6 +86,14 @@ impl<'a> IntoFuture for MessageSend<'a> {
     fn into_future(self) -> Self::IntoFuture {
         Box::pin(async move {
             checks::text(&self.text)?;
+            if let Some(key) = &self.key {
+                chatwire_protocol::check_idempotency_key(key).map_err(|e| {
+                    crate::InvalidArgument::new(
+                        crate::InvalidArgumentKind::IdempotencyKey,
+                        format!("{e}; use a key of 1 to 128 characters"),
+                    )
+                })?;
+            }
             let message = SendMessage {
                 conversation: self.conversation.to_string(),
                 text: Some(self.text),
@@ -74,7 +103,8 @@ impl<'a> IntoFuture for MessageSend<'a> {
                 return Err(checks::empty_message(false).into());
             }
             let request = Request::SendMessage(message);
-            decode::message(self.messenger.call_one(request).await?)
+            let reply = self.messenger.call_keyed(request, self.key).await?;
+            decode::message(reply.into_iter().next().ok_or(crate::Error::Disconnected)?)
         })
     }
 }
@@ -189,6 +219,7 @@ impl Messenger {
             conversation,
             text: text.into(),
             payload: Vec::new(),
+            key: None,
         }
     }
 

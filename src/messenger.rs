@@ -323,18 +323,33 @@ impl Messenger {
     /// Sends a request and waits for its complete reply; the request timeout runs from here,
     /// including any wait for room in the command channel.
     pub(crate) async fn call(&self, request: Request) -> Result<Vec<ServerFrame>> {
+        self.call_keyed(request, None).await
+    }
+
+    /// [`Messenger::call`] with the idempotency key of a change. A change accepted into the
+    /// outbox times out from its first send (the connection task answers `Timeout`), so only
+    /// the wait for room in the command channel is bounded here.
+    pub(crate) async fn call_keyed(
+        &self,
+        request: Request,
+        key: Option<String>,
+    ) -> Result<Vec<ServerFrame>> {
         let timeout = self.shared.config.request_timeout;
         let deadline = tokio::time::Instant::now() + timeout;
+        let change = connection::is_change(&request);
         let (reply, rx) = oneshot::channel();
         let command = Command::Request {
             request,
             reply,
             deadline,
+            key,
         };
-        let exchange = async {
-            if self.shared.commands.send(command).await.is_err() {
-                return Err(Error::NotLoggedIn);
-            }
+        match tokio::time::timeout_at(deadline, self.shared.commands.send(command)).await {
+            Err(_) => return Err(Error::Timeout(timeout)),
+            Ok(Err(_)) => return Err(Error::NotLoggedIn),
+            Ok(Ok(())) => {}
+        }
+        let answer = async {
             match rx.await {
                 Ok(result) => result,
                 // The task dropped the request unanswered: it was queued behind a close.
@@ -344,7 +359,10 @@ impl Messenger {
                 Err(_) => Err(Error::Disconnected),
             }
         };
-        tokio::time::timeout_at(deadline, exchange)
+        if change {
+            return answer.await;
+        }
+        tokio::time::timeout_at(deadline, answer)
             .await
             .unwrap_or(Err(Error::Timeout(timeout)))
     }

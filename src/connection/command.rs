@@ -26,8 +26,11 @@ pub(crate) enum Command {
         request: Request,
         reply: Reply,
         /// When the caller's request timeout ends (measured from the call, not from when the
-        /// task took the request).
+        /// task took the request). Changes that enter the outbox time out from their first
+        /// send instead.
         deadline: Instant,
+        /// The idempotency key the application chose for a change (default: a new UUID).
+        key: Option<String>,
     },
 }
 
@@ -125,6 +128,7 @@ mod tests {
                 request,
                 reply,
                 deadline,
+                key: None,
             },
             rx,
         )

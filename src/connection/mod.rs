@@ -10,6 +10,7 @@
 
 mod catchup;
 pub(crate) mod command;
+mod outbox;
 mod pacer;
 mod pending;
 mod persist;
@@ -34,6 +35,7 @@ use crate::config::{Config, Credentials};
 use crate::error::{Error, Result};
 use crate::event::{ConnectionState, Event, Tokens};
 pub(crate) use command::{Command, CommandReceiver, CommandSender};
+pub(crate) use outbox::is_change;
 use pacer::Pacer;
 use pending::{Answered, Internal, Origin, Pending, Sent};
 pub(crate) use socket::connect;
@@ -91,7 +93,7 @@ pub(crate) struct Task {
     catchup_pages: usize,
     /// Completes `connect()` once the first catch-up is done.
     ready: Option<oneshot::Sender<Result<()>>>,
-    outbox: Vec<Outgoing>,
+    to_write: Vec<Outgoing>,
     /// The presence the application asked for, re-applied after a reconnect.
     online: Option<bool>,
     /// When to refresh the access token.
@@ -115,6 +117,8 @@ pub(crate) struct Task {
     durable: Option<persist::Durable>,
     /// Events not yet handed to the streams (with a store: while the event buffer is full).
     to_emit: VecDeque<Event>,
+    /// Changes accepted from the application, until the server answers them.
+    outbox: outbox::Outbox,
 }
 
 impl Task {
@@ -138,7 +142,7 @@ impl Task {
             catchup_left: 0,
             catchup_pages: 0,
             ready: Some(ready),
-            outbox: Vec::new(),
+            to_write: Vec::new(),
             online: None,
             refresh_at: None,
             synced_once: false,
@@ -150,6 +154,7 @@ impl Task {
             retries: Vec::new(),
             durable: None,
             to_emit: VecDeque::new(),
+            outbox: outbox::Outbox::default(),
         }
     }
 
@@ -181,9 +186,10 @@ impl Task {
     }
 
     async fn close(&mut self, reason: String) {
-        self.flush_store().await;
         tracing::info!(%reason, "messenger closed");
         self.pending.fail_all(|| Error::NotLoggedIn);
+        self.outbox_close();
+        self.flush_store().await;
         if let Some(ready) = self.ready.take() {
             let _ = ready.send(Err(Error::NotLoggedIn));
         }
@@ -192,7 +198,8 @@ impl Task {
 
     /// Forgets everything tied to the connection that ended.
     fn after_session(&mut self) {
-        for internal in self.pending.fail_all(|| Error::Disconnected) {
+        let (internal, in_flight) = self.pending.fail_all(|| Error::Disconnected);
+        for internal in internal {
             if let (Internal::Fill { conversation, .. }, Some(sync)) =
                 (internal, self.sync.as_mut())
             {
@@ -218,11 +225,12 @@ impl Task {
                 let _ = reply.send(Err(Error::Disconnected));
             }
         }
+        self.outbox_after_drop(in_flight);
         self.internal.clear();
         self.internal_in_flight = 0;
         self.catchup_left = 0;
         self.catchup_pages = 0;
-        self.outbox.clear();
+        self.to_write.clear();
         self.refresh_at = None;
         if let Some(ready) = self.ready.take() {
             let _ = ready.send(Err(Error::Disconnected));
@@ -278,8 +286,13 @@ impl Task {
                         self.close("closed by the application".into()).await;
                         return false;
                     }
-                    Some(Command::Request { reply, .. }) => {
-                        let _ = reply.send(Err(Error::Disconnected));
+                    Some(Command::Request { request, reply, key, .. }) => {
+                        if outbox::is_change(&request) && !reply.is_closed() {
+                            // Sent when the connection is back.
+                            self.accept_change(request, reply, key);
+                        } else {
+                            let _ = reply.send(Err(Error::Disconnected));
+                        }
                     }
                 },
             }
@@ -329,8 +342,15 @@ impl Task {
             Instant::now() + persist::FLUSH_INTERVAL,
             persist::FLUSH_INTERVAL,
         );
+        // Changes left from before the drop (or restored from the store) go first.
+        self.queue_outbox(true);
         loop {
             self.pump();
+            if self.outbox_unsaved() {
+                // Accepted changes are durable before their first send.
+                self.flush_store().await;
+            }
+            self.queue_outbox(false);
             let mut wake = self.release();
             self.deliver_events();
             if self.backlogged() {
@@ -339,7 +359,7 @@ impl Task {
                 let soon = Instant::now() + Duration::from_millis(5);
                 wake = Some(wake.map_or(soon, |w| w.min(soon)));
             }
-            for out in self.outbox.drain(..) {
+            for out in self.to_write.drain(..) {
                 if out
                     .request
                     .is_some_and(|id| self.pending.take_abandoned(&id))
@@ -377,7 +397,7 @@ impl Task {
                     }
                     Some(command) => self.on_command(command),
                 },
-                _ = keep_alive.tick() => self.outbox.push(Outgoing {
+                _ = keep_alive.tick() => self.to_write.push(Outgoing {
                     text: ClientSession::Ping.to_frame().encode(),
                     request: None,
                 }),
@@ -387,7 +407,7 @@ impl Task {
                 _ = refresh, if self.refresh_at.is_some() => {
                     self.refresh_at = None;
                     if let Credentials::Token { user, refresh_token: Some(rt), .. } = &self.credentials {
-                        self.outbox.push(Outgoing {
+                        self.to_write.push(Outgoing {
                             text: ClientSession::Refresh(Some((user.clone(), rt.clone()))).to_frame().encode(),
                             request: None,
                         });
@@ -403,6 +423,7 @@ impl Task {
             request,
             reply,
             deadline,
+            key,
         } = command;
         if reply.is_closed() {
             tracing::debug!("request not sent: its caller gave up");
@@ -414,6 +435,10 @@ impl Task {
         }
         if let Request::SetStatus(s) = &request {
             self.online = Some(s.online);
+        }
+        if outbox::is_change(&request) {
+            // From here on the change belongs to the SDK (see the outbox module).
+            return self.accept_change(request, reply, key);
         }
         self.send_request(request, Origin::User(reply));
     }
@@ -471,6 +496,7 @@ impl Task {
                     self.internal_in_flight = self.internal_in_flight.saturating_sub(1);
                     self.on_internal(internal, result);
                 }
+                Origin::Outbox(id) => self.finish_change(id, result),
             }
         }
         self.route_event(frame);

@@ -13,6 +13,8 @@ pub(crate) enum Origin {
     User(Reply),
     /// The connection task's own bookkeeping.
     Internal(Internal),
+    /// A change from the outbox, by entry id.
+    Outbox(u64),
 }
 
 /// The connection task's own requests.
@@ -55,6 +57,8 @@ pub(crate) enum Expect {
 pub(crate) struct Sent {
     pub request: Request,
     pub origin: Origin,
+    /// The idempotency key sent with it (changes from the outbox, when the server honours keys).
+    pub key: Option<String>,
     /// How many times it was sent before this attempt.
     pub attempt: u32,
 }
@@ -166,18 +170,19 @@ impl Pending {
         })
     }
 
-    /// Fails every request (the connection dropped): user calls get `err`, internal ones are
-    /// returned so the task can forget them.
-    pub fn fail_all(&mut self, err: impl Fn() -> Error) -> Vec<Internal> {
-        let mut internal = Vec::new();
+    /// Fails every request (the connection dropped): user calls get `err`; the task's own
+    /// requests and the outbox's changes are returned so the task can forget or resend them.
+    pub fn fail_all(&mut self, err: impl Fn() -> Error) -> (Vec<Internal>, Vec<u64>) {
+        let (mut internal, mut outbox) = (Vec::new(), Vec::new());
         for (_, entry) in self.entries.drain() {
             match entry.sent.origin {
                 Origin::User(tx) => {
                     let _ = tx.send(Err(err()));
                 }
                 Origin::Internal(i) => internal.push(i),
+                Origin::Outbox(id) => outbox.push(id),
             }
         }
-        internal
+        (internal, outbox)
     }
 }

@@ -29,6 +29,21 @@ pub(super) struct Durable {
     restored: Option<Snapshot>,
 }
 
+impl Durable {
+    /// Writes an outbox entry (with the next flush).
+    pub fn save_outbox(&mut self, entry: crate::store::OutboxEntry) {
+        self.changes.outbox_remove.retain(|id| *id != entry.id);
+        self.changes.outbox_put.retain(|e| e.id != entry.id);
+        self.changes.outbox_put.push(entry);
+    }
+
+    /// Deletes an outbox entry (with the next flush).
+    pub fn remove_outbox(&mut self, id: u64) {
+        self.changes.outbox_put.retain(|e| e.id != id);
+        self.changes.outbox_remove.push(id);
+    }
+}
+
 impl Task {
     /// Uses `snapshot` (just loaded from the configured store) as the starting point.
     pub(crate) fn restore(&mut self, snapshot: Snapshot, acks: Acks) {
@@ -36,6 +51,7 @@ impl Task {
             return;
         };
         self.epoch = snapshot.epoch.clone();
+        self.outbox.restore(snapshot.outbox.values().cloned());
         self.durable = Some(Durable {
             store,
             acks,
@@ -60,6 +76,10 @@ impl Task {
                 reset: true,
                 ..Changes::default()
             };
+            // The outbox is not history: its changes are still to be made.
+            for entry in self.outbox.stored_entries() {
+                d.save_outbox(entry.clone());
+            }
         }
         d.changes.epoch = self.epoch.clone();
         d.changes.user = Some(me);
@@ -140,6 +160,9 @@ impl Task {
             d.changes.user = newer.user.or(d.changes.user);
             d.changes.forget.extend(newer.forget);
             d.changes.positions.extend(newer.positions);
+            d.changes.outbox_put.extend(newer.outbox_put);
+            d.changes.outbox_remove.extend(newer.outbox_remove);
+            d.changes.kv.extend(newer.kv);
         }
     }
 

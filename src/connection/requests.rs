@@ -17,6 +17,7 @@ impl Task {
         self.paced.push_back(Sent {
             request,
             origin,
+            key: None,
             attempt: 0,
         });
     }
@@ -61,7 +62,11 @@ impl Task {
             .pending
             .oldest_internal()
             .map(|at| at + self.config.request_timeout);
-        [wake, retry, expiry].into_iter().flatten().min()
+        let change_timeout = self.outbox_timeouts(now);
+        [wake, retry, expiry, change_timeout]
+            .into_iter()
+            .flatten()
+            .min()
     }
 
     fn write_request(&mut self, sent: Sent, now: Instant) {
@@ -72,8 +77,11 @@ impl Task {
             Request::RetransmitEvents(_) => Expect::Retransmit,
             _ => Expect::One,
         };
-        self.outbox.push(Outgoing {
-            text: MessagingFrame::encode_request(&sent.request, &id),
+        if let Origin::Outbox(entry) = sent.origin {
+            self.change_sent(entry, now);
+        }
+        self.to_write.push(Outgoing {
+            text: MessagingFrame::encode_request_with_key(&sent.request, &id, sent.key.as_deref()),
             request: matches!(sent.origin, Origin::User(_)).then(|| id.clone()),
         });
         self.pending.insert(id, expect, sent, now);
@@ -97,6 +105,8 @@ impl Task {
         );
         match &sent.origin {
             Origin::User(reply) => passing && self.config.retry_rate_limited && !reply.is_closed(),
+            // Nothing was carried out: the change stays the SDK's to deliver.
+            Origin::Outbox(_) => passing || *code == ErrorCode::Unavailable,
             Origin::Internal(_) => match code {
                 _ if passing || *code == ErrorCode::Unavailable => true,
                 // What the server can never provide: handled by the caller (removed, gap).
