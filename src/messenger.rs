@@ -29,6 +29,8 @@ struct Shared {
     typing: Mutex<HashMap<ConversationId, Instant>>,
     /// With a store: acknowledged positions waiting to be written.
     acks: Option<Acks>,
+    /// What the server advertised at the last login.
+    extensions: watch::Receiver<Option<chatwire_protocol::ServerExtensions>>,
 }
 
 /// A logged-in messaging client.
@@ -117,12 +119,14 @@ impl Messenger {
         let (state_tx, state) = watch::channel(ConnectionState::Connecting);
         let (tokens_tx, tokens) = watch::channel(None);
         let (me_tx, me) = watch::channel(None);
+        let (extensions_tx, extensions) = watch::channel(None);
         let (ready_tx, ready) = oneshot::channel();
         let outputs = Outputs {
             events: events.clone(),
             state: state_tx,
             tokens: tokens_tx,
             me: me_tx,
+            extensions: extensions_tx,
         };
         let mut task = Task::new(config.clone(), command_rx, outputs, ready_tx);
         if let (Some(snapshot), Some(acks)) = (restored, &acks) {
@@ -146,6 +150,7 @@ impl Messenger {
                 me,
                 typing: Mutex::new(HashMap::new()),
                 acks,
+                extensions,
             }),
         })
     }
@@ -374,6 +379,15 @@ impl Messenger {
             .into_iter()
             .next()
             .ok_or(Error::Disconnected)
+    }
+
+    /// Whether the server advertised the chatwire extension `name` at the last login.
+    pub(crate) fn server_supports(&self, name: &str) -> bool {
+        self.shared
+            .extensions
+            .borrow()
+            .as_ref()
+            .is_some_and(|e| e.has(name))
     }
 
     /// The domain part of our user name (for short names in [`Messenger::get_user_by_name`]).

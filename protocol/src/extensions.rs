@@ -428,33 +428,24 @@ impl CatchUpPage {
     }
 }
 
-/// Applies a JSON merge patch (RFC 7386) to an object: `null` removes a key, an object value is
-/// merged recursively into an object, anything else replaces the key.
+/// Applies a custom-data patch to an object, one level deep: a key whose value is `null` is
+/// removed, any other value (objects included) replaces the key's value as a whole; keys the
+/// patch does not name are kept. Unlike RFC 7386, object values are not merged recursively, so a
+/// patch sets exactly the values it names.
 ///
 /// ```
 /// use chatwire_protocol::apply_merge_patch;
 /// use serde_json::json;
 /// let mut data = json!({"a": 1, "b": {"x": 1, "y": 2}, "c": 3}).as_object().unwrap().clone();
-/// let patch = json!({"a": null, "b": {"y": null, "z": 3}, "d": [1]}).as_object().unwrap().clone();
+/// let patch = json!({"a": null, "b": {"z": 3}, "d": [1]}).as_object().unwrap().clone();
 /// apply_merge_patch(&mut data, &patch);
-/// assert_eq!(serde_json::Value::Object(data), json!({"b": {"x": 1, "z": 3}, "c": 3, "d": [1]}));
+/// assert_eq!(serde_json::Value::Object(data), json!({"b": {"z": 3}, "c": 3, "d": [1]}));
 /// ```
 pub fn apply_merge_patch(target: &mut Map<String, Value>, patch: &Map<String, Value>) {
     for (key, value) in patch {
         match value {
             Value::Null => {
                 target.remove(key);
-            }
-            Value::Object(inner) => {
-                let slot = target
-                    .entry(key.clone())
-                    .or_insert_with(|| Value::Object(Map::new()));
-                if !slot.is_object() {
-                    *slot = Value::Object(Map::new());
-                }
-                if let Value::Object(obj) = slot {
-                    apply_merge_patch(obj, inner);
-                }
             }
             other => {
                 target.insert(key.clone(), other.clone());

@@ -138,7 +138,7 @@ impl<'a> Fields<'a> {
         }
     }
 
-    /// An optional JSON merge patch for custom data (an object; `custom_data` must be absent).
+    /// An optional custom-data patch (an object; `custom_data` must be absent).
     pub fn opt_custom_data_patch(&self, key: &str) -> Result<Option<Map<String, Value>>> {
         match self.get(key) {
             None => Ok(None),

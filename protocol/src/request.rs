@@ -58,8 +58,9 @@ pub struct EditConversation {
     /// Replacement custom data (replaces the stored object wholesale).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub custom_data: Option<JsonMap>,
-    /// chatwire extension: a JSON merge patch applied to the stored custom data atomically
-    /// (see [`apply_merge_patch`](crate::apply_merge_patch)); not together with `custom_data`.
+    /// chatwire extension: a custom-data patch applied to the stored custom data atomically,
+    /// one level deep (see [`apply_merge_patch`](crate::apply_merge_patch)); not together with
+    /// `custom_data`.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub custom_data_patch: Option<JsonMap>,
 }

@@ -55,6 +55,8 @@ pub(crate) struct Outputs {
     pub state: watch::Sender<ConnectionState>,
     pub tokens: watch::Sender<Option<Tokens>>,
     pub me: watch::Sender<Option<UserId>>,
+    /// What the server advertised at the last login.
+    pub extensions: watch::Sender<Option<ServerExtensions>>,
 }
 
 enum End {
@@ -316,6 +318,7 @@ impl Task {
             .map(|e| e.limits)
             .unwrap_or_default();
         self.pacer = Pacer::new(limits);
+        self.out.extensions.send_replace(login.extensions.clone());
         self.extensions = login.extensions;
         self.set_state(ConnectionState::Live);
         self.start_catchup(user);

@@ -88,4 +88,18 @@ impl CustomDataPatch {
             }
         }
     }
+
+    /// The patch as the server's `custom_data_patch` (a removed key is `null`); `None` when a
+    /// key is set to JSON `null`, which that form cannot say.
+    pub(crate) fn to_wire(&self) -> Option<JsonMap> {
+        let mut wire = JsonMap::new();
+        for (key, value) in &self.ops {
+            match value {
+                Some(serde_json::Value::Null) => return None,
+                Some(v) => wire.insert(key.clone(), v.clone()),
+                None => wire.insert(key.clone(), serde_json::Value::Null),
+            };
+        }
+        Some(wire)
+    }
 }

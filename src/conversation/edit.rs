@@ -127,8 +127,20 @@ impl<'a> IntoFuture for ConversationEdit<'a> {
             if let Some(title) = &self.title {
                 checks::title(title)?;
             }
-            let custom_data = match self.patch {
-                None => None,
+            let server_patch = self
+                .messenger
+                .server_supports(chatwire_protocol::EXT_CUSTOM_DATA_PATCH);
+            let wire = self
+                .patch
+                .as_ref()
+                .filter(|_| server_patch)
+                .and_then(|p| p.to_wire());
+            let (custom_data, custom_data_patch) = match self.patch {
+                None => (None, None),
+                // The server applies the patch atomically: concurrent patches of other keys
+                // are kept.
+                Some(_) if wire.is_some() => (None, wire),
+                // Without the extension: read, apply, write the whole object.
                 Some(patch) => {
                     let mut data = self
                         .messenger
@@ -137,7 +149,7 @@ impl<'a> IntoFuture for ConversationEdit<'a> {
                         .custom_data;
                     patch.apply(&mut data);
                     checks::custom_data("custom_data", &data)?;
-                    Some(data)
+                    (Some(data), None)
                 }
             };
             let request = Request::EditConversation(EditConversation {
@@ -145,7 +157,7 @@ impl<'a> IntoFuture for ConversationEdit<'a> {
                 title: self.title,
                 enable_public_join: self.public,
                 custom_data,
-                custom_data_patch: None,
+                custom_data_patch,
             });
             decode::conversation(self.messenger.call_one(request).await?)
         })
