@@ -2,6 +2,7 @@
 //! (`floor-server`) and nats-server over WebSocket. See `bench/README.md`.
 
 mod common;
+mod resume;
 mod scenarios;
 mod summary;
 
@@ -206,6 +207,19 @@ pub enum Scenario {
     Summarize {
         /// The JSON-lines file.
         file: String,
+    },
+    /// Durable client state through the SDK: resume after a restart with one missed message in
+    /// each of N conversations (time, requests, nothing lost), then sends through the outbox.
+    Resume {
+        /// Conversations the resuming user is in (one missed message each).
+        #[arg(long, default_value_t = 1000)]
+        conversations: usize,
+        /// Messages sent at once through the outbox afterwards (0: skip).
+        #[arg(long, default_value_t = 0)]
+        sends: usize,
+        /// Connections of the other user that create the conversations and send.
+        #[arg(long, default_value_t = 30)]
+        senders: usize,
     },
     /// events/s through the SDK's `events()` vs a raw tokio-tungstenite client, same stream.
     SdkDispatch {

@@ -54,6 +54,11 @@ pub async fn run(cli: Cli) -> Res<bool> {
             repeats,
         } => cold_start(&c, &server_bin, &data_dir, port, events, skip_fill, repeats).await,
         Scenario::SdkDispatch { events } => sdk_dispatch(&c, events).await,
+        Scenario::Resume {
+            conversations,
+            sends,
+            senders,
+        } => crate::resume::resume(&c, conversations, sends, senders).await,
         Scenario::Summarize { file } => crate::summary::summarize(&file),
     }
 }

@@ -166,6 +166,7 @@ impl Task {
         if !std::mem::take(&mut self.outbox.fresh) {
             return;
         }
+        let honoured = self.keys_honoured();
         let window = self
             .extensions
             .as_ref()
@@ -177,8 +178,12 @@ impl Task {
             if entry.queued {
                 continue;
             }
+            // A change sent before (by an earlier connection or process) may have been carried
+            // out: sending it again is safe only with a key the server still remembers.
             let sent_before = entry.stored.first_sent_at.is_some();
-            if sent_before && window.is_some_and(|w| now - entry.stored.accepted_at > w) {
+            let remembered =
+                honoured && window.is_some_and(|w| now - entry.stored.accepted_at <= w);
+            if sent_before && !remembered {
                 expired.push(*id);
                 continue;
             }
@@ -193,7 +198,6 @@ impl Task {
         for id in expired {
             self.finish_change(id, Err(Error::OutcomeUnknown));
         }
-        let honoured = self.keys_honoured();
         for sent in fresh.iter_mut() {
             if !honoured {
                 sent.key = None;
