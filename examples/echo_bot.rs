@@ -7,7 +7,7 @@
 //!
 //! The bot keeps its state in a SQLite file (`CHATWIRE_STORE`, default
 //! `./echo_bot-<user>.db`): for every conversation, the last message it has handled, and the
-//! replies it has not seen answered yet. With it:
+//! replies it has not seen confirmed yet. With it:
 //!
 //! * **Network drops and server restarts**: the SDK reconnects, fetches what was sent meanwhile
 //!   and delivers it on the same event stream (`meta.replayed` set); the bot answers it.
@@ -15,14 +15,16 @@
 //!   answers what was sent while it was not running (also marked replayed). Only messages sent
 //!   before its very first start are never answered.
 //! * **Once per message.** A message counts as handled when the bot asks for the next event,
-//!   that is after its answer was sent (`AckMode::Auto`, the default); Ctrl-C stops it between
-//!   two messages and writes its position. After a crash, the message it was answering comes
-//!   again and is answered again with the same idempotency key, `echo:<conversation>:<seq>`, and
-//!   replies the SDK had accepted but not seen answered are sent again with their keys. A server
-//!   that supports idempotency keys (it advertises the `idempotency` extension) carries each key
-//!   out once, so every message is answered **exactly once**. A server without them carries out
-//!   every attempt: after a crash, or a connection drop while a reply was on its way, a message
-//!   can be answered twice (**at least once**).
+//!   that is after the server confirmed its answer (`AckMode::Auto`, the default). On Ctrl-C the
+//!   bot acknowledges the message it answered last, writes its position and stops; it does not
+//!   wait for a reply still on its way (say, while the server is down): that message is answered
+//!   at the next start. After a crash, the message it was answering comes again and is answered
+//!   again with the same idempotency key, `echo:<conversation>:<seq>`, and replies the SDK had
+//!   accepted but not seen confirmed are sent again with their keys. A server that supports
+//!   idempotency keys (it advertises the `idempotency` extension) carries each key out once, so
+//!   every message is answered **exactly once**. A server without them carries out every
+//!   attempt: after a crash, a stop during a reply, or a connection drop while a reply was on its
+//!   way, a message can be answered twice (**at least once**).
 //!
 //! It stops when the messenger closes for good, or on Ctrl-C.
 
@@ -30,7 +32,9 @@ use std::future::Future;
 use std::path::{Path, PathBuf};
 
 use chatwire::store::{SqliteStore, StoreError};
-use chatwire::{ConnectionState, Error, Event, EventMeta, Message, Messenger, MessengerBuilder};
+use chatwire::{
+    ConnectionState, Error, Event, EventMeta, Message, Messenger, MessengerBuilder, UserId,
+};
 use futures::{FutureExt, StreamExt};
 
 /// The server's default application domain: `alice` means `alice@chatwire.local`.
@@ -100,49 +104,58 @@ pub async fn run(messenger: &Messenger, stop: impl Future) {
                 // Asking for the next event acknowledges the one answered last; an event this
                 // returns is not acknowledged, and comes again at the next start.
                 let _ = events.next().now_or_never();
-                println!("stopping");
-                return;
+                break;
             }
             event = events.next() => event,
         };
-        let Some(event) = event else { return };
-        match event {
-            Event::MessageSent { meta, message } if meta.initiator != Some(me) => {
-                let away = if meta.replayed {
-                    " (sent while away)"
-                } else {
-                    ""
-                };
-                println!(
-                    "#{} from user {} in {}{away}: {}",
-                    meta.seq.map(|s| s.get()).unwrap_or(0),
-                    meta.initiator.map(|u| u.to_string()).unwrap_or_default(),
-                    message.conversation,
-                    message.text
-                );
-                answer(messenger, &meta, &message).await;
-                // The loop asks for the next event only now: this one is acknowledged then.
-            }
-            Event::ConversationCreated { conversation, .. } => {
-                println!("added to \"{}\" ({})", conversation.title, conversation.id);
-            }
-            // Replies nobody waited for any more (accepted before a restart, or timed out).
-            Event::OutboxSent { key, .. } => println!("reply {key} sent by the outbox"),
-            Event::OutboxFailed { key, reason, .. } => println!("reply {key} failed: {reason}"),
-            Event::Connection(state) => {
-                println!("connection: {state:?}");
-                if matches!(state, ConnectionState::Closed { .. }) {
-                    return;
-                }
-            }
-            Event::Gap {
-                conversation,
-                from,
-                to,
-            } => println!("events #{from}..#{to} of {conversation} are gone"),
-            _ => {}
+        let Some(event) = event else { break };
+        tokio::select! {
+            closed = handle(messenger, me, event) => if closed { break },
+            // A reply may wait long (for the connection to come back): stopping does not wait
+            // for it. The message is not acknowledged, so the next start answers it, same key.
+            _ = &mut stop => break,
         }
     }
+    println!("stopping");
+}
+
+/// Handles one event; `true` when the messenger has closed for good. The loop asks for the next
+/// event only when this returns: that acknowledges this one (`AckMode::Auto`).
+async fn handle(messenger: &Messenger, me: UserId, event: Event) -> bool {
+    match event {
+        Event::MessageSent { meta, message } if meta.initiator != Some(me) => {
+            let away = if meta.replayed {
+                " (sent while away)"
+            } else {
+                ""
+            };
+            println!(
+                "#{} from user {} in {}{away}: {}",
+                meta.seq.map(|s| s.get()).unwrap_or(0),
+                meta.initiator.map(|u| u.to_string()).unwrap_or_default(),
+                message.conversation,
+                message.text
+            );
+            answer(messenger, &meta, &message).await;
+        }
+        Event::ConversationCreated { conversation, .. } => {
+            println!("added to \"{}\" ({})", conversation.title, conversation.id);
+        }
+        // Replies nobody waited for any more (accepted before a restart, or timed out).
+        Event::OutboxSent { key, .. } => println!("reply {key} sent by the outbox"),
+        Event::OutboxFailed { key, reason, .. } => println!("reply {key} failed: {reason}"),
+        Event::Connection(state) => {
+            println!("connection: {state:?}");
+            return matches!(state, ConnectionState::Closed { .. });
+        }
+        Event::Gap {
+            conversation,
+            from,
+            to,
+        } => println!("events #{from}..#{to} of {conversation} are gone"),
+        _ => {}
+    }
+    false
 }
 
 /// Answers one message, with a key derived from it: answering it again (after a crash) sends
