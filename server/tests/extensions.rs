@@ -1,9 +1,18 @@
-//! chatwire extensions (docs/PROTOCOL.md section 12): what the server advertises at login.
+//! chatwire extensions (docs/PROTOCOL.md section 12), through the public wire API at the
+//! server's default limits: what the server advertises at login (here), and the back-pressure
+//! that keeps many replies from closing a client that reads them.
 
 mod common;
 
-use common::Harness;
+#[path = "extensions/backpressure.rs"]
+mod backpressure;
+
+use std::collections::VecDeque;
+use std::time::Duration;
+
+use common::{Client, Harness};
 use serde_json::{json, Value};
+use tokio::time::Instant;
 
 #[tokio::test]
 async fn login_advertises_the_configured_limits_in_a_key_of_its_own() {
@@ -48,4 +57,75 @@ async fn a_login_with_the_opt_in_works_like_any_other() {
         .await;
     assert_eq!(answer["name"], "loginSuccessful", "{answer}");
     assert_ne!(answer["params"][1]["chatwire"], Value::Null);
+}
+
+// ---- helpers shared by the extension tests ----
+
+/// Keeps one connection's requests under the default rate limit (20 per rolling second), with
+/// a margin for the time the server takes to read them.
+pub(crate) struct Pace {
+    sent: VecDeque<Instant>,
+}
+
+impl Pace {
+    pub(crate) fn new() -> Pace {
+        Pace {
+            sent: VecDeque::new(),
+        }
+    }
+
+    /// Waits until one more request fits in the rolling second, and counts it.
+    pub(crate) async fn next(&mut self) {
+        if self.sent.len() >= 18 {
+            let first = self.sent.pop_front().unwrap();
+            tokio::time::sleep_until(first + Duration::from_millis(1100)).await;
+        }
+        self.sent.push_back(Instant::now());
+    }
+}
+
+/// Sends `n` messages to `conv` (each with `payload_bytes` of payload, or text only), paced
+/// under the default rate limit and pipelined; a message refused by the rate limit anyway
+/// (32/33, when the server reads a burst late) is sent again, as the SDK does. Returns the
+/// seqs.
+pub(crate) async fn send_messages(
+    c: &mut Client,
+    pace: &mut Pace,
+    conv: &str,
+    n: usize,
+    payload_bytes: usize,
+) -> Vec<u64> {
+    let mut todo: Vec<usize> = (0..n).collect();
+    let mut seqs = Vec::new();
+    while !todo.is_empty() {
+        let mut sent = Vec::new();
+        for i in todo.drain(..) {
+            pace.next().await;
+            let id = uuid::Uuid::new_v4().to_string();
+            let mut payload = json!({"conversation": conv, "text": format!("m{i}")});
+            if payload_bytes > 0 {
+                payload["payload"] = json!([{"blob": "x".repeat(payload_bytes)}]);
+            }
+            c.send(
+                json!({"service": "chat", "event": "sendMessage", "request_uuid": id,
+                          "payload": payload}),
+            )
+            .await;
+            sent.push((i, id));
+        }
+        for (i, id) in sent {
+            let r = c.reply_to(&id).await;
+            match r["payload"]["code"].as_u64() {
+                Some(32 | 33) => todo.push(i),
+                _ => {
+                    assert_eq!(r["event"], "onSendMessage", "{r}");
+                    seqs.push(r["payload"]["seq"].as_u64().unwrap());
+                }
+            }
+        }
+        if !todo.is_empty() {
+            tokio::time::sleep(Duration::from_millis(1100)).await;
+        }
+    }
+    seqs
 }

@@ -6,7 +6,7 @@ use std::sync::{mpsc, Arc};
 use chatwire_protocol::{Request, UserId};
 use tokio::sync::oneshot;
 
-use crate::outbound::{ConnId, ConnShared};
+use crate::outbound::{ConnId, ConnShared, ReplyCredit};
 use crate::store::Secret;
 
 /// A unit of work for the engine.
@@ -17,6 +17,8 @@ pub(crate) enum Command {
         user: UserId,
         request_uuid: Option<String>,
         request: Request,
+        /// Room the connection reserved for the replies; given back once they are queued.
+        credit: ReplyCredit,
     },
     /// A connection closed.
     Detach { conn: ConnId },

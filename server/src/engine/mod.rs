@@ -42,7 +42,7 @@ pub(crate) use command::{AuthCommand, AuthOutcome, Command, EngineHandle};
 pub(crate) use outbox::{error_frame, frame as encode_frame};
 
 use crate::config::Config;
-use crate::outbound::{ConnShared, Frame};
+use crate::outbound::{ConnShared, Frame, ReplyCredit};
 use crate::store::{EventRecord, Store, StoreError, Write};
 use outbox::{encode_payload, wrap, Outbox};
 use state::{Conversation, State};
@@ -147,9 +147,9 @@ async fn release_loop(mut rx: tokio::sync::mpsc::UnboundedReceiver<Released>) {
     let mut batch = Vec::new();
     while rx.recv_many(&mut batch, 64).await > 0 {
         for (out, ok, request) in batch.drain(..) {
-            if let (false, Some(ctx)) = (ok, request) {
+            if let (false, Some(ctx)) = (ok, &request) {
                 ctx.conn
-                    .send(error_for(&ctx, ErrorCode::Unavailable.into()));
+                    .reply(error_for(ctx, ErrorCode::Unavailable.into()));
             }
             out.release(ok);
         }
@@ -164,7 +164,8 @@ impl Engine {
                 user,
                 request_uuid,
                 request,
-            } => self.request(conn, user, request_uuid, request),
+                credit,
+            } => self.request(conn, user, request_uuid, request, credit),
             Command::Detach { conn } => self.detach(conn, now()),
             Command::Auth(cmd) => self.auth(cmd),
             Command::Admin(cmd, reply) => self.admin(cmd, reply),
@@ -204,6 +205,7 @@ impl Engine {
         user: UserId,
         request_uuid: Option<String>,
         request: Request,
+        credit: ReplyCredit,
     ) {
         if !self.state.conns.contains_key(&conn.id) {
             // Detached by an admin change (4003) while the request was on its way.
@@ -225,13 +227,18 @@ impl Engine {
             self.dispatch(&ctx, request)
         };
         match result {
-            Ok(()) => self.release(Some(ctx)),
+            Ok(()) => {
+                // The reserved room goes back once the replies are queued.
+                self.out.credit = Some(credit);
+                self.release(Some(ctx));
+            }
             Err(fail) => {
                 debug_assert!(self.out.batch.is_empty(), "a failed request must not write");
                 self.out = Outbox::default();
                 tracing::debug!(code = fail.code.code(), "request refused");
                 let frame = error_for(&ctx, fail);
-                self.out.send(frame, vec![ctx.conn.clone()]);
+                self.out.reply(frame, &ctx.conn);
+                self.out.credit = Some(credit);
             }
         }
     }
@@ -319,12 +326,13 @@ impl Engine {
         self.send_with_caller(ctx, frame, to.into());
     }
 
-    /// Sends `frame` to `to` and, if it is not among them, to the caller's connection.
+    /// Sends `frame` to `to` and, if it is not among them, to the caller's connection; the
+    /// caller's copy is its result (a reply).
     fn send_with_caller(&mut self, ctx: &Ctx, frame: Frame, to: Arc<[Arc<ConnShared>]>) {
         if !to.iter().any(|c| c.id == ctx.conn.id) {
-            self.out.send(frame.clone(), vec![ctx.conn.clone()]);
+            self.out.reply(frame.clone(), &ctx.conn);
         }
-        self.out.send(frame, to);
+        self.out.send_with_reply(frame, to, Some(ctx.conn.id));
     }
 
     /// Sends an event of conversation `conv` to the caller and to every participant's
@@ -355,7 +363,7 @@ impl Engine {
     /// Sends a non-persisted result to the caller only.
     pub(crate) fn reply(&mut self, ctx: &Ctx, event: EventName, payload: EventPayload) {
         let frame = encode_frame(event, ctx.request_uuid.as_deref(), payload);
-        self.out.send(frame, vec![ctx.conn.clone()]);
+        self.out.reply(frame, &ctx.conn);
     }
 
     /// A payload of a frame produced now by the caller's request.

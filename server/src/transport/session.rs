@@ -45,12 +45,12 @@ impl Session {
             description,
             now(),
         );
-        self.shared.send(frame);
+        self.shared.reply(frame);
     }
 
     /// Queues a session frame.
     pub fn send_session(&self, frame: ServerSession) {
-        self.shared.send(Frame::from(frame.encode()));
+        self.shared.reply(Frame::from(frame.encode()));
     }
 }
 
