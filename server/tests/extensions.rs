@@ -1,11 +1,13 @@
 //! chatwire extensions (docs/PROTOCOL.md section 12), through the public wire API at the
-//! server's default limits: what the server advertises at login (here), and the back-pressure
-//! that keeps many replies from closing a client that reads them.
+//! server's default limits: what the server advertises at login (here), one-request catch-up,
+//! and the back-pressure that keeps many replies from closing a client that reads them.
 
 mod common;
 
 #[path = "extensions/backpressure.rs"]
 mod backpressure;
+#[path = "extensions/catchup.rs"]
+mod catchup;
 
 use std::collections::VecDeque;
 use std::time::Duration;
@@ -128,4 +130,41 @@ pub(crate) async fn send_messages(
         }
     }
     seqs
+}
+
+/// The `{event, payload}` objects `retransmitEvents` returns for `[from, to]` (windows of 100
+/// seqs), in order.
+pub(crate) async fn retransmitted(
+    c: &mut Client,
+    pace: &mut Pace,
+    conv: &str,
+    from: u64,
+    to: u64,
+) -> Vec<Value> {
+    let mut out = Vec::new();
+    let mut start = from;
+    while start <= to {
+        let end = to.min(start + 99);
+        pace.next().await;
+        let id = uuid::Uuid::new_v4().to_string();
+        c.send(
+            json!({"service": "chat", "event": "retransmitEvents", "request_uuid": id,
+                      "payload": {"conversation": conv, "events_from": start, "events_to": end}}),
+        )
+        .await;
+        let first = c.reply_to(&id).await;
+        assert_eq!(first["event"], "onRetransmitEvents", "{first}");
+        let count = first["payload"]["count"].as_u64().unwrap();
+        let mut frames = vec![first];
+        for _ in 1..count {
+            frames.push(c.reply_to(&id).await);
+        }
+        out.extend(
+            frames
+                .into_iter()
+                .filter_map(|f| f["payload"].get("object").cloned()),
+        );
+        start = end + 1;
+    }
+    out
 }

@@ -15,11 +15,12 @@
 //! and get back); `state` (users, conversations, connections) and `outbox` (effects of one
 //! command, frame encoding) are what the core works on; this file is the core (command loop,
 //! request context, fan-out, log appends); the handlers (`users`, `conversations`,
-//! `participants`, `messages`, `history`, `auth`, `admin`) add `impl Engine` methods and import
-//! from the core, which only calls them.
+//! `participants`, `messages`, `history`, `catchup`, `auth`, `admin`) add `impl Engine` methods
+//! and import from the core, which only calls them.
 
 mod admin;
 mod auth;
+mod catchup;
 mod command;
 mod conversations;
 mod history;
@@ -269,6 +270,7 @@ impl Engine {
             Request::Unsubscribe(r) => self.unsubscribe(ctx, r),
             Request::GetSubscriptionList => self.get_subscription_list(ctx),
             Request::ManageNotification(r) => self.manage_notification(ctx, r),
+            Request::CatchUp(r) => self.catch_up(ctx, r),
             _ => Err(ErrorCode::UnknownEvent.into()),
         }
     }
@@ -447,6 +449,7 @@ fn mutates(action: Action) -> bool {
             | Action::GetUsers
             | Action::GetSubscriptionList
             | Action::RetransmitEvents
+            | Action::CatchUp
             | Action::TypingMessage
             | Action::SetStatus
     )
