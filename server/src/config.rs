@@ -90,10 +90,16 @@ impl Limits {
                 self.outbound_queue,
                 self.max_frame_bytes,
             ),
-            self.idempotency_window
-                .as_secs()
-                .max(chatwire_protocol::MIN_IDEMPOTENCY_WINDOW_SECS),
+            self.idempotency_window_secs(),
         )
+    }
+
+    /// How long idempotency keys are remembered, in seconds: `idempotency_window`, raised to
+    /// the protocol's minimum of 24 hours.
+    pub fn idempotency_window_secs(&self) -> u64 {
+        self.idempotency_window
+            .as_secs()
+            .max(chatwire_protocol::MIN_IDEMPOTENCY_WINDOW_SECS)
     }
 }
 

@@ -1,6 +1,7 @@
 //! chatwire extensions (docs/PROTOCOL.md section 12), through the public wire API at the
 //! server's default limits: what the server advertises at login (here), one-request catch-up,
-//! and the back-pressure that keeps many replies from closing a client that reads them.
+//! idempotency keys, and the back-pressure that keeps many replies from closing a client that
+//! reads them.
 
 mod common;
 
@@ -8,6 +9,8 @@ mod common;
 mod backpressure;
 #[path = "extensions/catchup.rs"]
 mod catchup;
+#[path = "extensions/idempotency.rs"]
+mod idempotency;
 
 use std::collections::VecDeque;
 use std::time::Duration;
@@ -167,4 +170,18 @@ pub(crate) async fn retransmitted(
         start = end + 1;
     }
     out
+}
+
+/// A connection logged in with the idempotency opt-in.
+pub(crate) async fn login_opted_in(h: &Harness, user: &common::TestUser) -> Client {
+    let mut c = h.connect().await;
+    let answer = c
+        .session(
+            "login",
+            json!([user.full_name, user.password, {"chatwire": {"idempotency": true}}]),
+        )
+        .await;
+    assert_eq!(answer["name"], "loginSuccessful", "{answer}");
+    c.user = Some(user.im_id);
+    c
 }

@@ -16,6 +16,9 @@ pub(crate) enum Command {
         conn: Arc<ConnShared>,
         user: UserId,
         request_uuid: Option<String>,
+        /// The envelope's idempotency key (checked), on a connection that opted in; the
+        /// engine honours it on seq-consuming mutations only.
+        idempotency_key: Option<String>,
         request: Request,
         /// Room the connection reserved for the replies; given back once they are queued.
         credit: ReplyCredit,

@@ -15,8 +15,8 @@
 //! and get back); `state` (users, conversations, connections) and `outbox` (effects of one
 //! command, frame encoding) are what the core works on; this file is the core (command loop,
 //! request context, fan-out, log appends); the handlers (`users`, `conversations`,
-//! `participants`, `messages`, `history`, `catchup`, `auth`, `admin`) add `impl Engine` methods
-//! and import from the core, which only calls them.
+//! `participants`, `messages`, `history`, `catchup`, `idempotency`, `auth`, `admin`) add
+//! `impl Engine` methods and import from the core, which only calls them.
 
 mod admin;
 mod auth;
@@ -24,6 +24,7 @@ mod catchup;
 mod command;
 mod conversations;
 mod history;
+mod idempotency;
 mod messages;
 mod outbox;
 mod participants;
@@ -32,7 +33,7 @@ mod users;
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{mpsc, Arc};
-use std::time::{SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use chatwire_protocol::{
     Action, ConversationId, ErrorCode, EventName, EventObject, EventPayload, Request, Seq, UserId,
@@ -40,6 +41,7 @@ use chatwire_protocol::{
 
 pub use command::{AdminCommand, AdminError, AdminReply, AdminTarget, UserInfo};
 pub(crate) use command::{AuthCommand, AuthOutcome, Command, EngineHandle};
+pub(crate) use idempotency::consumes_seq;
 pub(crate) use outbox::{error_frame, frame as encode_frame};
 
 use crate::config::Config;
@@ -82,14 +84,29 @@ pub(crate) fn spawn(
     std::thread::Builder::new()
         .name("chatwire-engine".into())
         .spawn(move || {
-            while let Ok(cmd) = rx.recv() {
-                engine.handle(cmd);
+            // Idempotency keys older than the window are forgotten at start-up and then
+            // every PRUNE_EVERY, between commands.
+            let mut next_prune = Instant::now();
+            loop {
+                if Instant::now() >= next_prune {
+                    engine.prune_idempotency(now());
+                    next_prune = Instant::now() + PRUNE_EVERY;
+                }
+                let wait = next_prune.saturating_duration_since(Instant::now());
+                match rx.recv_timeout(wait) {
+                    Ok(cmd) => engine.handle(cmd),
+                    Err(mpsc::RecvTimeoutError::Timeout) => {}
+                    Err(mpsc::RecvTimeoutError::Disconnected) => break,
+                }
             }
             let _ = engine.store.flush();
         })
         .map_err(StoreError::Io)?;
     Ok(EngineHandle::new(tx))
 }
+
+/// How often expired idempotency keys are pruned.
+const PRUNE_EVERY: Duration = Duration::from_secs(3600);
 
 /// The request being handled.
 pub(crate) struct Ctx {
@@ -164,9 +181,10 @@ impl Engine {
                 conn,
                 user,
                 request_uuid,
+                idempotency_key,
                 request,
                 credit,
-            } => self.request(conn, user, request_uuid, request, credit),
+            } => self.request(conn, user, request_uuid, idempotency_key, request, credit),
             Command::Detach { conn } => self.detach(conn, now()),
             Command::Auth(cmd) => self.auth(cmd),
             Command::Admin(cmd, reply) => self.admin(cmd, reply),
@@ -205,6 +223,7 @@ impl Engine {
         conn: Arc<ConnShared>,
         user: UserId,
         request_uuid: Option<String>,
+        idempotency_key: Option<String>,
         request: Request,
         credit: ReplyCredit,
     ) {
@@ -222,8 +241,11 @@ impl Engine {
         };
         let span = tracing::debug_span!("request", action = action.name(), user = user.get());
         let _enter = span.enter();
+        let key = idempotency_key.filter(|_| consumes_seq(action));
         let result = if self.failed.load(Ordering::SeqCst) && mutates(action) {
             Err(Fail::from(ErrorCode::Unavailable))
+        } else if let Some(key) = &key {
+            self.with_idempotency_key(&ctx, key, request)
         } else {
             self.dispatch(&ctx, request)
         };

@@ -61,6 +61,15 @@ impl Outbox {
         self.send_with_reply(frame, vec![conn.clone()], Some(id));
     }
 
+    /// The conversation and seq of the first log entry this outbox appends (the result event
+    /// of a seq-consuming request), if any.
+    pub fn first_event(&self) -> Option<(chatwire_protocol::ConversationId, u64)> {
+        self.batch.writes.iter().find_map(|w| match w {
+            Write::Event(e) => Some((e.conversation, e.seq)),
+            _ => None,
+        })
+    }
+
     pub fn is_empty(&self) -> bool {
         self.batch.is_empty()
             && self.deliveries.is_empty()

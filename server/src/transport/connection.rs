@@ -55,6 +55,7 @@ async fn run(
         peer,
         user: None,
         failures: 0,
+        idempotency: false,
     };
     let mut rate = RateLimit::new(limits.requests_per_second, limits.requests_per_minute);
     let mut shutdown = services.shutdown.clone();

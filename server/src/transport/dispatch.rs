@@ -1,6 +1,6 @@
 //! From a text frame to an engine request: classification, the rate limit, the checks of codes
-//! 0 to 3, and the reply room a request needs before it goes to the engine (back-pressure, see
-//! `outbound`).
+//! 0 to 3 (with the idempotency key of connections that opted in), and the reply room a request
+//! needs before it goes to the engine (back-pressure, see `outbound`).
 
 use std::time::Instant;
 
@@ -11,12 +11,13 @@ use chatwire_protocol::{
 
 use super::ratelimit::RateLimit;
 use super::session::{handle_frame, Session};
-use crate::engine::Command;
+use crate::engine::{consumes_seq, Command};
 
 /// A decoded request waiting for reply room before it goes to the engine.
 pub(super) struct Pending {
     event: String,
     request_uuid: Option<String>,
+    idempotency_key: Option<String>,
     request: Request,
     /// The most reply frames the request can produce.
     replies: usize,
@@ -112,10 +113,20 @@ pub(super) async fn handle_text(
         Ok(r) => r,
         Err(e) => return refuse(e.code(), &e.to_string()),
     };
+    // The key counts only on connections that opted in, and only for seq-consuming actions.
+    let idempotency_key = if session.idempotency && consumes_seq(action) {
+        match frame.idempotency_key() {
+            Ok(key) => key.map(str::to_string),
+            Err(e) => return refuse(e.code(), &e.to_string()),
+        }
+    } else {
+        None
+    };
     Some(Pending {
         replies: reply_frames(&request),
         event: frame.event.clone(),
         request_uuid: frame.request_uuid.clone(),
+        idempotency_key,
         request,
     })
 }
@@ -131,6 +142,7 @@ pub(super) fn send(session: &Session, pending: Pending) -> Option<Pending> {
     let Pending {
         event,
         request_uuid,
+        idempotency_key,
         request,
         ..
     } = pending;
@@ -138,6 +150,7 @@ pub(super) fn send(session: &Session, pending: Pending) -> Option<Pending> {
         conn: session.shared.clone(),
         user,
         request_uuid: request_uuid.clone(),
+        idempotency_key,
         request,
         credit,
     });
