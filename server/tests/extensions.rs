@@ -1,7 +1,7 @@
 //! chatwire extensions (docs/PROTOCOL.md section 12), through the public wire API at the
 //! server's default limits: what the server advertises at login (here), one-request catch-up,
-//! idempotency keys, and the back-pressure that keeps many replies from closing a client that
-//! reads them.
+//! idempotency keys, custom-data patches, and the back-pressure that keeps many replies from
+//! closing a client that reads them.
 
 mod common;
 
@@ -9,6 +9,8 @@ mod common;
 mod backpressure;
 #[path = "extensions/catchup.rs"]
 mod catchup;
+#[path = "extensions/custom_data_patch.rs"]
+mod custom_data_patch;
 #[path = "extensions/idempotency.rs"]
 mod idempotency;
 

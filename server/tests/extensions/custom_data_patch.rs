@@ -1,0 +1,156 @@
+//! `custom_data_patch` on editConversation (docs/PROTOCOL.md section 12.5): a JSON merge patch
+//! applied to the stored custom data in seq order with every other edit.
+
+use serde_json::{json, Value};
+
+use crate::common::{Client, Harness};
+
+fn custom_data(frame: &Value) -> &Value {
+    &frame["payload"]["object"]["custom_data"]
+}
+
+async fn stored(c: &mut Client, conv: &str) -> (Value, u64) {
+    let got = c.ok("getConversation", json!({"uuid": conv})).await;
+    (
+        custom_data(&got).clone(),
+        got["payload"]["seq"].as_u64().unwrap(),
+    )
+}
+
+#[tokio::test]
+async fn two_owners_patching_different_keys_at_once_keep_both_changes() {
+    let h = Harness::start().await;
+    let alice = h.user("alice").await;
+    let bob = h.user("bob").await;
+    let mut a = h.login(&alice).await;
+    let mut b = h.login(&bob).await;
+    let conv = a
+        .create(json!({"title": "t", "custom_data": {"kept": true},
+                       "participants": [{"user_id": bob.im_id, "flags": 65535}]}))
+        .await;
+    b.next_event("onCreateConversation").await;
+    // Both send before either reads an answer.
+    let (ida, idb) = ("patch-a", "patch-b");
+    a.send(
+        json!({"service": "chat", "event": "editConversation", "request_uuid": ida,
+                  "payload": {"uuid": conv, "custom_data_patch": {"a": 1}}}),
+    )
+    .await;
+    b.send(
+        json!({"service": "chat", "event": "editConversation", "request_uuid": idb,
+                  "payload": {"uuid": conv, "custom_data_patch": {"b": 2}}}),
+    )
+    .await;
+    let ra = a.reply_to(ida).await;
+    let rb = b.reply_to(idb).await;
+    for r in [&ra, &rb] {
+        assert_eq!(r["event"], "onEditConversation", "{r}");
+        assert_eq!(r["payload"]["on_incoming_event"], "editConversation");
+    }
+    // Whichever came second carries both changes; each result is the whole object then.
+    let (earlier, later) = if ra["payload"]["seq"].as_u64() < rb["payload"]["seq"].as_u64() {
+        (&ra, &rb)
+    } else {
+        (&rb, &ra)
+    };
+    assert_eq!(later["payload"]["seq"], 3);
+    assert_eq!(custom_data(later), &json!({"kept": true, "a": 1, "b": 2}));
+    assert_eq!(custom_data(earlier).as_object().unwrap().len(), 2);
+    // Each owner also got the other's edit as an ordinary broadcast.
+    let seen_by_a = a.next_event("onEditConversation").await;
+    assert_eq!(seen_by_a["request_uuid"], idb);
+    let seen_by_b = b.next_event("onEditConversation").await;
+    assert_eq!(seen_by_b["request_uuid"], ida);
+    assert_eq!(
+        stored(&mut a, &conv).await,
+        (json!({"kept": true, "a": 1, "b": 2}), 3)
+    );
+}
+
+#[tokio::test]
+async fn null_removes_a_key_and_objects_merge_recursively() {
+    let h = Harness::start().await;
+    let alice = h.user("alice").await;
+    let mut a = h.login(&alice).await;
+    let conv = a
+        .create(json!({"title": "t",
+                       "custom_data": {"x": 1, "nested": {"p": 1, "q": 2}, "list": [1, 2]}}))
+        .await;
+    let r = a
+        .ok(
+            "editConversation",
+            json!({"uuid": conv, "title": "renamed",
+                   "custom_data_patch": {"x": null, "nested": {"q": null, "r": 3}, "list": [3],
+                                         "gone": null}}),
+        )
+        .await;
+    let expected = json!({"nested": {"p": 1, "r": 3}, "list": [3]});
+    assert_eq!(custom_data(&r), &expected);
+    assert_eq!(r["payload"]["object"]["title"], "renamed");
+    // An empty patch changes nothing but is an edit like any other (it appends).
+    let r = a
+        .ok(
+            "editConversation",
+            json!({"uuid": conv, "custom_data_patch": {}}),
+        )
+        .await;
+    assert_eq!(custom_data(&r), &expected);
+    assert_eq!(stored(&mut a, &conv).await, (expected, 3));
+}
+
+#[tokio::test]
+async fn bad_patches_are_refused_and_change_nothing() {
+    let h = Harness::start().await;
+    let alice = h.user("alice").await;
+    let bob = h.user("bob").await;
+    let mut a = h.login(&alice).await;
+    let mut b = h.login(&bob).await;
+    let big = "x".repeat(5_000);
+    let conv = a
+        .create(json!({"title": "t", "custom_data": {"big": big},
+                       "participants": [{"user_id": bob.im_id}]}))
+        .await;
+    for (payload, code) in [
+        // The result would exceed 5 120 bytes.
+        (
+            json!({"uuid": conv, "custom_data_patch": {"more": "y".repeat(200)}}),
+            0,
+        ),
+        // Both forms at once.
+        (
+            json!({"uuid": conv, "custom_data": {}, "custom_data_patch": {"a": 1}}),
+            0,
+        ),
+        // Not an object.
+        (json!({"uuid": conv, "custom_data_patch": [1]}), 0),
+        (json!({"uuid": conv, "custom_data_patch": "a"}), 0),
+        // The same checks as any editConversation: owner only, conversation must exist.
+        (
+            json!({"uuid": uuid::Uuid::new_v4().to_string(), "custom_data_patch": {"a": 1}}),
+            8,
+        ),
+    ] {
+        assert_eq!(
+            a.err("editConversation", payload.clone()).await,
+            code,
+            "{payload}"
+        );
+    }
+    assert_eq!(
+        b.err(
+            "editConversation",
+            json!({"uuid": conv, "custom_data_patch": {"a": 1}})
+        )
+        .await,
+        12
+    );
+    assert_eq!(stored(&mut a, &conv).await, (json!({"big": big}), 1));
+    // Removing the big key makes room again.
+    let r = a
+        .ok(
+            "editConversation",
+            json!({"uuid": conv, "custom_data_patch": {"big": null, "more": "y".repeat(200)}}),
+        )
+        .await;
+    assert_eq!(custom_data(&r), &json!({"more": "y".repeat(200)}));
+}
