@@ -76,8 +76,9 @@ pub struct Limits {
     pub idempotency_window: Duration,
 }
 
-/// The chatwire extensions this server implements (advertised at login).
-const IMPLEMENTED_EXTENSIONS: &[&str] = &[];
+/// The chatwire extensions this server implements (advertised at login): all of them
+/// (`catchUp`, `idempotency`, `customDataPatch`).
+const IMPLEMENTED_EXTENSIONS: &[&str] = chatwire_protocol::ServerExtensions::ALL;
 
 impl Limits {
     /// What the server advertises at login (chatwire extensions, docs/PROTOCOL.md section 12.1).

@@ -66,6 +66,18 @@ async fn a_login_with_the_opt_in_works_like_any_other() {
     assert_ne!(answer["params"][1]["chatwire"], Value::Null);
 }
 
+#[tokio::test]
+async fn every_extension_is_advertised() {
+    let h = Harness::start().await;
+    let alice = h.user("alice").await;
+    let mut c = h.connect().await;
+    let answer = c.login(&alice.full_name, &alice.password).await;
+    assert_eq!(
+        answer["params"][1]["chatwire"]["extensions"],
+        json!(["catchUp", "idempotency", "customDataPatch"])
+    );
+}
+
 // ---- helpers shared by the extension tests ----
 
 /// Keeps one connection's requests under the default rate limit (20 per rolling second), with
