@@ -68,25 +68,36 @@ async fn two_owners_patching_different_keys_at_once_keep_both_changes() {
 }
 
 #[tokio::test]
-async fn null_removes_a_key_and_objects_merge_recursively() {
+async fn a_patch_removes_null_keys_sets_the_values_it_names_and_keeps_the_rest() {
     let h = Harness::start().await;
     let alice = h.user("alice").await;
     let mut a = h.login(&alice).await;
     let conv = a
         .create(json!({"title": "t",
-                       "custom_data": {"x": 1, "nested": {"p": 1, "q": 2}, "list": [1, 2]}}))
+                       "custom_data": {"x": 1, "y": "keep", "list": [1, 2], "nested": {"p": 1}}}))
         .await;
     let r = a
         .ok(
             "editConversation",
             json!({"uuid": conv, "title": "renamed",
-                   "custom_data_patch": {"x": null, "nested": {"q": null, "r": 3}, "list": [3],
-                                         "gone": null}}),
+                   "custom_data_patch": {"x": null, "list": [3], "gone": null, "new": {"n": 1}}}),
         )
         .await;
-    let expected = json!({"nested": {"p": 1, "r": 3}, "list": [3]});
-    assert_eq!(custom_data(&r), &expected);
+    let after_first = json!({"y": "keep", "list": [3], "nested": {"p": 1}, "new": {"n": 1}});
+    assert_eq!(custom_data(&r), &after_first);
     assert_eq!(r["payload"]["object"]["title"], "renamed");
+    // An object value under an existing object key: the server applies the protocol crate's
+    // patch rule to the data as stored (docs/PROTOCOL.md section 12.5).
+    let patch = json!({"nested": {"q": 2}});
+    let mut expected = after_first.as_object().unwrap().clone();
+    chatwire_protocol::apply_merge_patch(&mut expected, patch.as_object().unwrap());
+    let r = a
+        .ok(
+            "editConversation",
+            json!({"uuid": conv, "custom_data_patch": patch}),
+        )
+        .await;
+    assert_eq!(custom_data(&r), &Value::Object(expected.clone()));
     // An empty patch changes nothing but is an edit like any other (it appends).
     let r = a
         .ok(
@@ -94,8 +105,8 @@ async fn null_removes_a_key_and_objects_merge_recursively() {
             json!({"uuid": conv, "custom_data_patch": {}}),
         )
         .await;
-    assert_eq!(custom_data(&r), &expected);
-    assert_eq!(stored(&mut a, &conv).await, (expected, 3));
+    assert_eq!(custom_data(&r), &Value::Object(expected.clone()));
+    assert_eq!(stored(&mut a, &conv).await, (Value::Object(expected), 4));
 }
 
 #[tokio::test]
