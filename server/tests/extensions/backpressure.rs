@@ -15,7 +15,7 @@ use crate::{send_messages, Pace};
 
 /// Alice and Bob in a conversation of 101 events (the creation and 100 messages of
 /// `payload_bytes` each, half from each).
-async fn conversation_of_101(h: &Harness, payload_bytes: usize) -> (TestUser, String) {
+async fn conversation_of_101(h: &Harness, payload_bytes: usize) -> (TestUser, TestUser, String) {
     let alice = h.user("alice").await;
     let bob = h.user("bob").await;
     let mut a = h.login(&alice).await;
@@ -29,7 +29,7 @@ async fn conversation_of_101(h: &Harness, payload_bytes: usize) -> (TestUser, St
         send_messages(&mut a, &mut pa, &conv, 50, payload_bytes),
         send_messages(&mut b, &mut pb, &conv, 50, payload_bytes)
     );
-    (bob, conv)
+    (alice, bob, conv)
 }
 
 /// A retransmit window of 100 events: `[1, 100]` or `[2, 101]`.
@@ -42,7 +42,7 @@ fn window(id: &str, conv: &str, i: usize) -> serde_json::Value {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn many_retransmit_windows_at_once_are_answered_in_full() {
     let h = Harness::start().await;
-    let (bob, conv) = conversation_of_101(&h, 0).await;
+    let (_alice, bob, conv) = conversation_of_101(&h, 0).await;
     let mut c = h.login(&bob).await;
     // 52 windows at once: 5 200 frames asked for, 20 windows (2 000 frames, about twice the
     // queue) admitted per second. Windows refused with 32/33 are sent again a second later, as
@@ -97,24 +97,38 @@ async fn many_retransmit_windows_at_once_are_answered_in_full() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_client_that_reads_its_replies_late_is_paused_not_closed() {
     let h = Harness::start().await;
-    // Events of about 4 KB: 2 000 of them are far more than the socket buffers hold.
-    let (bob, conv) = conversation_of_101(&h, 4_000).await;
-    let mut c = h.login(&bob).await;
+    // Events of about 16 KB: 2 000 of them are far more than the socket buffers hold.
+    let (alice, bob, conv) = conversation_of_101(&h, 16_000).await;
+    let mut c = small_buffer_login(&h, &bob).await;
     let ids: Vec<String> = (0..20).map(|i| format!("w{i}")).collect();
     for (i, id) in ids.iter().enumerate() {
         c.send(window(id, &conv, i)).await;
     }
-    // The client reads nothing for a while; the server stops reading it instead of closing.
-    tokio::time::sleep(Duration::from_secs(3)).await;
+    c.send(
+        json!({"service": "chat", "event": "sendMessage", "request_uuid": "after",
+                  "payload": {"conversation": conv, "text": "sent behind the windows"}}),
+    )
+    .await;
+    // The client reads nothing for a while: the server stops reading it (the message behind the
+    // windows is not executed yet) instead of closing it.
+    let mut other = h.login(&alice).await;
+    for _ in 0..3 {
+        tokio::time::sleep(Duration::from_secs(1)).await;
+        let got = other.ok("getConversation", json!({"uuid": conv})).await;
+        assert_eq!(
+            got["payload"]["seq"], 101,
+            "the server read past the windows while their replies were unread"
+        );
+    }
     for id in &ids {
         for _ in 0..100 {
             let f = c.reply_to(id).await;
             assert_eq!(f["event"], "onRetransmitEvents", "{f}");
         }
     }
+    let after = c.reply_to("after").await;
+    assert_eq!(after["payload"]["seq"], 102, "{after}");
     assert_eq!(c.closed, None);
-    let me = c.ok("getSubscriptionList", json!({})).await;
-    assert_eq!(me["event"], "onGetSubscriptionList");
 }
 
 /// A logged-in client whose socket receive buffer is small, so that the server's queue, not the
