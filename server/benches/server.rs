@@ -12,7 +12,8 @@
 //!   encoded once (`Arc<str>`, also the log record), wrapped once with
 //!   [`chatwire_protocol::wrap_payload`] into a shared `Frame` (`outbound/frame.rs`, mirrored
 //!   below), and each receiver gets a clone through its outbound queue (`outbound/queue.rs`: an
-//!   unbounded tokio channel and a counter bounded at 1024 as `Limits::outbound_queue`).
+//!   unbounded tokio channel of frames tagged reply or broadcast, and a counter of broadcasts
+//!   bounded at 1024 as `Limits::outbound_queue`; the caller's copy is a reply).
 //!   `serialize_per_receiver` encodes the frame again for every receiver, for the ratio. Only
 //!   the serialization and the sends are timed; draining the queues between iterations is not.
 //! - `broadcast_writers/*`: what the 1000 writer tasks do with the frame they took off their
@@ -266,19 +267,31 @@ impl Frame {
     }
 }
 
-/// A connection's outbound queue as in `outbound/queue.rs`: an unbounded channel and a counter
-/// of queued frames bounded by `OUTBOUND_QUEUE` (a full queue closes the connection there).
+/// A connection's outbound queue as in `outbound/queue.rs`: an unbounded channel of frames
+/// tagged reply or broadcast, and a counter of queued broadcasts bounded by `OUTBOUND_QUEUE` (a
+/// full queue closes the connection there; replies are counted apart and never close it).
 struct Queue {
-    tx: mpsc::UnboundedSender<Frame>,
+    id: u64,
+    tx: mpsc::UnboundedSender<(Frame, bool)>,
     queued: AtomicUsize,
 }
 
 impl Queue {
+    /// A broadcast.
     fn send(&self, frame: Frame) {
         if self.queued.fetch_add(1, Ordering::Relaxed) >= OUTBOUND_QUEUE {
             panic!("queue full: the benchmark drains after every iteration");
         }
-        let _ = self.tx.send(frame);
+        let _ = self.tx.send((frame, false));
+    }
+
+    /// As `engine/outbox.rs` releases a delivery: the caller's copy is a reply.
+    fn push(&self, frame: Frame, reply_to: Option<u64>) {
+        if reply_to == Some(self.id) {
+            let _ = self.tx.send((frame, true));
+        } else {
+            self.send(frame);
+        }
     }
 }
 
@@ -296,16 +309,17 @@ impl BoundedQueue {
 
 struct Receivers {
     tx: Vec<Queue>,
-    rx: Vec<mpsc::UnboundedReceiver<Frame>>,
+    rx: Vec<mpsc::UnboundedReceiver<(Frame, bool)>>,
 }
 
 impl Receivers {
     fn new(n: usize) -> Self {
         let (tx, rx) = (0..n)
-            .map(|_| {
+            .map(|id| {
                 let (tx, rx) = mpsc::unbounded_channel();
                 let queued = AtomicUsize::new(0);
-                (Queue { tx, queued }, rx)
+                let id = id as u64;
+                (Queue { id, tx, queued }, rx)
             })
             .unzip();
         Receivers { tx, rx }
@@ -316,11 +330,13 @@ impl Receivers {
         let (mut frames, mut bytes) = (0, 0);
         for (rx, q) in self.rx.iter_mut().zip(&self.tx) {
             let mut n = 0;
-            while let Ok(frame) = rx.try_recv() {
+            let mut broadcasts = 0;
+            while let Ok((frame, reply)) = rx.try_recv() {
                 n += 1;
+                broadcasts += usize::from(!reply);
                 bytes += frame.as_str().len();
             }
-            q.queued.fetch_sub(n, Ordering::Relaxed);
+            q.queued.fetch_sub(broadcasts, Ordering::Relaxed);
             frames += n;
         }
         (frames, bytes)
@@ -362,8 +378,10 @@ fn broadcast_once(payload: &EventPayload, receivers: &[Queue]) -> Arc<str> {
         Some(REQUEST_UUID),
         &json,
     ));
+    // The first receiver stands for the caller, whose copy is its result (a reply).
+    let caller = receivers.first().map(|q| q.id);
     for q in receivers {
-        q.send(frame.clone());
+        q.push(frame.clone(), caller);
     }
     json // the engine keeps it as the log record's payload
 }
@@ -387,8 +405,8 @@ fn bench_broadcast(c: &mut Criterion) {
     let mut check = Receivers::new(2);
     broadcast_once(&payload, &check.tx[..1]);
     broadcast_per_receiver(&frame, &check.tx[1..]);
-    let a = check.rx[0].try_recv().expect("frame");
-    let b = check.rx[1].try_recv().expect("frame");
+    let (a, _) = check.rx[0].try_recv().expect("frame");
+    let (b, _) = check.rx[1].try_recv().expect("frame");
     assert_eq!(a.as_str(), b.as_str());
 
     let mut group = c.benchmark_group("broadcast");

@@ -76,8 +76,9 @@ pub struct Limits {
     pub idempotency_window: Duration,
 }
 
-/// The chatwire extensions this server implements (advertised at login).
-const IMPLEMENTED_EXTENSIONS: &[&str] = &[];
+/// The chatwire extensions this server implements (advertised at login): all of them
+/// (`catchUp`, `idempotency`, `customDataPatch`).
+const IMPLEMENTED_EXTENSIONS: &[&str] = chatwire_protocol::ServerExtensions::ALL;
 
 impl Limits {
     /// What the server advertises at login (chatwire extensions, docs/PROTOCOL.md section 12.1).
@@ -90,10 +91,16 @@ impl Limits {
                 self.outbound_queue,
                 self.max_frame_bytes,
             ),
-            self.idempotency_window
-                .as_secs()
-                .max(chatwire_protocol::MIN_IDEMPOTENCY_WINDOW_SECS),
+            self.idempotency_window_secs(),
         )
+    }
+
+    /// How long idempotency keys are remembered, in seconds: `idempotency_window`, raised to
+    /// the protocol's minimum of 24 hours.
+    pub fn idempotency_window_secs(&self) -> u64 {
+        self.idempotency_window
+            .as_secs()
+            .max(chatwire_protocol::MIN_IDEMPOTENCY_WINDOW_SECS)
     }
 }
 

@@ -94,7 +94,7 @@ impl Engine {
                     let frame = ServerSession::RefreshSuccessful { tokens }.encode();
                     self.out.after.push(Box::new(move |ok| {
                         if ok {
-                            conn.send(frame.into());
+                            conn.reply(frame.into());
                             let _ = reply.send(AuthOutcome::Refreshed);
                         } else {
                             let _ = reply.send(AuthOutcome::Failed(login_codes::INTERNAL));
@@ -232,7 +232,7 @@ impl Engine {
         let frame = frame.encode();
         self.out.after.push(Box::new(move |ok| {
             if ok {
-                conn.send(frame.into());
+                conn.reply(frame.into());
                 let _ = reply.send(AuthOutcome::LoggedIn(user));
             } else {
                 let _ = reply.send(AuthOutcome::Failed(login_codes::INTERNAL));

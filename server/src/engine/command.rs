@@ -6,7 +6,7 @@ use std::sync::{mpsc, Arc};
 use chatwire_protocol::{Request, UserId};
 use tokio::sync::oneshot;
 
-use crate::outbound::{ConnId, ConnShared};
+use crate::outbound::{ConnId, ConnShared, ReplyCredit};
 use crate::store::Secret;
 
 /// A unit of work for the engine.
@@ -16,7 +16,12 @@ pub(crate) enum Command {
         conn: Arc<ConnShared>,
         user: UserId,
         request_uuid: Option<String>,
+        /// The envelope's idempotency key (checked), on a connection that opted in; the
+        /// engine honours it on seq-consuming mutations only.
+        idempotency_key: Option<String>,
         request: Request,
+        /// Room the connection reserved for the replies; given back once they are queued.
+        credit: ReplyCredit,
     },
     /// A connection closed.
     Detach { conn: ConnId },

@@ -3,9 +3,10 @@
 use std::collections::HashMap;
 
 use chatwire_protocol::{
-    ConversationId, ConversationRef, CreateConversation, EditConversation, ErrorCode, EventName,
-    EventObject, EventPayload, GetConversations, Permissions, PublicConversationsObject, Seq,
-    UserId, DEFAULT_TITLE, MAX_GET_CONVERSATIONS, MAX_PARTICIPANTS,
+    apply_merge_patch, custom_data_fits, ConversationId, ConversationRef, CreateConversation,
+    EditConversation, ErrorCode, EventName, EventObject, EventPayload, GetConversations, JsonMap,
+    Permissions, PublicConversationsObject, Seq, UserId, DEFAULT_TITLE, MAX_CUSTOM_DATA_BYTES,
+    MAX_GET_CONVERSATIONS, MAX_PARTICIPANTS,
 };
 
 use super::state::{pair, Conversation};
@@ -17,6 +18,22 @@ fn title_or_default(title: Option<String>) -> String {
         Some(t) if !t.is_empty() => t,
         _ => DEFAULT_TITLE.to_string(),
     }
+}
+
+/// `data` with the merge patch applied: 0 when the result exceeds the custom data limit.
+fn patched(data: &JsonMap, patch: &JsonMap) -> Result<JsonMap, Fail> {
+    let mut data = data.clone();
+    apply_merge_patch(&mut data, patch);
+    if !custom_data_fits(&data) {
+        return Err(Fail {
+            code: ErrorCode::InvalidParameter,
+            detail: Some(format!(
+                "Invalid parameter: custom_data_patch: the patched custom data would exceed \
+                 {MAX_CUSTOM_DATA_BYTES} bytes."
+            )),
+        });
+    }
+    Ok(data)
 }
 
 impl Engine {
@@ -116,6 +133,12 @@ impl Engine {
         if conv.rec.direct && req.enable_public_join == Some(true) {
             return Err(ErrorCode::DirectNotPublicOrUber.into());
         }
+        // A merge patch applies to the data as it is now, in seq order with every other edit
+        // (chatwire extension, docs/PROTOCOL.md section 12.5).
+        let custom_data = match req.custom_data_patch {
+            Some(patch) => Some(patched(&conv.rec.custom_data, &patch)?),
+            None => req.custom_data,
+        };
         let conv = self.conv_mut(id);
         if let Some(title) = req.title {
             conv.rec.title = title_or_default(Some(title));
@@ -123,7 +146,7 @@ impl Engine {
         if let Some(public) = req.enable_public_join {
             conv.rec.public = public;
         }
-        if let Some(data) = req.custom_data {
+        if let Some(data) = custom_data {
             conv.rec.custom_data = data;
         }
         let event = conv.next_event(ctx.now);

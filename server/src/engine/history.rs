@@ -82,13 +82,13 @@ impl Engine {
         let request_uuid = ctx.request_uuid.as_deref();
         if events.is_empty() {
             let frame = Frame::from(header.wrap_empty(request_uuid));
-            self.out.send(frame, vec![ctx.conn.clone()]);
+            self.out.reply(frame, &ctx.conn);
             return Ok(());
         }
         for e in &events {
             let event = EventName::from_name(&e.event);
             let frame = Frame::from(header.wrap_event(request_uuid, &event, &e.payload));
-            self.out.send(frame, vec![ctx.conn.clone()]);
+            self.out.reply(frame, &ctx.conn);
         }
         Ok(())
     }

@@ -161,7 +161,7 @@ impl Engine {
             .collect();
         let mut to = self.conns_of(others);
         to.push(ctx.conn.clone());
-        self.out.send(frame, to);
+        self.out.send_with_reply(frame, to, Some(ctx.conn.id));
         Ok(())
     }
 

@@ -15,14 +15,16 @@
 //! and get back); `state` (users, conversations, connections) and `outbox` (effects of one
 //! command, frame encoding) are what the core works on; this file is the core (command loop,
 //! request context, fan-out, log appends); the handlers (`users`, `conversations`,
-//! `participants`, `messages`, `history`, `auth`, `admin`) add `impl Engine` methods and import
-//! from the core, which only calls them.
+//! `participants`, `messages`, `history`, `catchup`, `idempotency`, `auth`, `admin`) add
+//! `impl Engine` methods and import from the core, which only calls them.
 
 mod admin;
 mod auth;
+mod catchup;
 mod command;
 mod conversations;
 mod history;
+mod idempotency;
 mod messages;
 mod outbox;
 mod participants;
@@ -31,7 +33,7 @@ mod users;
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{mpsc, Arc};
-use std::time::{SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use chatwire_protocol::{
     Action, ConversationId, ErrorCode, EventName, EventObject, EventPayload, Request, Seq, UserId,
@@ -39,10 +41,11 @@ use chatwire_protocol::{
 
 pub use command::{AdminCommand, AdminError, AdminReply, AdminTarget, UserInfo};
 pub(crate) use command::{AuthCommand, AuthOutcome, Command, EngineHandle};
+pub(crate) use idempotency::consumes_seq;
 pub(crate) use outbox::{error_frame, frame as encode_frame};
 
 use crate::config::Config;
-use crate::outbound::{ConnShared, Frame};
+use crate::outbound::{ConnShared, Frame, ReplyCredit};
 use crate::store::{EventRecord, Store, StoreError, Write};
 use outbox::{encode_payload, wrap, Outbox};
 use state::{Conversation, State};
@@ -81,14 +84,29 @@ pub(crate) fn spawn(
     std::thread::Builder::new()
         .name("chatwire-engine".into())
         .spawn(move || {
-            while let Ok(cmd) = rx.recv() {
-                engine.handle(cmd);
+            // Idempotency keys older than the window are forgotten at start-up and then
+            // every PRUNE_EVERY, between commands.
+            let mut next_prune = Instant::now();
+            loop {
+                if Instant::now() >= next_prune {
+                    engine.prune_idempotency(now());
+                    next_prune = Instant::now() + PRUNE_EVERY;
+                }
+                let wait = next_prune.saturating_duration_since(Instant::now());
+                match rx.recv_timeout(wait) {
+                    Ok(cmd) => engine.handle(cmd),
+                    Err(mpsc::RecvTimeoutError::Timeout) => {}
+                    Err(mpsc::RecvTimeoutError::Disconnected) => break,
+                }
             }
             let _ = engine.store.flush();
         })
         .map_err(StoreError::Io)?;
     Ok(EngineHandle::new(tx))
 }
+
+/// How often expired idempotency keys are pruned.
+const PRUNE_EVERY: Duration = Duration::from_secs(3600);
 
 /// The request being handled.
 pub(crate) struct Ctx {
@@ -147,9 +165,9 @@ async fn release_loop(mut rx: tokio::sync::mpsc::UnboundedReceiver<Released>) {
     let mut batch = Vec::new();
     while rx.recv_many(&mut batch, 64).await > 0 {
         for (out, ok, request) in batch.drain(..) {
-            if let (false, Some(ctx)) = (ok, request) {
+            if let (false, Some(ctx)) = (ok, &request) {
                 ctx.conn
-                    .send(error_for(&ctx, ErrorCode::Unavailable.into()));
+                    .reply(error_for(ctx, ErrorCode::Unavailable.into()));
             }
             out.release(ok);
         }
@@ -163,8 +181,10 @@ impl Engine {
                 conn,
                 user,
                 request_uuid,
+                idempotency_key,
                 request,
-            } => self.request(conn, user, request_uuid, request),
+                credit,
+            } => self.request(conn, user, request_uuid, idempotency_key, request, credit),
             Command::Detach { conn } => self.detach(conn, now()),
             Command::Auth(cmd) => self.auth(cmd),
             Command::Admin(cmd, reply) => self.admin(cmd, reply),
@@ -203,7 +223,9 @@ impl Engine {
         conn: Arc<ConnShared>,
         user: UserId,
         request_uuid: Option<String>,
+        idempotency_key: Option<String>,
         request: Request,
+        credit: ReplyCredit,
     ) {
         if !self.state.conns.contains_key(&conn.id) {
             // Detached by an admin change (4003) while the request was on its way.
@@ -219,19 +241,27 @@ impl Engine {
         };
         let span = tracing::debug_span!("request", action = action.name(), user = user.get());
         let _enter = span.enter();
+        let key = idempotency_key.filter(|_| consumes_seq(action));
         let result = if self.failed.load(Ordering::SeqCst) && mutates(action) {
             Err(Fail::from(ErrorCode::Unavailable))
+        } else if let Some(key) = &key {
+            self.with_idempotency_key(&ctx, key, request)
         } else {
             self.dispatch(&ctx, request)
         };
         match result {
-            Ok(()) => self.release(Some(ctx)),
+            Ok(()) => {
+                // The reserved room goes back once the replies are queued.
+                self.out.credit = Some(credit);
+                self.release(Some(ctx));
+            }
             Err(fail) => {
                 debug_assert!(self.out.batch.is_empty(), "a failed request must not write");
                 self.out = Outbox::default();
                 tracing::debug!(code = fail.code.code(), "request refused");
                 let frame = error_for(&ctx, fail);
-                self.out.send(frame, vec![ctx.conn.clone()]);
+                self.out.reply(frame, &ctx.conn);
+                self.out.credit = Some(credit);
             }
         }
     }
@@ -262,6 +292,7 @@ impl Engine {
             Request::Unsubscribe(r) => self.unsubscribe(ctx, r),
             Request::GetSubscriptionList => self.get_subscription_list(ctx),
             Request::ManageNotification(r) => self.manage_notification(ctx, r),
+            Request::CatchUp(r) => self.catch_up(ctx, r),
             _ => Err(ErrorCode::UnknownEvent.into()),
         }
     }
@@ -319,12 +350,13 @@ impl Engine {
         self.send_with_caller(ctx, frame, to.into());
     }
 
-    /// Sends `frame` to `to` and, if it is not among them, to the caller's connection.
+    /// Sends `frame` to `to` and, if it is not among them, to the caller's connection; the
+    /// caller's copy is its result (a reply).
     fn send_with_caller(&mut self, ctx: &Ctx, frame: Frame, to: Arc<[Arc<ConnShared>]>) {
         if !to.iter().any(|c| c.id == ctx.conn.id) {
-            self.out.send(frame.clone(), vec![ctx.conn.clone()]);
+            self.out.reply(frame.clone(), &ctx.conn);
         }
-        self.out.send(frame, to);
+        self.out.send_with_reply(frame, to, Some(ctx.conn.id));
     }
 
     /// Sends an event of conversation `conv` to the caller and to every participant's
@@ -355,7 +387,7 @@ impl Engine {
     /// Sends a non-persisted result to the caller only.
     pub(crate) fn reply(&mut self, ctx: &Ctx, event: EventName, payload: EventPayload) {
         let frame = encode_frame(event, ctx.request_uuid.as_deref(), payload);
-        self.out.send(frame, vec![ctx.conn.clone()]);
+        self.out.reply(frame, &ctx.conn);
     }
 
     /// A payload of a frame produced now by the caller's request.
@@ -439,6 +471,7 @@ fn mutates(action: Action) -> bool {
             | Action::GetUsers
             | Action::GetSubscriptionList
             | Action::RetransmitEvents
+            | Action::CatchUp
             | Action::TypingMessage
             | Action::SetStatus
     )

@@ -5,13 +5,16 @@ use std::sync::Arc;
 
 use chatwire_protocol::{wrap_payload, ErrorCode, EventName, EventPayload, ServerFrame, UserId};
 
-use crate::outbound::{ConnShared, Frame};
+use crate::outbound::{ConnId, ConnShared, Frame, ReplyCredit};
 use crate::store::{Batch, Write};
 
 /// One frame for several connections (serialized once).
 pub(crate) struct Delivery {
     pub frame: Frame,
     pub to: Arc<[Arc<ConnShared>]>,
+    /// The receiver whose copy is its own request's result (a reply, counted apart from
+    /// broadcasts in its queue), if any.
+    pub reply_to: Option<ConnId>,
 }
 
 /// Side effects of one command, released together after the store made the writes durable.
@@ -21,6 +24,8 @@ pub(crate) struct Outbox {
     pub deliveries: Vec<Delivery>,
     pub closes: Vec<(Arc<ConnShared>, u16, &'static str)>,
     pub after: Vec<Box<dyn FnOnce(bool) + Send>>,
+    /// The reply room the request's connection reserved; returned after the frames are queued.
+    pub credit: Option<ReplyCredit>,
 }
 
 impl Outbox {
@@ -28,11 +33,41 @@ impl Outbox {
         self.batch.writes.push(w);
     }
 
+    /// Sends `frame` to `to` as a broadcast.
     pub fn send(&mut self, frame: Frame, to: impl Into<Arc<[Arc<ConnShared>]>>) {
+        self.send_with_reply(frame, to, None);
+    }
+
+    /// Sends `frame` to `to`; the copy of connection `reply_to` is a reply.
+    pub fn send_with_reply(
+        &mut self,
+        frame: Frame,
+        to: impl Into<Arc<[Arc<ConnShared>]>>,
+        reply_to: Option<ConnId>,
+    ) {
         let to = to.into();
         if !to.is_empty() {
-            self.deliveries.push(Delivery { frame, to });
+            self.deliveries.push(Delivery {
+                frame,
+                to,
+                reply_to,
+            });
         }
+    }
+
+    /// Sends `frame` to `conn` as a reply to its request.
+    pub fn reply(&mut self, frame: Frame, conn: &Arc<ConnShared>) {
+        let id = conn.id;
+        self.send_with_reply(frame, vec![conn.clone()], Some(id));
+    }
+
+    /// The conversation and seq of the first log entry this outbox appends (the result event
+    /// of a seq-consuming request), if any.
+    pub fn first_event(&self) -> Option<(chatwire_protocol::ConversationId, u64)> {
+        self.batch.writes.iter().find_map(|w| match w {
+            Write::Event(e) => Some((e.conversation, e.seq)),
+            _ => None,
+        })
     }
 
     pub fn is_empty(&self) -> bool {
@@ -45,14 +80,19 @@ impl Outbox {
     /// Releases everything (called once the batch is durable).
     pub fn release(self, ok: bool) {
         if ok {
-            for Delivery { frame, to } in self.deliveries {
+            for Delivery {
+                frame,
+                to,
+                reply_to,
+            } in self.deliveries
+            {
                 // The last receiver gets the frame itself: a frame for one connection stays
                 // unshared, so the transport sends its text without a copy.
                 if let Some((last, rest)) = to.split_last() {
                     for conn in rest {
-                        conn.send(frame.clone());
+                        push(conn, frame.clone(), reply_to);
                     }
-                    last.send(frame);
+                    push(last, frame, reply_to);
                 }
             }
             for (conn, code, reason) in self.closes {
@@ -62,6 +102,18 @@ impl Outbox {
         for f in self.after {
             f(ok);
         }
+        // Only now that its replies are queued (and counted) does the request give back the
+        // room it reserved.
+        drop(self.credit);
+    }
+}
+
+/// Queues `frame` for `conn`: a reply if it is the connection `reply_to`, else a broadcast.
+fn push(conn: &ConnShared, frame: Frame, reply_to: Option<ConnId>) {
+    if reply_to == Some(conn.id) {
+        conn.reply(frame);
+    } else {
+        conn.send(frame);
     }
 }
 

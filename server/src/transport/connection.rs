@@ -1,21 +1,20 @@
-//! One WebSocket connection: the read loop that classifies, limits and dispatches frames
-//! (its writer task is in `writer.rs`).
+//! One WebSocket connection: the read loop that reads frames, keeps the timers and hands
+//! requests to the engine once their replies have room (`dispatch.rs` classifies, limits and
+//! decodes; the writer task is in `writer.rs`).
 
 use std::net::IpAddr;
 use std::sync::Arc;
-use std::time::Instant;
 
 use axum::extract::ws::{Message, WebSocket};
-use chatwire_protocol::{
-    parse_client_frame, ActionLookup, ClientFrame, ErrorCode, Request, ServerSession,
-};
+use chatwire_protocol::{ErrorCode, ServerSession};
 use futures::stream::StreamExt;
 use tokio::time::{sleep, Duration};
 use tracing::Instrument;
 
+use super::dispatch::{handle_text, rate_limited, send, Pending};
 use super::ratelimit::RateLimit;
 use super::services::{PeerSlot, Services};
-use super::session::{handle_frame, Session};
+use super::session::Session;
 use super::writer::write_loop;
 use crate::config::Limits;
 use crate::engine::Command;
@@ -47,7 +46,7 @@ async fn run(
     tracing::debug!("connected");
     let (sink, mut stream) = socket.split();
     // The very first frame (the official SDK waits for it forever).
-    shared.send(Frame::from(ServerSession::ConnectionSuccessful.encode()));
+    shared.reply(Frame::from(ServerSession::ConnectionSuccessful.encode()));
     let writer = tokio::spawn(write_loop(sink, rx, shared.clone()));
 
     let mut session = Session {
@@ -56,6 +55,7 @@ async fn run(
         peer,
         user: None,
         failures: 0,
+        idempotency: false,
     };
     let mut rate = RateLimit::new(limits.requests_per_second, limits.requests_per_minute);
     let mut shutdown = services.shutdown.clone();
@@ -65,8 +65,12 @@ async fn run(
     tokio::pin!(login_deadline);
     let idle = sleep(limits.idle_timeout);
     tokio::pin!(idle);
+    // A request waiting for reply room: while there is one, or while the replies already
+    // queued exceed the queue's size, nothing more is read from this connection.
+    let mut pending: Option<Pending> = None;
 
     loop {
+        let paused = pending.is_some() || shared.replies_full();
         tokio::select! {
             _ = shared.closed() => break,
             _ = &mut login_deadline, if session.user.is_none() => {
@@ -87,7 +91,8 @@ async fn run(
                 tracing::debug!("connection dropped");
                 return;
             }
-            msg = stream.next() => {
+            _ = shared.reply_room(), if paused => {}
+            msg = stream.next(), if !paused => {
                 let Some(msg) = msg else { break };
                 idle.as_mut().reset(tokio::time::Instant::now() + limits.idle_timeout);
                 match msg {
@@ -96,7 +101,7 @@ async fn run(
                             oversized(&session, limits.max_frame_bytes);
                             break;
                         }
-                        handle_text(&mut session, &mut rate, text.as_str()).await;
+                        pending = handle_text(&mut session, &mut rate, text.as_str()).await;
                     }
                     Ok(Message::Binary(_)) => {
                         if rate_limited(&session, &mut rate, None, None) {
@@ -114,6 +119,9 @@ async fn run(
                     }
                 }
             }
+        }
+        if let Some(request) = pending.take() {
+            pending = send(&session, request);
         }
     }
     shared.close(1000, "", true);
@@ -138,88 +146,4 @@ fn oversized(session: &Session, limit: usize) {
         &format!("Malformed frame: {reason}."),
     );
     session.shared.close(1009, &reason, true);
-}
-
-/// Applies the per-connection rate limit; answers 32/33 when refused.
-fn rate_limited(
-    session: &Session,
-    rate: &mut RateLimit,
-    event: Option<&str>,
-    request_uuid: Option<&str>,
-) -> bool {
-    match rate.check(Instant::now()) {
-        Ok(()) => false,
-        Err(code) => {
-            session.error(event, request_uuid, code, code.description());
-            true
-        }
-    }
-}
-
-async fn handle_text(session: &mut Session, rate: &mut RateLimit, text: &str) {
-    let frame = match parse_client_frame(text) {
-        Ok(ClientFrame::Session(frame)) => return handle_frame(session, frame).await,
-        Ok(ClientFrame::Messaging(frame)) => frame,
-        Err(e) => {
-            if !rate_limited(session, rate, e.event.as_deref(), e.request_uuid.as_deref()) {
-                session.error(
-                    e.event.as_deref(),
-                    e.request_uuid.as_deref(),
-                    ErrorCode::MalformedFrame,
-                    &format!("Malformed frame: {}.", e.reason),
-                );
-            }
-            return;
-        }
-    };
-    let (event, request_uuid) = (Some(frame.event.as_str()), frame.request_uuid.as_deref());
-    if rate_limited(session, rate, event, request_uuid) {
-        return;
-    }
-    let action = match frame.lookup() {
-        ActionLookup::Unknown => {
-            return session.error(
-                event,
-                request_uuid,
-                ErrorCode::UnknownEvent,
-                ErrorCode::UnknownEvent.description(),
-            )
-        }
-        _ if session.user.is_none() => {
-            return session.error(
-                event,
-                request_uuid,
-                ErrorCode::NotLoggedIn,
-                ErrorCode::NotLoggedIn.description(),
-            )
-        }
-        ActionLookup::Reserved => {
-            return session.error(
-                event,
-                request_uuid,
-                ErrorCode::AccessDenied,
-                "Access denied: not available to clients.",
-            )
-        }
-        ActionLookup::Action(a) => a,
-    };
-    let request = match Request::decode(action, &frame.payload) {
-        Ok(r) => r,
-        Err(e) => return session.error(event, request_uuid, e.code(), &e.to_string()),
-    };
-    let user = session.user.expect("checked above");
-    let sent = session.services.engine.send(Command::Request {
-        conn: session.shared.clone(),
-        user,
-        request_uuid: frame.request_uuid.clone(),
-        request,
-    });
-    if !sent {
-        session.error(
-            event,
-            request_uuid,
-            ErrorCode::Unavailable,
-            ErrorCode::Unavailable.description(),
-        );
-    }
 }

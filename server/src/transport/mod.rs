@@ -2,10 +2,12 @@
 //! layer and the per-connection limits. Above the engine: it decodes requests for the engine
 //! and turns the engine's [`Frame`](crate::outbound::Frame)s into WebSocket messages.
 //!
-//! Inside, imports run one way: `connection` (the read loop) uses `session`, `writer`,
-//! `ratelimit` and `services`; `session` uses `services`.
+//! Inside, imports run one way: `connection` (the read loop) uses `dispatch`, `session`,
+//! `writer`, `ratelimit` and `services`; `dispatch` uses `session` and `ratelimit`; `session`
+//! uses `services`.
 
 mod connection;
+mod dispatch;
 mod ratelimit;
 mod services;
 mod session;

@@ -5,7 +5,8 @@ use std::net::IpAddr;
 use std::sync::Arc;
 
 use chatwire_protocol::{
-    login_codes, ClientSession, Credential, ErrorCode, ServerSession, SessionFrame, UserId,
+    login_codes, ClientExtensions, ClientSession, Credential, ErrorCode, ServerSession,
+    SessionFrame, UserId,
 };
 use tokio::sync::oneshot;
 
@@ -26,6 +27,8 @@ pub(super) struct Session {
     pub user: Option<UserId>,
     /// Counted login failures on this connection (closed with 4002 at the limit).
     pub failures: u32,
+    /// Whether the latest successful login opted in to idempotency keys (chatwire extension).
+    pub idempotency: bool,
 }
 
 impl Session {
@@ -45,12 +48,12 @@ impl Session {
             description,
             now(),
         );
-        self.shared.send(frame);
+        self.shared.reply(frame);
     }
 
     /// Queues a session frame.
     pub fn send_session(&self, frame: ServerSession) {
-        self.shared.send(Frame::from(frame.encode()));
+        self.shared.reply(Frame::from(frame.encode()));
     }
 }
 
@@ -62,7 +65,10 @@ pub(super) async fn handle_frame(s: &mut Session, frame: SessionFrame) {
         ClientSession::UnsupportedLogin(_) => {
             login_failed(s, login_codes::BAD_CREDENTIALS, "not supported")
         }
-        ClientSession::Login(params) => login(s, params).await,
+        ClientSession::Login(params) => {
+            let opt_in = ClientExtensions::from_login_params(&frame.params);
+            login(s, params, opt_in).await
+        }
         ClientSession::Refresh(params) => refresh(s, params).await,
         _ => {}
     }
@@ -116,7 +122,7 @@ fn name_key(username: &str, domain: &str) -> String {
     short_name(username, domain).unwrap_or_else(|| username.trim().to_lowercase())
 }
 
-async fn login(s: &mut Session, params: Option<(String, Credential)>) {
+async fn login(s: &mut Session, params: Option<(String, Credential)>, opt_in: ClientExtensions) {
     let Some((username, credential)) = params else {
         login_failed(
             s,
@@ -153,6 +159,7 @@ async fn login(s: &mut Session, params: Option<(String, Credential)>) {
                 tracing::info!(user = user.get(), "logged in");
             }
             s.user = Some(user);
+            s.idempotency = opt_in.idempotency;
         }
         Ok(_) => {}
         Err(login_codes::TOO_MANY_CONNECTIONS) if s.user.is_none() => {

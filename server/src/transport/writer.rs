@@ -9,7 +9,7 @@ use futures::stream::SplitSink;
 use futures::SinkExt;
 use tokio::time::Duration;
 
-use crate::outbound::{CloseRequest, ConnShared, Frame, Outbound};
+use crate::outbound::{CloseRequest, ConnShared, Frame, Kind, Outbound};
 
 /// The sending half of the connection's WebSocket.
 pub(super) type Sink = SplitSink<WebSocket, Message>;
@@ -29,7 +29,7 @@ fn wire(frame: Frame) -> Utf8Bytes {
 /// Owns the sink: sends queued frames in batches (one flush per batch) until a close is
 /// requested, then sends the close frame. A close request also interrupts a write that is
 /// blocked on a full socket (a client that stopped reading). A batch counts against the
-/// outbound queue until it is written.
+/// outbound queue (replies and broadcasts apart) until it is written.
 pub(super) async fn write_loop(mut sink: Sink, mut rx: Outbound, shared: Arc<ConnShared>) {
     let mut taken = Vec::with_capacity(16);
     let mut batch = Vec::with_capacity(16);
@@ -42,14 +42,18 @@ pub(super) async fn write_loop(mut sink: Sink, mut rx: Outbound, shared: Arc<Con
         if n == 0 {
             return;
         }
-        batch.extend(taken.drain(..).map(wire));
+        let mut replies = 0;
+        batch.extend(taken.drain(..).map(|(frame, kind)| {
+            replies += usize::from(kind == Kind::Reply);
+            wire(frame)
+        }));
         let mut next = 0;
         let sent = tokio::select! {
             biased;
             req = shared.closed() => Err(req),
             ok = send_batch(&mut sink, &mut batch, &mut next) => Ok(ok),
         };
-        shared.written(n);
+        shared.written(replies, n - replies);
         match sent {
             Ok(true) => batch.clear(),
             Ok(false) => return,
@@ -82,7 +86,7 @@ async fn finish(sink: &mut Sink, unsent: Vec<Utf8Bytes>, rx: &mut Outbound, req:
     }
     let close = async {
         if req.drain {
-            let queued = std::iter::from_fn(|| rx.try_recv().ok()).map(wire);
+            let queued = std::iter::from_fn(|| rx.try_recv().ok()).map(|(frame, _)| wire(frame));
             for frame in unsent.into_iter().chain(queued) {
                 if sink.feed(Message::Text(frame)).await.is_err() {
                     return;
