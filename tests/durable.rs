@@ -181,6 +181,9 @@ async fn conversations_joined_while_stopped_are_delivered_from_the_event_that_ad
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_slow_consumer_with_a_store_never_lags_and_loses_nothing() {
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(std::env::var("RUST_LOG").unwrap_or_default())
+        .try_init();
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("alice.db");
     let server = TestServer::start().await;
@@ -224,7 +227,7 @@ async fn a_slow_consumer_with_a_store_never_lags_and_loses_nothing() {
     while seqs.len() < n {
         let ev = tokio::time::timeout(Duration::from_secs(30), events.next())
             .await
-            .expect("events keep coming")
+            .unwrap_or_else(|_| panic!("events stopped after {} of {n}", seqs.len()))
             .unwrap();
         match ev {
             Event::MessageSent { meta, .. } => {

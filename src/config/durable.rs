@@ -26,7 +26,8 @@ impl MessengerBuilder {
     ///   [`replayed`](crate::EventMeta::replayed)), conversations joined meanwhile from the event
     ///   that added the user, removals and deletions as events, and
     ///   [`Event::HistoryReset`](crate::Event::HistoryReset) if the server's history was
-    ///   replaced;
+    ///   replaced. When it resumes from stored positions, `connect()` returns once logged in and
+    ///   the catch-up arrives on the stream (it can be more than the event buffer holds);
     /// * [`Messenger::events`](crate::Messenger::events) never yields
     ///   [`Event::Lagged`](crate::Event::Lagged): when the event buffer is full the messenger
     ///   stops reading the socket until the application catches up;

@@ -77,12 +77,23 @@ impl Task {
         if me.store_epoch.is_some() {
             self.epoch = me.store_epoch.clone();
         }
-        if let Err(e) = self.resume_from_store(me.user_id, reset) {
-            self.catchup_left = 0;
-            if let Some(ready) = self.ready.take() {
-                let _ = ready.send(Err(e.into()));
+        match self.resume_from_store(me.user_id, reset) {
+            Err(e) => {
+                self.catchup_left = 0;
+                if let Some(ready) = self.ready.take() {
+                    let _ = ready.send(Err(e.into()));
+                }
+                return;
             }
-            return;
+            Ok(true) => {
+                // Resuming: what was missed can be more than the event buffer holds, and the
+                // stream waits for the application to read it, so `connect()` returns now and
+                // the catch-up arrives on the stream.
+                if let Some(ready) = self.ready.take() {
+                    let _ = ready.send(Ok(()));
+                }
+            }
+            Ok(false) => {}
         }
         self.me = Some(me.user_id);
         self.out.me.send_replace(Some(me.user_id));
@@ -373,7 +384,19 @@ impl Task {
             let Some(sync) = self.sync.as_mut() else {
                 return;
             };
+            let position = remaining[slot].1;
             let done = match entry.state {
+                CatchUpState::Participant | CatchUpState::Former
+                    if position.is_some_and(|p| entry.last_seq < p) =>
+                {
+                    // The server's log went back (a data dir restored from a backup): its seqs
+                    // after `last_seq` will name other events, so start over from now.
+                    tracing::warn!(conversation = %id, last = entry.last_seq, "conversation history went back; resetting it");
+                    sync.forget(id);
+                    sync.track_from(id, entry.last_seq);
+                    out.push(crate::event::Event::HistoryReset);
+                    true
+                }
                 CatchUpState::Participant | CatchUpState::Former => {
                     let events = by_conv.remove(&id).unwrap_or_default();
                     match entry.covered() {

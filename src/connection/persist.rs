@@ -64,9 +64,14 @@ impl Task {
     /// After our own user record arrived (and the epoch check ran): checks that the store is
     /// ours and, on the first login of the process, resumes tracking from its positions.
     /// `reset`: the server's history was replaced, so the stored positions are worthless.
-    pub(super) fn resume_from_store(&mut self, me: UserId, reset: bool) -> Result<(), StoreError> {
+    /// Returns whether it resumed (tracking restored from stored positions).
+    pub(super) fn resume_from_store(
+        &mut self,
+        me: UserId,
+        reset: bool,
+    ) -> Result<bool, StoreError> {
         let Some(d) = self.durable.as_mut() else {
-            return Ok(());
+            return Ok(false);
         };
         if reset {
             d.restored = None;
@@ -84,7 +89,7 @@ impl Task {
         d.changes.epoch = self.epoch.clone();
         d.changes.user = Some(me);
         let Some(snapshot) = d.restored.take() else {
-            return Ok(());
+            return Ok(false);
         };
         if let Some(stored) = snapshot.user.filter(|u| *u != me) {
             return Err(StoreError::WrongUser {
@@ -104,8 +109,9 @@ impl Task {
                 conversations = snapshot.positions.len(),
                 "resuming from the stored positions"
             );
+            return Ok(true);
         }
-        Ok(())
+        Ok(false)
     }
 
     /// Gathers what changed since the last write: where tracking (re)started, what the

@@ -139,7 +139,14 @@ impl<'a> IntoFuture for ConversationEdit<'a> {
                 None => (None, None),
                 // The server applies the patch atomically: concurrent patches of other keys
                 // are kept.
-                Some(_) if wire.is_some() => (None, wire),
+                Some(_) if wire.is_some() => {
+                    // The values it sets end up in the result: already too large means the
+                    // result is too.
+                    let mut set = wire.clone().unwrap_or_default();
+                    set.retain(|_, v| !v.is_null());
+                    checks::custom_data("custom_data", &set)?;
+                    (None, wire)
+                }
                 // Without the extension: read, apply, write the whole object.
                 Some(patch) => {
                     let mut data = self
