@@ -25,6 +25,7 @@ PORT_BASE=${BENCH_PORT_BASE:-9300}
 CW_PORT=$PORT_BASE              # chatwire, in memory
 CWD_PORT=$((PORT_BASE + 1))     # chatwire, SQLite data dir
 COLD_PORT=$((PORT_BASE + 2))    # chatwire, cold start (spawned by the load generator)
+RESUME_PORT=$((PORT_BASE + 3))  # chatwire, default limits (SDK resume)
 FLOOR_PORT=$((PORT_BASE + 10))  # floor-server
 NATS_PORT=$((PORT_BASE + 20))   # nats-server client port
 NATS_WS_PORT=$((PORT_BASE + 21)) # nats-server WebSocket
@@ -43,6 +44,8 @@ IDLE_CONNECTIONS=${IDLE_CONNECTIONS:-10000}
 IDLE_USERS=${IDLE_USERS:-100}
 COLD_EVENTS=${COLD_EVENTS:-200000}
 SDK_EVENTS=${SDK_EVENTS:-50000}
+RESUME_CONVERSATIONS=${RESUME_CONVERSATIONS:-1000}
+RESUME_SENDS=${RESUME_SENDS:-5000}
 OUTBOUND_QUEUE=${OUTBOUND_QUEUE:-65536} # frames per connection: overload shows as latency, not loss
 WITH_NATS=${WITH_NATS:-auto}            # auto: use nats-server if installed (or installable)
 
@@ -277,7 +280,22 @@ run "catch-up-$CATCHUP_CLIENTS" "$CWD_PID" --url "$CWD_URL" catch-up --events "$
     --clients "$CATCHUP_CLIENTS" --seconds "$SECS"
 stop_pid "$CWD_PID"
 
-# 5. Cold start: the load generator fills a data dir, stops the server and times restarts.
+# 5. Durable client state through the SDK: resume after a restart with one missed message in
+# each of RESUME_CONVERSATIONS conversations, at the server's DEFAULT limits (the catch-up
+# target), then RESUME_SENDS sends through the outbox on a server without limits.
+"$BIN/chatwire-server" --listen "127.0.0.1:$RESUME_PORT" --api-key "$API_KEY" --memory \
+    >"$WORK/chatwire-resume.log" 2>&1 &
+RESUME_PID=$!
+PIDS+=("$RESUME_PID")
+wait_port "$RESUME_PORT"
+run resume-default-limits "$RESUME_PID" --url "ws://127.0.0.1:$RESUME_PORT/platform" resume \
+    --conversations "$RESUME_CONVERSATIONS" --sends 50
+stop_pid "$RESUME_PID"
+start_chatwire "$CW_PORT" --memory
+run resume-outbox "$SERVER_PID" --url "$CW_URL" resume --conversations 10 --sends "$RESUME_SENDS"
+stop_pid "$SERVER_PID"
+
+# 6. Cold start: the load generator fills a data dir, stops the server and times restarts.
 # (no CPU/RSS columns: the server is the load generator's child.)
 run cold-start 0 --url "ws://127.0.0.1:$COLD_PORT/platform" cold-start \
     --server-bin "$BIN/chatwire-server" --data-dir "$WORK/cold" --port "$COLD_PORT" --events "$COLD_EVENTS"

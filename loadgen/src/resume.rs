@@ -178,6 +178,9 @@ pub async fn resume(c: &Common, conversations: usize, sends: usize, senders: usi
     report.put("gaps", gaps as u64);
 
     let mut ok = delivered == conversations && gaps == 0 && seen == conversations;
+    // With a store the stream must be read (the messenger waits for it when the buffer is full):
+    // the results of our own sends arrive on it too.
+    let drain = tokio::spawn(async move { while events.next().await.is_some() {} });
     if sends > 0 {
         let chat = match chats.first() {
             Some(c) => *c,
@@ -197,6 +200,9 @@ pub async fn resume(c: &Common, conversations: usize, sends: usize, senders: usi
         .await;
         let took = t0.elapsed().as_secs_f64();
         let failed = results.iter().filter(|r| r.is_err()).count();
+        if let Some(Err(e)) = results.iter().find(|r| r.is_err()) {
+            report.put("outbox_first_error", e.to_string());
+        }
         report.put("outbox_sends", sends as u64);
         report.put("outbox_failed", failed as u64);
         report.put(
@@ -206,6 +212,7 @@ pub async fn resume(c: &Common, conversations: usize, sends: usize, senders: usi
         ok &= failed == 0;
     }
     second.shutdown().await;
+    drain.abort();
     let _ = std::fs::remove_dir_all(&dir);
     report.print();
     Ok(ok)

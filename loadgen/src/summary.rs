@@ -37,6 +37,14 @@ fn metrics(scenario: &str) -> &'static [(&'static str, &'static str, bool)] {
             ("raw_events_per_s", "/s", true),
             ("sdk_vs_raw", "x", true),
         ],
+        "resume" => &[
+            ("resume_ms", "ms", false),
+            ("catchup_requests", "", false),
+            ("lost", "", false),
+            ("gaps", "", false),
+            ("outbox_msgs_per_s", "/s", true),
+            ("outbox_failed", "", false),
+        ],
         _ => &[],
     }
 }

@@ -30,7 +30,9 @@ impl MessengerBuilder {
     ///   the catch-up arrives on the stream (it can be more than the event buffer holds);
     /// * [`Messenger::events`](crate::Messenger::events) never yields
     ///   [`Event::Lagged`](crate::Event::Lagged): when the event buffer is full the messenger
-    ///   stops reading the socket until the application catches up;
+    ///   stops reading the socket until the application catches up. So an application with a
+    ///   store must keep reading its event stream (the results of its own calls arrive there
+    ///   too); one that never reads it stops once the buffer is full;
     /// * delivered events are acknowledged (see [`AckMode`]) and the acknowledged positions are
     ///   written at least every 100 ms and when the messenger closes; after a crash exactly the
     ///   unacknowledged events come again.

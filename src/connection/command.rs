@@ -107,6 +107,15 @@ impl CommandReceiver {
         None
     }
 
+    /// A command already waiting in the channel, without waiting; `None` when there is none
+    /// (or the messenger is closed: [`CommandReceiver::recv`] reports that).
+    pub fn try_recv(&mut self) -> Option<Command> {
+        if self.is_closed() {
+            return None;
+        }
+        self.rx.try_recv().ok()
+    }
+
     fn is_closed(&self) -> bool {
         self.close.closed.load(Ordering::SeqCst)
     }

@@ -45,6 +45,9 @@ use sync::SeqSync;
 /// Catch-up and gap-fill requests in flight at once (SPEC.md section 13).
 const MAX_INTERNAL_IN_FLIGHT: usize = 4;
 
+/// Commands taken from the channel at once (after the first) before the loop goes on.
+const COMMAND_BATCH: usize = 255;
+
 /// Retries of the task's own requests refused with a code that should not happen (a server
 /// fault); refusals that pass (30, 32, 33) and missing answers are retried without limit.
 const MAX_UNEXPECTED_RETRIES: u32 = 5;
@@ -398,7 +401,15 @@ impl Task {
                         let _ = sink.send(Message::Close(None)).await;
                         return End::Closed("closed by the application".into());
                     }
-                    Some(command) => self.on_command(command),
+                    Some(command) => {
+                        self.on_command(command);
+                        // Take what else is waiting, so that a burst of changes is written to
+                        // the store in one commit rather than one each.
+                        for _ in 0..COMMAND_BATCH {
+                            let Some(command) = self.commands.try_recv() else { break };
+                            self.on_command(command);
+                        }
+                    }
                 },
                 _ = keep_alive.tick() => self.to_write.push(Outgoing {
                     text: ClientSession::Ping.to_frame().encode(),
