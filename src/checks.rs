@@ -343,3 +343,13 @@ mod tests {
         }
     }
 }
+
+/// An idempotency key of 1 to 128 characters.
+pub(crate) fn idempotency_key(key: &str) -> std::result::Result<(), InvalidArgument> {
+    chatwire_protocol::check_idempotency_key(key).map_err(|e| {
+        InvalidArgument::new(
+            InvalidArgumentKind::IdempotencyKey,
+            format!("{e}; use a key of 1 to 128 characters"),
+        )
+    })
+}

@@ -87,12 +87,7 @@ impl<'a> IntoFuture for MessageSend<'a> {
         Box::pin(async move {
             checks::text(&self.text)?;
             if let Some(key) = &self.key {
-                chatwire_protocol::check_idempotency_key(key).map_err(|e| {
-                    crate::InvalidArgument::new(
-                        crate::InvalidArgumentKind::IdempotencyKey,
-                        format!("{e}; use a key of 1 to 128 characters"),
-                    )
-                })?;
+                checks::idempotency_key(key)?;
             }
             let message = SendMessage {
                 conversation: self.conversation.to_string(),
@@ -103,8 +98,7 @@ impl<'a> IntoFuture for MessageSend<'a> {
                 return Err(checks::empty_message(false).into());
             }
             let request = Request::SendMessage(message);
-            let reply = self.messenger.call_keyed(request, self.key).await?;
-            decode::message(reply.into_iter().next().ok_or(crate::Error::Disconnected)?)
+            decode::message(self.messenger.call_one_keyed(request, self.key).await?)
         })
     }
 }
@@ -140,9 +134,24 @@ pub struct MessageEdit<'a> {
     message: MessageId,
     text: Option<String>,
     payload: Option<Vec<JsonMap>>,
+    key: Option<String>,
 }
 
 impl MessageEdit<'_> {
+    /// The idempotency key of this edit (default: a new UUID); see
+    /// [`MessageSend::idempotency_key`].
+    ///
+    /// # Examples
+    /// ```no_run
+    /// # async fn demo(m: chatwire::Messenger, chat: chatwire::ConversationId, msg: chatwire::MessageId) -> chatwire::Result<()> {
+    /// m.edit_message(chat, msg).text("fixed typo").idempotency_key(format!("fix:{msg}")).await?;
+    /// # Ok(()) }
+    /// ```
+    pub fn idempotency_key(mut self, key: impl Into<String>) -> Self {
+        self.key = Some(key.into());
+        self
+    }
+
     /// Replaces the text.
     ///
     /// # Examples
@@ -190,7 +199,11 @@ impl<'a> IntoFuture for MessageEdit<'a> {
             if edit.empties_message() {
                 return Err(checks::empty_message(true).into());
             }
-            decode::message(self.messenger.call_one(Request::EditMessage(edit)).await?)
+            if let Some(key) = &self.key {
+                checks::idempotency_key(key)?;
+            }
+            let request = Request::EditMessage(edit);
+            decode::message(self.messenger.call_one_keyed(request, self.key).await?)
         })
     }
 }
@@ -247,6 +260,7 @@ impl Messenger {
             message,
             text: None,
             payload: None,
+            key: None,
         }
     }
 

@@ -374,7 +374,16 @@ impl Messenger {
 
     /// Sends a single-reply request and returns the object of the reply.
     pub(crate) async fn call_one(&self, request: Request) -> Result<ServerFrame> {
-        self.call(request)
+        self.call_one_keyed(request, None).await
+    }
+
+    /// [`Messenger::call_one`] with the idempotency key of a change.
+    pub(crate) async fn call_one_keyed(
+        &self,
+        request: Request,
+        key: Option<String>,
+    ) -> Result<ServerFrame> {
+        self.call_keyed(request, key)
             .await?
             .into_iter()
             .next()

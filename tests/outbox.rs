@@ -124,3 +124,67 @@ async fn a_bad_idempotency_key_is_refused_locally() {
         other => panic!("{other:?}"),
     }
 }
+
+#[tokio::test]
+async fn the_same_idempotency_key_sends_once() {
+    let server = TestServer::start().await;
+    let alice = server.add_user("alice").await;
+    let a = server.messenger(&alice).await.unwrap();
+    let chat = a
+        .create_conversation(NewConversation::chat().idempotency_key("create-1"))
+        .await
+        .unwrap();
+    let again = a
+        .create_conversation(NewConversation::chat().idempotency_key("create-1"))
+        .await
+        .unwrap();
+    assert_eq!(
+        again.id, chat.id,
+        "the repeated creation answers with the first conversation"
+    );
+    let first = a
+        .send_message(chat.id, "once")
+        .idempotency_key("reply:1")
+        .await
+        .unwrap();
+    let second = a
+        .send_message(chat.id, "once")
+        .idempotency_key("reply:1")
+        .await
+        .unwrap();
+    assert_eq!(first.id, second.id, "the repeat gets the original message");
+    let other = a.send_message(chat.id, "twice").await.unwrap();
+    assert_ne!(other.id, first.id);
+    let now = a.get_conversation(chat.id).await.unwrap();
+    // seq 1 creation, 2 "once", 3 "twice": the repeat appended nothing.
+    assert_eq!(now.last_seq.get(), 3);
+}
+
+#[tokio::test]
+async fn concurrent_custom_data_patches_of_different_keys_are_both_kept() {
+    let server = TestServer::start().await;
+    let alice = server.add_user("alice").await;
+    let bob = server.add_user("bob").await;
+    let a = server.messenger(&alice).await.unwrap();
+    let b = server.messenger(&bob).await.unwrap();
+    let chat = a
+        .create_conversation(NewConversation::chat().participant(bob.id))
+        .await
+        .unwrap();
+    a.add_admins(chat.id, [bob.id]).await.unwrap();
+    for round in 0..10 {
+        let (x, y) = futures::join!(
+            a.edit_conversation(chat.id)
+                .custom_data(chatwire::CustomDataPatch::new().set("from_alice", round))
+                .into_future(),
+            b.edit_conversation(chat.id)
+                .custom_data(chatwire::CustomDataPatch::new().set("from_bob", round))
+                .into_future()
+        );
+        x.unwrap();
+        y.unwrap();
+        let data = a.get_conversation(chat.id).await.unwrap().custom_data;
+        assert_eq!(data["from_alice"], round, "{data:?}");
+        assert_eq!(data["from_bob"], round, "{data:?}");
+    }
+}

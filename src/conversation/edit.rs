@@ -31,6 +31,7 @@ impl Messenger {
             title: None,
             public: None,
             patch: None,
+            key: None,
         }
     }
 }
@@ -69,9 +70,24 @@ pub struct ConversationEdit<'a> {
     title: Option<String>,
     public: Option<bool>,
     patch: Option<CustomDataPatch>,
+    key: Option<String>,
 }
 
 impl ConversationEdit<'_> {
+    /// The idempotency key of this edit (default: a new UUID); see
+    /// [`MessageSend::idempotency_key`](crate::MessageSend::idempotency_key).
+    ///
+    /// # Examples
+    /// ```no_run
+    /// # async fn demo(m: chatwire::Messenger, chat: chatwire::ConversationId) -> chatwire::Result<()> {
+    /// m.edit_conversation(chat).title("Q3").idempotency_key("rename-q3").await?;
+    /// # Ok(()) }
+    /// ```
+    pub fn idempotency_key(mut self, key: impl Into<String>) -> Self {
+        self.key = Some(key.into());
+        self
+    }
+
     /// New title, at most 50 characters (`""` resets to "New conversation"; default:
     /// unchanged).
     ///
@@ -166,7 +182,10 @@ impl<'a> IntoFuture for ConversationEdit<'a> {
                 custom_data,
                 custom_data_patch,
             });
-            decode::conversation(self.messenger.call_one(request).await?)
+            if let Some(key) = &self.key {
+                checks::idempotency_key(key)?;
+            }
+            decode::conversation(self.messenger.call_one_keyed(request, self.key).await?)
         })
     }
 }

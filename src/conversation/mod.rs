@@ -143,8 +143,15 @@ impl Messenger {
     /// assert_eq!(lunch.participants[0].user, m.user_id()); // the creator, owner
     /// # Ok(()) }
     /// ```
-    pub async fn create_conversation(&self, conversation: NewConversation) -> Result<Conversation> {
-        decode::conversation(self.call_one(conversation.into_request()?).await?)
+    pub async fn create_conversation(
+        &self,
+        mut conversation: NewConversation,
+    ) -> Result<Conversation> {
+        let key = conversation.take_key();
+        decode::conversation(
+            self.call_one_keyed(conversation.into_request()?, key)
+                .await?,
+        )
     }
 
     /// Joins a public conversation (with the default permissions, 7).

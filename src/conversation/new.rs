@@ -50,6 +50,8 @@ pub struct NewConversation {
     member_permissions: Permissions,
     /// The last failed check of a setter (the setters never fail; creating does).
     error: Option<InvalidArgument>,
+    /// The idempotency key of the creation (default: a new UUID).
+    key: Option<String>,
 }
 
 impl NewConversation {
@@ -82,7 +84,36 @@ impl NewConversation {
             participants: Vec::new(),
             member_permissions,
             error: None,
+            key: None,
         }
+    }
+
+    /// The idempotency key of the creation (default: a new UUID): sent with every attempt, so a
+    /// creation cut off by a drop or a restart makes one conversation; see
+    /// [`MessageSend::idempotency_key`](crate::MessageSend::idempotency_key).
+    ///
+    /// # Examples
+    /// ```no_run
+    /// # async fn demo(m: chatwire::Messenger) -> chatwire::Result<()> {
+    /// use chatwire::NewConversation;
+    /// let chat = m
+    ///     .create_conversation(NewConversation::chat().title("Ticket 4711").idempotency_key("ticket-4711"))
+    ///     .await?;
+    /// # let _ = chat;
+    /// # Ok(()) }
+    /// ```
+    pub fn idempotency_key(mut self, key: impl Into<String>) -> Self {
+        let key = key.into();
+        if let Err(e) = crate::checks::idempotency_key(&key) {
+            self.error = Some(e);
+        }
+        self.key = Some(key);
+        self
+    }
+
+    /// The idempotency key set with [`NewConversation::idempotency_key`].
+    pub(crate) fn take_key(&mut self) -> Option<String> {
+        self.key.take()
     }
 
     /// A group chat: members write, edit and remove their own messages and manage participants.
