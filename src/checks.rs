@@ -272,6 +272,16 @@ pub(crate) fn event_range(range: &EventRange) -> Result {
     Ok(())
 }
 
+/// An idempotency key of 1 to 128 characters.
+pub(crate) fn idempotency_key(key: &str) -> std::result::Result<(), InvalidArgument> {
+    chatwire_protocol::check_idempotency_key(key).map_err(|e| {
+        InvalidArgument::new(
+            InvalidArgumentKind::IdempotencyKey,
+            format!("{e}; use a key of 1 to 128 characters"),
+        )
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -342,14 +352,4 @@ mod tests {
             assert_eq!(kind(event_range(&range)), want, "{range:?}");
         }
     }
-}
-
-/// An idempotency key of 1 to 128 characters.
-pub(crate) fn idempotency_key(key: &str) -> std::result::Result<(), InvalidArgument> {
-    chatwire_protocol::check_idempotency_key(key).map_err(|e| {
-        InvalidArgument::new(
-            InvalidArgumentKind::IdempotencyKey,
-            format!("{e}; use a key of 1 to 128 characters"),
-        )
-    })
 }
