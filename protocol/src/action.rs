@@ -85,6 +85,32 @@ pub const RESERVED_ACTIONS: &[&str] = &[
     "removeBot",
 ];
 
+impl Action {
+    /// Whether the action appends an event to a conversation's log (a seq-consuming change):
+    /// the actions an idempotency key applies to (docs/PROTOCOL.md section 12.3).
+    ///
+    /// ```
+    /// use chatwire_protocol::Action;
+    /// assert!(Action::SendMessage.consumes_seq());
+    /// assert!(!Action::IsRead.consumes_seq());
+    /// ```
+    pub fn consumes_seq(self) -> bool {
+        matches!(
+            self,
+            Action::CreateConversation
+                | Action::EditConversation
+                | Action::JoinConversation
+                | Action::LeaveConversation
+                | Action::AddParticipants
+                | Action::EditParticipants
+                | Action::RemoveParticipants
+                | Action::SendMessage
+                | Action::EditMessage
+                | Action::RemoveMessage
+        )
+    }
+}
+
 impl fmt::Display for Action {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(self.name())

@@ -309,6 +309,27 @@ pub enum Request {
 }
 
 impl Request {
+    /// The conversation a change names, as sent (`None` for `createConversation` and for
+    /// requests that are not seq-consuming changes).
+    ///
+    /// ```
+    /// use chatwire_protocol::{Request, SendMessage};
+    /// let r = Request::SendMessage(SendMessage { conversation: "c1".into(), text: Some("hi".into()), payload: None });
+    /// assert_eq!(r.changed_conversation(), Some("c1"));
+    /// ```
+    pub fn changed_conversation(&self) -> Option<&str> {
+        match self {
+            Request::EditConversation(r) => Some(&r.uuid),
+            Request::JoinConversation(r) | Request::LeaveConversation(r) => Some(&r.uuid),
+            Request::AddParticipants(r) | Request::EditParticipants(r) => Some(&r.uuid),
+            Request::RemoveParticipants(r) => Some(&r.uuid),
+            Request::SendMessage(r) => Some(&r.conversation),
+            Request::EditMessage(r) => Some(&r.conversation),
+            Request::RemoveMessage(r) => Some(&r.conversation),
+            _ => None,
+        }
+    }
+
     /// The action of this request.
     pub fn action(&self) -> Action {
         match self {

@@ -50,19 +50,7 @@ pub(super) struct Outbox {
 
 /// Whether `request` is a change that consumes a seq (and so goes through the outbox).
 pub(crate) fn is_change(request: &Request) -> bool {
-    matches!(
-        request.action(),
-        Action::CreateConversation
-            | Action::EditConversation
-            | Action::JoinConversation
-            | Action::LeaveConversation
-            | Action::AddParticipants
-            | Action::EditParticipants
-            | Action::RemoveParticipants
-            | Action::SendMessage
-            | Action::EditMessage
-            | Action::RemoveMessage
-    )
+    request.action().consumes_seq()
 }
 
 fn unix_now() -> i64 {
@@ -74,17 +62,9 @@ fn unix_now() -> i64 {
 
 /// The conversation a change names (none for `createConversation`).
 fn conversation_of(request: &Request) -> Option<ConversationId> {
-    let uuid = match request {
-        Request::EditConversation(r) => &r.uuid,
-        Request::JoinConversation(r) | Request::LeaveConversation(r) => &r.uuid,
-        Request::AddParticipants(r) | Request::EditParticipants(r) => &r.uuid,
-        Request::RemoveParticipants(r) => &r.uuid,
-        Request::SendMessage(r) => &r.conversation,
-        Request::EditMessage(r) => &r.conversation,
-        Request::RemoveMessage(r) => &r.conversation,
-        _ => return None,
-    };
-    ConversationId::parse(uuid)
+    request
+        .changed_conversation()
+        .and_then(ConversationId::parse)
 }
 
 impl Outbox {

@@ -8,42 +8,11 @@
 //! transport has done codes 0 to 3), so a retried `leaveConversation` gets its original result
 //! rather than 19. Keys older than the window are ignored and pruned.
 
-use chatwire_protocol::{Action, ConversationId, ErrorCode, EventName, Request};
+use chatwire_protocol::{ConversationId, ErrorCode, EventName, Request};
 
 use super::outbox::wrap;
 use super::{Ctx, Engine, Fail, Outcome};
 use crate::store::{IdempotencyRecord, Write};
-
-/// Whether `action` consumes a seq: the actions an idempotency key applies to.
-pub(crate) fn consumes_seq(action: Action) -> bool {
-    matches!(
-        action,
-        Action::CreateConversation
-            | Action::EditConversation
-            | Action::JoinConversation
-            | Action::LeaveConversation
-            | Action::AddParticipants
-            | Action::EditParticipants
-            | Action::RemoveParticipants
-            | Action::SendMessage
-            | Action::EditMessage
-            | Action::RemoveMessage
-    )
-}
-
-/// The conversation a seq-consuming request names, as sent (`None` for createConversation).
-fn conversation_of(request: &Request) -> Option<&str> {
-    match request {
-        Request::EditConversation(r) => Some(&r.uuid),
-        Request::JoinConversation(r) | Request::LeaveConversation(r) => Some(&r.uuid),
-        Request::AddParticipants(r) | Request::EditParticipants(r) => Some(&r.uuid),
-        Request::RemoveParticipants(r) => Some(&r.uuid),
-        Request::SendMessage(r) => Some(&r.conversation),
-        Request::EditMessage(r) => Some(&r.conversation),
-        Request::RemoveMessage(r) => Some(&r.conversation),
-        _ => None,
-    }
-}
 
 /// 60: the key was used for another request.
 fn conflict(what: &str) -> Fail {
@@ -98,7 +67,7 @@ impl Engine {
         if stored.action != ctx.action.name() {
             return Err(conflict(&format!("action {}", stored.action)));
         }
-        if let Some(uuid) = conversation_of(request) {
+        if let Some(uuid) = request.changed_conversation() {
             if ConversationId::parse(uuid) != Some(stored.conversation) {
                 return Err(conflict("another conversation"));
             }
@@ -139,13 +108,13 @@ impl Engine {
 
 #[cfg(test)]
 mod tests {
-    use super::*;
+    use chatwire_protocol::Action;
 
     #[test]
     fn keys_apply_to_exactly_the_seq_consuming_actions() {
         let consuming: Vec<&str> = Action::ALL
             .iter()
-            .filter(|a| consumes_seq(**a))
+            .filter(|a| a.consumes_seq())
             .map(|a| a.name())
             .collect();
         assert_eq!(

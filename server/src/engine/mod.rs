@@ -41,7 +41,6 @@ use chatwire_protocol::{
 
 pub use command::{AdminCommand, AdminError, AdminReply, AdminTarget, UserInfo};
 pub(crate) use command::{AuthCommand, AuthOutcome, Command, EngineHandle};
-pub(crate) use idempotency::consumes_seq;
 pub(crate) use outbox::{error_frame, frame as encode_frame};
 
 use crate::config::Config;
@@ -241,7 +240,7 @@ impl Engine {
         };
         let span = tracing::debug_span!("request", action = action.name(), user = user.get());
         let _enter = span.enter();
-        let key = idempotency_key.filter(|_| consumes_seq(action));
+        let key = idempotency_key.filter(|_| action.consumes_seq());
         let result = if self.failed.load(Ordering::SeqCst) && mutates(action) {
             Err(Fail::from(ErrorCode::Unavailable))
         } else if let Some(key) = &key {

@@ -11,7 +11,7 @@ use chatwire_protocol::{
 
 use super::ratelimit::RateLimit;
 use super::session::{handle_frame, Session};
-use crate::engine::{consumes_seq, Command};
+use crate::engine::Command;
 
 /// A decoded request waiting for reply room before it goes to the engine.
 pub(super) struct Pending {
@@ -114,7 +114,7 @@ pub(super) async fn handle_text(
         Err(e) => return refuse(e.code(), &e.to_string()),
     };
     // The key counts only on connections that opted in, and only for seq-consuming actions.
-    let idempotency_key = if session.idempotency && consumes_seq(action) {
+    let idempotency_key = if session.idempotency && action.consumes_seq() {
         match frame.idempotency_key() {
             Ok(key) => key.map(str::to_string),
             Err(e) => return refuse(e.code(), &e.to_string()),
