@@ -253,8 +253,11 @@ pub(crate) fn event_range(range: &EventRange) -> Result {
             if from > to {
                 return shape("from is after to: give the lower seq first");
             }
-            if to.get() - from.get() + 1 > MAX_RETRANSMIT {
-                return too_many("at most 100 events per call: split the range into pages");
+            // The server allows a span of 100 (101 events), as the official SDK pages.
+            if to.get() - from.get() > MAX_RETRANSMIT {
+                return too_many(
+                    "at most 101 events (a span of 100) per call: split the range into pages",
+                );
             }
         }
         EventRange::StartingAt { from: s, count } | EventRange::EndingAt { to: s, count } => {

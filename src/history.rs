@@ -133,7 +133,8 @@ impl Messenger {
     /// The [common errors](crate::Messenger#errors), and:
     /// - [`Error::InvalidArgument`](crate::Error::InvalidArgument) for a range the server would
     ///   refuse (nothing is sent): a seq of 0, `from` after `to` or a count of 0
-    ///   ([`RetransmitRange`](crate::InvalidArgumentKind::RetransmitRange)), more than 100 events
+    ///   ([`RetransmitRange`](crate::InvalidArgumentKind::RetransmitRange)), a count over 100 or a
+    ///   `between` span over 100 (101 events)
     ///   ([`TooMany`](crate::InvalidArgumentKind::TooMany)).
     /// - [`Error::Server`](crate::Error::Server) with code 8
     ///   ([`ErrorCode::ConversationNotFound`](crate::ErrorCode::ConversationNotFound)), 16 ([`ErrorCode::ConversationDeleted`](crate::ErrorCode::ConversationDeleted)), 19

@@ -399,22 +399,22 @@ async fn from5_to2_is_28() {
 }
 
 #[tokio::test]
-async fn from1_to101_is_22() {
+async fn from1_to102_is_22_and_a_span_of_100_passes() {
     let h = Harness::unlimited().await;
     let mut s = six(&h).await;
     assert_eq!(
         s.b.err(
             "retransmitEvents",
-            json!({"conversation": s.conv, "events_from": 1, "events_to": 101})
+            json!({"conversation": s.conv, "events_from": 1, "events_to": 102})
         )
         .await,
         22
     );
-    // exactly 100 passes the size check (and then fails 24 since N = 6)
+    // A span of 100 (101 events) passes the size check (D23), then fails 24 since N = 6.
     assert_eq!(
         s.b.err(
             "retransmitEvents",
-            json!({"conversation": s.conv, "events_from": 1, "events_to": 100})
+            json!({"conversation": s.conv, "events_from": 1, "events_to": 101})
         )
         .await,
         24
@@ -549,7 +549,7 @@ async fn check_order() {
             28,
         ),
         (
-            json!({"conversation": unknown, "events_from": 1, "events_to": 101}),
+            json!({"conversation": unknown, "events_from": 1, "events_to": 102}),
             22,
         ),
         // 8 before 24

@@ -35,7 +35,8 @@ impl Engine {
             if f > t {
                 return Err(ErrorCode::RangeReversed.into());
             }
-            if (t - f + 1) as u64 > MAX_RETRANSMIT {
+            // D23: the span `to - from` may be 100 (101 events), as the official SDK pages.
+            if (t - f) as u64 > MAX_RETRANSMIT {
                 return Err(ErrorCode::TooMany.into());
             }
         }
