@@ -328,7 +328,7 @@ mod tests {
     #[test]
     fn event_ranges() {
         use chatwire_protocol::Seq;
-        assert!(event_range(&EventRange::between(Seq(1), Seq(100))).is_ok());
+        assert!(event_range(&EventRange::between(Seq(1), Seq(101))).is_ok());
         assert!(event_range(&EventRange::ending_at(Seq(5), 100)).is_ok());
         for (range, want) in [
             (
@@ -344,7 +344,7 @@ mod tests {
                 InvalidArgumentKind::RetransmitRange,
             ),
             (
-                EventRange::between(Seq(1), Seq(101)),
+                EventRange::between(Seq(1), Seq(102)),
                 InvalidArgumentKind::TooMany,
             ),
             (
