@@ -8,6 +8,7 @@ mod decode;
 mod error;
 mod event;
 mod history;
+mod inbox;
 mod message;
 mod messenger;
 mod model;
@@ -15,7 +16,9 @@ pub mod store;
 mod stream;
 #[cfg(feature = "testing")]
 pub mod testing;
+mod timeline;
 mod users;
+mod users_cache;
 
 pub use chatwire_protocol as protocol;
 pub use chatwire_protocol::{
@@ -32,8 +35,13 @@ pub use conversation::{
 pub use error::{ConnectStage, Error, Result};
 pub use event::{ConnectionState, Event, EventMeta, Tokens};
 pub use history::{EventRange, History, Replay};
+pub use inbox::{
+    Inbox, InboxChange, InboxChanges, InboxEntry, LastMessage, INBOX_CHANGE_BUFFER, TYPING_EXPIRY,
+};
 pub use message::{MessageEdit, MessageSend};
 pub use messenger::Messenger;
 pub use model::{Conversation, Message, Participant, PrivateUserData, User};
 pub use stream::{AckMode, EventStream};
+pub use timeline::{Timeline, TimelineDiff, TimelineItem, TimelineUpdates, TIMELINE_CAPACITY};
 pub use users::UserEdit;
+pub use users_cache::{UsersCache, USER_CACHE_TTL};

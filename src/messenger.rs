@@ -6,7 +6,7 @@
 //! permissions), `message` (messages, typing, read marks) and `history`.
 
 use std::collections::HashMap;
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, OnceLock, Weak};
 use std::time::Instant;
 
 use chatwire_protocol::{ConversationId, Request, ServerFrame, UserId};
@@ -31,6 +31,22 @@ struct Shared {
     acks: Option<Acks>,
     /// What the server advertised at the last login.
     extensions: watch::Receiver<Option<chatwire_protocol::ServerExtensions>>,
+    /// The store's key-value area as loaded at start-up (empty without a store).
+    saved_kv: HashMap<String, Vec<u8>>,
+    /// The live inbox and users cache, created on first use.
+    inbox: OnceLock<crate::inbox::Inbox>,
+    users_cache: OnceLock<crate::users_cache::UsersCache>,
+}
+
+/// A handle that does not keep the messenger alive (for the live model's background tasks).
+#[derive(Clone)]
+pub(crate) struct WeakMessenger(Weak<Shared>);
+
+impl WeakMessenger {
+    /// The messenger, while some application handle still exists.
+    pub fn upgrade(&self) -> Option<Messenger> {
+        self.0.upgrade().map(|shared| Messenger { shared })
+    }
 }
 
 /// A logged-in messaging client.
@@ -113,6 +129,10 @@ impl Messenger {
             None => None,
         };
         let acks = config.store.as_ref().map(|_| Acks::default());
+        let saved_kv = restored
+            .as_ref()
+            .map(|s| s.kv.clone())
+            .unwrap_or_default();
         let (ws, login) = connection::connect(&config, &config.credentials).await?;
         let (commands, command_rx) = connection::command::channel(config.command_capacity);
         let (events, first_events) = broadcast::channel(config.event_buffer);
@@ -151,6 +171,9 @@ impl Messenger {
                 typing: Mutex::new(HashMap::new()),
                 acks,
                 extensions,
+                saved_kv,
+                inbox: OnceLock::new(),
+                users_cache: OnceLock::new(),
             }),
         })
     }
@@ -388,6 +411,48 @@ impl Messenger {
             .into_iter()
             .next()
             .ok_or(Error::Disconnected)
+    }
+
+    /// A handle that does not keep the messenger alive.
+    pub(crate) fn downgrade(&self) -> WeakMessenger {
+        WeakMessenger(Arc::downgrade(&self.shared))
+    }
+
+    /// A stream of the events from now on that acknowledges nothing (for the SDK's own
+    /// consumers: never the first stream, whose acknowledgements belong to the application).
+    pub(crate) fn internal_events(&self) -> EventStream {
+        EventStream::new(self.shared.events.subscribe(), None)
+    }
+
+    /// A value of the store's key-value area as loaded at start-up.
+    pub(crate) fn saved_kv(&self, key: &str) -> Option<&[u8]> {
+        self.shared.saved_kv.get(key).map(Vec::as_slice)
+    }
+
+    /// Whether the messenger keeps durable state (has a store).
+    pub(crate) fn has_store(&self) -> bool {
+        self.shared.acks.is_some()
+    }
+
+    /// Queues a write to the store's key-value area; `false` without a store.
+    pub(crate) fn put_kv(&self, key: &str, value: Option<Vec<u8>>) -> bool {
+        match &self.shared.acks {
+            Some(acks) => {
+                acks.put_kv(key.to_owned(), value);
+                true
+            }
+            None => false,
+        }
+    }
+
+    /// The live inbox and users cache slots.
+    pub(crate) fn live_slots(
+        &self,
+    ) -> (
+        &OnceLock<crate::inbox::Inbox>,
+        &OnceLock<crate::users_cache::UsersCache>,
+    ) {
+        (&self.shared.inbox, &self.shared.users_cache)
     }
 
     /// Whether the server advertised the chatwire extension `name` at the last login.

@@ -51,6 +51,9 @@ pub enum AckMode {
 #[derive(Debug, Clone, Default)]
 pub(crate) struct Acks {
     acked: Arc<Mutex<HashMap<ConversationId, u64>>>,
+    /// Writes to the store's key-value area from higher layers (the inbox), written with the
+    /// positions.
+    kv: Arc<Mutex<Vec<(String, Option<Vec<u8>>)>>>,
 }
 
 impl Acks {
@@ -65,6 +68,18 @@ impl Acks {
         let mut acked = self.acked.lock().unwrap_or_else(|e| e.into_inner());
         let slot = acked.entry(conv).or_insert(0);
         *slot = (*slot).max(seq);
+    }
+
+    /// Queues a write to the store's key-value area (`None` deletes).
+    pub fn put_kv(&self, key: String, value: Option<Vec<u8>>) {
+        let mut kv = self.kv.lock().unwrap_or_else(|e| e.into_inner());
+        kv.retain(|(k, _)| *k != key);
+        kv.push((key, value));
+    }
+
+    /// Takes the key-value writes queued since the last call.
+    pub fn take_kv(&self) -> Vec<(String, Option<Vec<u8>>)> {
+        std::mem::take(&mut *self.kv.lock().unwrap_or_else(|e| e.into_inner()))
     }
 
     /// Takes the acknowledgements made since the last call.

@@ -132,6 +132,7 @@ impl Task {
                 d.changes.positions.push((conv, seq));
             }
         }
+        d.changes.kv.extend(d.acks.take_kv());
         for (conv, seq) in d.acks.take() {
             let slot = d.positions.entry(conv).or_insert(0);
             if seq > *slot {

@@ -1,0 +1,223 @@
+//! Loading the inbox from the server: the conversations you are in, where you joined each and
+//! your read mark (one `catchUp` request per 500 conversations when the server offers the
+//! extension), then each conversation's last message and exact unread count from its newest
+//! events (windows of 100, read backwards down to the unread floor).
+
+use std::collections::{BTreeMap, HashMap, HashSet};
+use std::time::SystemTime;
+
+use chatwire_protocol::{
+    CatchUp, CatchUpPosition, CatchUpState, ConversationId, EventObject, JsonMap, MessageId,
+    Request, Seq, UserId, MAX_CATCH_UP_POSITIONS, MAX_RETRANSMIT,
+};
+
+use super::entry::LastMessage;
+use super::fold::ConvState;
+use crate::error::Result;
+use crate::event::Event;
+use crate::history::EventRange;
+use crate::model::Conversation;
+use crate::{ErrorCode, Messenger};
+
+/// How many windows of 100 events are read back to find a last message once the unread range
+/// is counted (a conversation whose newest 500 events hold no message shows none).
+pub(crate) const LAST_MESSAGE_WINDOWS: u32 = 5;
+
+/// A conversation as the server has it now, with where we stand in it.
+struct Standing {
+    conversation: Conversation,
+    joined: u64,
+    read: u64,
+}
+
+/// Everything the inbox shows, read from the server.
+pub(crate) async fn load(m: &Messenger) -> Result<HashMap<ConversationId, ConvState>> {
+    let me = m.user_id();
+    let ids = m
+        .me()
+        .await?
+        .private
+        .map(|p| p.conversations)
+        .unwrap_or_default();
+    let mut out = HashMap::new();
+    if ids.is_empty() {
+        return Ok(out);
+    }
+    let standings = if m.server_supports("catchUp") {
+        standings_by_catch_up(m, &ids).await?
+    } else {
+        standings_by_snapshots(m, me, &ids).await?
+    };
+    for s in standings {
+        let id = s.conversation.id;
+        match scan(m, me, s).await {
+            Ok(c) => {
+                out.insert(id, c);
+            }
+            // Left or deleted meanwhile: its events will say so.
+            Err(e) if is_gone(&e) => {}
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(out)
+}
+
+/// Whether an error means the conversation is no longer ours to read.
+pub(crate) fn is_gone(e: &crate::Error) -> bool {
+    matches!(
+        e.code(),
+        Some(ErrorCode::ConversationNotFound | ErrorCode::ConversationDeleted | ErrorCode::NotParticipant)
+    )
+}
+
+/// Snapshots, joined seqs and read marks in one `catchUp` request per 500 conversations (the
+/// positions lie beyond every last seq, so no events come back).
+async fn standings_by_catch_up(m: &Messenger, ids: &[ConversationId]) -> Result<Vec<Standing>> {
+    let mut out = Vec::with_capacity(ids.len());
+    for batch in ids.chunks(MAX_CATCH_UP_POSITIONS) {
+        let request = Request::CatchUp(CatchUp {
+            positions: batch
+                .iter()
+                .map(|c| CatchUpPosition {
+                    conversation: c.to_string(),
+                    seq: Some(1 << 53),
+                })
+                .collect(),
+        });
+        let frames = m.call(request).await?;
+        let page = frames
+            .into_iter()
+            .find_map(|f| match f.payload.object {
+                Some(EventObject::CatchUp(page)) => Some(*page),
+                _ => None,
+            })
+            .ok_or_else(|| crate::decode::unexpected("an onCatchUp page"))?;
+        for entry in page.conversations {
+            if entry.state != CatchUpState::Participant {
+                continue;
+            }
+            if let Some(object) = entry.object {
+                out.push(Standing {
+                    conversation: (*object).into(),
+                    joined: entry.joined_seq.map_or(0, Seq::get),
+                    read: entry.last_read.unwrap_or(0),
+                });
+            }
+        }
+    }
+    Ok(out)
+}
+
+/// Without the extension: snapshots and read marks from `getConversations`. Where you joined is
+/// unknown, so messages before your join count until your first read mark.
+async fn standings_by_snapshots(
+    m: &Messenger,
+    me: UserId,
+    ids: &[ConversationId],
+) -> Result<Vec<Standing>> {
+    let mut out = Vec::with_capacity(ids.len());
+    for chunk in ids.chunks(30) {
+        let conversations = match m.get_conversations(chunk.iter().copied()).await {
+            Ok(c) => c,
+            Err(e) if is_gone(&e) => {
+                let mut kept = Vec::new();
+                for id in chunk {
+                    match m.get_conversation(*id).await {
+                        Ok(c) => kept.push(c),
+                        Err(e) if is_gone(&e) => {}
+                        Err(e) => return Err(e),
+                    }
+                }
+                kept
+            }
+            Err(e) => return Err(e),
+        };
+        for c in conversations {
+            if let Some(p) = c.participant(me) {
+                let read = p.last_read.get();
+                out.push(Standing {
+                    conversation: c,
+                    joined: 0,
+                    read,
+                });
+            }
+        }
+    }
+    Ok(out)
+}
+
+/// Reads a conversation's newest events backwards until both the unread range is counted and
+/// its last message is found.
+async fn scan(m: &Messenger, me: UserId, s: Standing) -> Result<ConvState> {
+    let at = s.conversation.last_update;
+    let mut c = ConvState::joined_at(s.conversation, me, s.joined, at);
+    c.read = s.read;
+    rescan(m, &mut c).await?;
+    Ok(c)
+}
+
+/// Counts a conversation's unread messages again from the server (and finds its last message
+/// when it has none yet): everything after the floor up to its last seq.
+pub(crate) async fn rescan(m: &Messenger, c: &mut ConvState) -> Result<()> {
+    let me = m.user_id();
+    let id = c.conversation.id;
+    let floor = c.read.max(c.joined);
+    let mut to = c.conversation.last_seq.get();
+    let mut removed: HashSet<MessageId> = HashSet::new();
+    let mut edits: HashMap<MessageId, (String, Vec<JsonMap>, SystemTime)> = HashMap::new();
+    let mut candidates = BTreeMap::new();
+    let mut last: Option<LastMessage> = c.last_message.clone();
+    let mut extra_windows = 0;
+    while to > 0 {
+        if to <= floor {
+            if last.is_some() || extra_windows >= LAST_MESSAGE_WINDOWS {
+                break;
+            }
+            extra_windows += 1;
+        }
+        let count = to.min(MAX_RETRANSMIT) as u8;
+        let replay = m
+            .retransmit_events(id, EventRange::ending_at(Seq(to), count))
+            .await?;
+        for event in replay.events.iter().rev() {
+            match event {
+                Event::MessageRemoved { message, .. } => {
+                    removed.insert(*message);
+                }
+                Event::MessageEdited { meta, message } => {
+                    edits.entry(message.id).or_insert_with(|| {
+                        (message.text.clone(), message.payload.clone(), meta.timestamp)
+                    });
+                }
+                Event::MessageSent { meta, message } => {
+                    let (Some(seq), Some(sender)) = (meta.seq, meta.initiator) else {
+                        continue;
+                    };
+                    let gone = removed.contains(&message.id);
+                    if last.is_none() {
+                        let edit = edits.get(&message.id);
+                        last = Some(LastMessage {
+                            id: message.id,
+                            seq,
+                            sender,
+                            text: if gone { String::new() } else { edit.map_or(&message.text, |e| &e.0).clone() },
+                            payload: if gone { Vec::new() } else { edit.map_or(&message.payload, |e| &e.1).clone() },
+                            sent_at: meta.timestamp,
+                            edited_at: edit.map(|e| e.2),
+                            removed: gone,
+                        });
+                    }
+                    if seq.get() > floor && sender != me && !gone {
+                        candidates.insert(seq.get(), message.id);
+                    }
+                }
+                _ => {}
+            }
+        }
+        to = replay.from.get().max(1) - 1;
+    }
+    c.candidates = candidates;
+    c.counted_from = floor;
+    c.last_message = last;
+    Ok(())
+}
