@@ -29,6 +29,9 @@ pub(crate) struct ConvState {
     pub counted_from: u64,
     pub typing: Vec<(UserId, Instant)>,
     pub last_activity: SystemTime,
+    /// Order of the latest local change (breaks ties of `last_activity`, which has whole
+    /// seconds).
+    pub rank: u64,
 }
 
 impl ConvState {
@@ -46,6 +49,7 @@ impl ConvState {
             counted_from: joined,
             typing: Vec::new(),
             last_activity: at,
+            rank: 0,
         }
     }
 
@@ -95,6 +99,8 @@ pub(crate) struct InboxState {
     pub convs: HashMap<ConversationId, ConvState>,
     /// Display names known to the inbox (for direct and untitled conversations).
     pub names: HashMap<UserId, String>,
+    /// Counter of activity (for [`ConvState::rank`]).
+    ticks: u64,
 }
 
 impl InboxState {
@@ -103,6 +109,7 @@ impl InboxState {
             me,
             convs: HashMap::new(),
             names: HashMap::new(),
+            ticks: 0,
         }
     }
 
@@ -195,6 +202,8 @@ impl InboxState {
         if seq <= c.conversation.last_seq {
             return None;
         }
+        self.ticks += 1;
+        c.rank = self.ticks;
         c.conversation.last_seq = seq;
         c.conversation.last_update = meta.timestamp;
         c.last_activity = c.last_activity.max(meta.timestamp);
@@ -240,6 +249,8 @@ impl InboxState {
         match self.convs.get_mut(&id) {
             Some(c) if seq <= c.conversation.last_seq => {}
             Some(c) => {
+                self.ticks += 1;
+                c.rank = self.ticks;
                 c.conversation = conv.clone();
                 c.last_activity = c.last_activity.max(meta.timestamp);
                 // A live snapshot carries the current read mark; a replayed one an old one.
@@ -250,7 +261,9 @@ impl InboxState {
                 out.changed.push(id);
             }
             None => {
-                let c = ConvState::joined_at(conv.clone(), self.me, seq.get(), meta.timestamp);
+                self.ticks += 1;
+                let mut c = ConvState::joined_at(conv.clone(), self.me, seq.get(), meta.timestamp);
+                c.rank = self.ticks;
                 self.convs.insert(id, c);
                 out.added.push(id);
                 out.changed.push(id);
@@ -316,25 +329,22 @@ impl InboxState {
 
     /// Every entry, newest activity first.
     pub fn entries(&self, now: Instant) -> Vec<InboxEntry> {
-        let mut out: Vec<InboxEntry> = self
+        let mut ranked: Vec<(u64, InboxEntry)> = self
             .convs
-            .keys()
-            .filter_map(|id| self.entry(*id, now))
+            .iter()
+            .filter_map(|(id, c)| Some((c.rank, self.entry(*id, now)?)))
             .collect();
-        sort(&mut out);
-        out
+        // Newest activity first; within a second, the latest change here; then by seq and
+        // name, so the order is stable.
+        ranked.sort_by(|(ra, a), (rb, b)| {
+            b.last_activity
+                .cmp(&a.last_activity)
+                .then_with(|| rb.cmp(ra))
+                .then_with(|| b.conversation.last_seq.cmp(&a.conversation.last_seq))
+                .then_with(|| a.name.cmp(&b.name))
+        });
+        ranked.into_iter().map(|(_, e)| e).collect()
     }
-}
-
-/// Newest activity first; ties by name, then id, so the order is stable.
-pub(crate) fn sort(entries: &mut [InboxEntry]) {
-    entries.sort_by(|a, b| {
-        b.last_activity
-            .cmp(&a.last_activity)
-            .then_with(|| b.conversation.last_seq.cmp(&a.conversation.last_seq))
-            .then_with(|| a.name.cmp(&b.name))
-            .then_with(|| a.id().to_string().cmp(&b.id().to_string()))
-    });
 }
 
 /// What to call a conversation: the other person of a direct one, the title, or the
