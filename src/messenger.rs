@@ -129,10 +129,7 @@ impl Messenger {
             None => None,
         };
         let acks = config.store.as_ref().map(|_| Acks::default());
-        let saved_kv = restored
-            .as_ref()
-            .map(|s| s.kv.clone())
-            .unwrap_or_default();
+        let saved_kv = restored.as_ref().map(|s| s.kv.clone()).unwrap_or_default();
         let (ws, login) = connection::connect(&config, &config.credentials).await?;
         let (commands, command_rx) = connection::command::channel(config.command_capacity);
         let (events, first_events) = broadcast::channel(config.event_buffer);

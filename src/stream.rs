@@ -46,6 +46,9 @@ pub enum AckMode {
     Manual,
 }
 
+/// Writes to the store's key-value area (`None` deletes).
+type KvWrites = Vec<(String, Option<Vec<u8>>)>;
+
 /// Acknowledged positions not yet written to the store, shared by the streams, `ack()` and the
 /// connection task (which writes them at least every 100 ms).
 #[derive(Debug, Clone, Default)]
@@ -53,7 +56,7 @@ pub(crate) struct Acks {
     acked: Arc<Mutex<HashMap<ConversationId, u64>>>,
     /// Writes to the store's key-value area from higher layers (the inbox), written with the
     /// positions.
-    kv: Arc<Mutex<Vec<(String, Option<Vec<u8>>)>>>,
+    kv: Arc<Mutex<KvWrites>>,
 }
 
 impl Acks {
@@ -78,7 +81,7 @@ impl Acks {
     }
 
     /// Takes the key-value writes queued since the last call.
-    pub fn take_kv(&self) -> Vec<(String, Option<Vec<u8>>)> {
+    pub fn take_kv(&self) -> KvWrites {
         std::mem::take(&mut *self.kv.lock().unwrap_or_else(|e| e.into_inner()))
     }
 

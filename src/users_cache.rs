@@ -158,7 +158,12 @@ impl UsersCache {
         let users = self.lock();
         Ok(ids
             .iter()
-            .filter_map(|id| users.get(id).and_then(|c| c.user.as_ref()).map(|(u, _)| u.clone()))
+            .filter_map(|id| {
+                users
+                    .get(id)
+                    .and_then(|c| c.user.as_ref())
+                    .map(|(u, _)| u.clone())
+            })
             .collect())
     }
 

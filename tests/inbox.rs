@@ -39,7 +39,13 @@ fn unread(snapshot: &[InboxEntry], id: ConversationId) -> Option<u32> {
 fn last_text(snapshot: &[InboxEntry], id: ConversationId) -> Option<String> {
     entry(snapshot, id)
         .and_then(|e| e.last_message.as_ref())
-        .map(|m| if m.removed { "<removed>".to_owned() } else { m.text.clone() })
+        .map(|m| {
+            if m.removed {
+                "<removed>".to_owned()
+            } else {
+                m.text.clone()
+            }
+        })
 }
 
 #[tokio::test]
@@ -69,41 +75,75 @@ async fn unread_and_last_message_follow_sends_edits_removals_and_reads_on_every_
     // Live: a third message, an edit of it, a removal of the first.
     let three = a.send_message(chat.id, "three").await.unwrap();
     until(&inbox, "3 unread", |s| unread(s, chat.id) == Some(3)).await;
-    a.edit_message(chat.id, three.id).text("three!").await.unwrap();
-    until(&inbox, "the edit", |s| last_text(s, chat.id).as_deref() == Some("three!")).await;
+    a.edit_message(chat.id, three.id)
+        .text("three!")
+        .await
+        .unwrap();
+    until(&inbox, "the edit", |s| {
+        last_text(s, chat.id).as_deref() == Some("three!")
+    })
+    .await;
     let first = inbox.snapshot();
-    let last = entry(&first, chat.id).unwrap().last_message.clone().unwrap();
+    let last = entry(&first, chat.id)
+        .unwrap()
+        .last_message
+        .clone()
+        .unwrap();
     assert!(last.edited_at.is_some());
     assert_eq!(last.sender, alice.id);
-    let history = a.retransmit_events(chat.id, chatwire::EventRange::between(chatwire::Seq(2), chatwire::Seq(2))).await.unwrap();
+    let history = a
+        .retransmit_events(
+            chat.id,
+            chatwire::EventRange::between(chatwire::Seq(2), chatwire::Seq(2)),
+        )
+        .await
+        .unwrap();
     let one_id = match &history.events[0] {
         chatwire::Event::MessageSent { message, .. } => message.id,
         other => panic!("seq 2 is the first message: {other:?}"),
     };
     a.remove_message(chat.id, one_id).await.unwrap();
-    until(&inbox, "2 unread after the removal", |s| unread(s, chat.id) == Some(2)).await;
+    until(&inbox, "2 unread after the removal", |s| {
+        unread(s, chat.id) == Some(2)
+    })
+    .await;
 
     // Bob's own message does not count, and shows as the last message.
     phone.send_message(chat.id, "on my way").await.unwrap();
-    until(&inbox, "own message last", |s| last_text(s, chat.id).as_deref() == Some("on my way")).await;
+    until(&inbox, "own message last", |s| {
+        last_text(s, chat.id).as_deref() == Some("on my way")
+    })
+    .await;
     assert_eq!(unread(&inbox.snapshot(), chat.id), Some(2));
 
     // Removing the last message shows the removal.
     let four = a.send_message(chat.id, "four").await.unwrap();
-    until(&other, "3 unread on the laptop", |s| unread(s, chat.id) == Some(3)).await;
+    until(&other, "3 unread on the laptop", |s| {
+        unread(s, chat.id) == Some(3)
+    })
+    .await;
     a.remove_message(chat.id, four.id).await.unwrap();
-    until(&inbox, "the removal shown", |s| last_text(s, chat.id).as_deref() == Some("<removed>")).await;
+    until(&inbox, "the removal shown", |s| {
+        last_text(s, chat.id).as_deref() == Some("<removed>")
+    })
+    .await;
     assert_eq!(unread(&inbox.snapshot(), chat.id), Some(2));
 
     // Reading on the laptop clears the phone too.
     let mark = other.mark_as_read(chat.id).await.unwrap();
     assert_eq!(unread(&other.snapshot(), chat.id), Some(0));
-    until(&inbox, "read on the other device", |s| unread(s, chat.id) == Some(0)).await;
+    until(&inbox, "read on the other device", |s| {
+        unread(s, chat.id) == Some(0)
+    })
+    .await;
     assert_eq!(entry(&inbox.snapshot(), chat.id).unwrap().read_mark, mark);
 
     // A read mark moved back makes older messages unread again (recounted, exact).
     phone.mark_as_read(chat.id, chatwire::Seq(3)).await.unwrap();
-    until(&other, "recount after moving the mark back", |s| unread(s, chat.id) == Some(1)).await;
+    until(&other, "recount after moving the mark back", |s| {
+        unread(s, chat.id) == Some(1)
+    })
+    .await;
 }
 
 #[tokio::test]
@@ -148,7 +188,9 @@ async fn conversations_appear_and_disappear_with_membership() {
     // Removed: gone. Added again: back, with only what came after counting.
     a.remove_participants(group.id, [bob.id]).await.unwrap();
     until(&inbox, "the group gone", |s| entry(s, group.id).is_none()).await;
-    a.send_message(group.id, "while bob was away").await.unwrap();
+    a.send_message(group.id, "while bob was away")
+        .await
+        .unwrap();
     a.add_participants(group.id, [bob.id]).await.unwrap();
     until(&inbox, "the group back", |s| unread(s, group.id) == Some(0)).await;
 
@@ -176,9 +218,15 @@ async fn typing_shows_until_the_message() {
     let inbox = b.inbox();
     inbox.loaded().await.unwrap();
     a.typing(chat.id).await.unwrap();
-    until(&inbox, "alice typing", |s| entry(s, chat.id).is_some_and(|e| e.typing == vec![alice.id])).await;
+    until(&inbox, "alice typing", |s| {
+        entry(s, chat.id).is_some_and(|e| e.typing == vec![alice.id])
+    })
+    .await;
     a.send_message(chat.id, "done typing").await.unwrap();
-    until(&inbox, "typing cleared", |s| entry(s, chat.id).is_some_and(|e| e.typing.is_empty() && e.unread == 1)).await;
+    until(&inbox, "typing cleared", |s| {
+        entry(s, chat.id).is_some_and(|e| e.typing.is_empty() && e.unread == 1)
+    })
+    .await;
 }
 
 #[tokio::test]
@@ -198,7 +246,10 @@ async fn counts_survive_reconnects() {
     for n in 0..3 {
         a.send_message(chat.id, format!("m{n}")).await.unwrap();
     }
-    until(&inbox, "3 unread after the reconnect", |s| unread(s, chat.id) == Some(3)).await;
+    until(&inbox, "3 unread after the reconnect", |s| {
+        unread(s, chat.id) == Some(3)
+    })
+    .await;
     assert_eq!(last_text(&inbox.snapshot(), chat.id).as_deref(), Some("m2"));
 }
 
@@ -221,7 +272,9 @@ async fn a_restarted_app_shows_its_saved_inbox_at_once_then_the_exact_one() {
             .connect()
     };
     {
-        let b = connect(Arc::new(SqliteStore::open(&path).unwrap())).await.unwrap();
+        let b = connect(Arc::new(SqliteStore::open(&path).unwrap()))
+            .await
+            .unwrap();
         let inbox = b.inbox();
         inbox.loaded().await.unwrap();
         assert_eq!(unread(&inbox.snapshot(), chat.id), Some(1));
@@ -249,6 +302,12 @@ async fn a_restarted_app_shows_its_saved_inbox_at_once_then_the_exact_one() {
         assert_eq!(first, saved);
     }
     inbox.loaded().await.unwrap();
-    until(&inbox, "3 unread after the restart", |s| unread(s, chat.id) == Some(3)).await;
-    assert_eq!(last_text(&inbox.snapshot(), chat.id).as_deref(), Some("third"));
+    until(&inbox, "3 unread after the restart", |s| {
+        unread(s, chat.id) == Some(3)
+    })
+    .await;
+    assert_eq!(
+        last_text(&inbox.snapshot(), chat.id).as_deref(),
+        Some("third")
+    );
 }

@@ -57,7 +57,10 @@ async fn paginates_back_through_1000_messages_with_edits_and_removals_folded_in(
                         .unwrap()
                         .0;
                     let edited = format!("s{s} m{} edited", i - 3);
-                    m.edit_message(chat.id, target).text(edited.clone()).await.unwrap();
+                    m.edit_message(chat.id, target)
+                        .text(edited.clone())
+                        .await
+                        .unwrap();
                     expect.insert(target, Expect::Edited(edited));
                 }
                 if i % 11 == 10 {
@@ -96,7 +99,10 @@ async fn paginates_back_through_1000_messages_with_edits_and_removals_folded_in(
     assert!(windows >= 7, "{windows} calls of 150");
     let items = timeline.items();
     assert_eq!(items.len(), expect.len());
-    assert!(items.windows(2).all(|w| w[0].seq < w[1].seq), "ascending seq");
+    assert!(
+        items.windows(2).all(|w| w[0].seq < w[1].seq),
+        "ascending seq"
+    );
     let (mut edited, mut removed) = (0, 0);
     for item in &items {
         match &expect[&item.id] {
@@ -115,10 +121,15 @@ async fn paginates_back_through_1000_messages_with_edits_and_removals_folded_in(
             }
         }
     }
-    assert!(edited > 100 && removed > 50, "{edited} edited, {removed} removed");
+    assert!(
+        edited > 100 && removed > 50,
+        "{edited} edited, {removed} removed"
+    );
     // The diffs rebuild the same list.
     let mut rebuilt = Vec::new();
-    while let Ok(Some(diff)) = tokio::time::timeout(Duration::from_millis(100), updates.next()).await {
+    while let Ok(Some(diff)) =
+        tokio::time::timeout(Duration::from_millis(100), updates.next()).await
+    {
         match diff {
             TimelineDiff::Prepend(older) => {
                 rebuilt.splice(0..0, older);
@@ -153,18 +164,28 @@ async fn live_messages_edits_and_removals_arrive_as_diffs() {
     let timeline = b.timeline(chat.id).await.unwrap();
     assert!(timeline.items().is_empty(), "starts empty at the live end");
     let mut updates = timeline.updates();
-    assert_eq!(timeline.paginate_back(5).await.unwrap(), 30, "one window of 100 events");
+    assert_eq!(
+        timeline.paginate_back(5).await.unwrap(),
+        30,
+        "one window of 100 events"
+    );
     assert!(matches!(next(&mut updates).await, TimelineDiff::Prepend(items) if items.len() == 30));
 
     // Live: a new message, an edit of a loaded one, a removal.
     let new = a.send_message(chat.id, "new").await.unwrap();
     match next(&mut updates).await {
         TimelineDiff::Append(item) => {
-            assert_eq!((item.id, item.text.as_str(), item.sender), (new.id, "new", alice.id));
+            assert_eq!(
+                (item.id, item.text.as_str(), item.sender),
+                (new.id, "new", alice.id)
+            );
         }
         other => panic!("expected Append, got {other:?}"),
     }
-    a.edit_message(chat.id, sent[3].id).text("old 3, fixed").await.unwrap();
+    a.edit_message(chat.id, sent[3].id)
+        .text("old 3, fixed")
+        .await
+        .unwrap();
     match next(&mut updates).await {
         TimelineDiff::Set { index, item } => {
             assert_eq!(index, 3);
@@ -199,14 +220,19 @@ async fn edits_of_messages_not_loaded_yet_show_when_they_load() {
         .unwrap();
     let first = a.send_message(chat.id, "first").await.unwrap();
     for n in 0..120 {
-        a.send_message(chat.id, format!("filler {n}")).await.unwrap();
+        a.send_message(chat.id, format!("filler {n}"))
+            .await
+            .unwrap();
     }
     let timeline = b.timeline(chat.id).await.unwrap();
     timeline.paginate_back(1).await.unwrap();
     assert!(!timeline.reached_start());
     assert!(timeline.items().iter().all(|i| i.id != first.id));
     // Edited live while not loaded, then loaded from history.
-    a.edit_message(chat.id, first.id).text("first, edited").await.unwrap();
+    a.edit_message(chat.id, first.id)
+        .text("first, edited")
+        .await
+        .unwrap();
     let mut updates = timeline.updates();
     a.send_message(chat.id, "marker").await.unwrap();
     while !matches!(updates.next().await, Some(TimelineDiff::Append(_))) {}

@@ -115,7 +115,7 @@ impl InboxEntry {
 #[non_exhaustive]
 pub enum InboxChange {
     /// An entry appeared or changed (its new state).
-    Updated(InboxEntry),
+    Updated(Box<InboxEntry>),
     /// A conversation left the inbox: you left or were removed, or it was deleted.
     Removed(ConversationId),
     /// Many entries changed at once (loaded from the server, or reloaded after a history

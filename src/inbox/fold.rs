@@ -121,10 +121,10 @@ impl InboxState {
             | Event::ConversationEdited { meta, conversation } => {
                 self.conversation_event(meta, conversation, &mut out)
             }
-            Event::ConversationRemoved { conversation, .. } => {
-                if self.convs.remove(conversation).is_some() {
-                    out.removed.push(*conversation);
-                }
+            Event::ConversationRemoved { conversation, .. }
+                if self.convs.remove(conversation).is_some() =>
+            {
+                out.removed.push(*conversation);
             }
             Event::MessageSent { meta, message } => self.message_sent(meta, message, &mut out),
             Event::MessageEdited { meta, message } => {
@@ -196,7 +196,11 @@ impl InboxState {
 
     /// The conversation of a persisted event that is newer than what we hold (and records it
     /// as the latest event); `None` for events already reflected or unknown conversations.
-    fn advance(&mut self, conversation: ConversationId, meta: &EventMeta) -> Option<&mut ConvState> {
+    fn advance(
+        &mut self,
+        conversation: ConversationId,
+        meta: &EventMeta,
+    ) -> Option<&mut ConvState> {
         let c = self.convs.get_mut(&conversation)?;
         let seq = meta.seq?;
         if seq <= c.conversation.last_seq {
@@ -240,7 +244,11 @@ impl InboxState {
         let Some(seq) = meta.seq else { return };
         let Some(mine) = conv.participant(self.me).copied() else {
             // We left, were removed, or the conversation is not ours.
-            if self.convs.get(&id).is_some_and(|c| c.conversation.last_seq < seq) {
+            if self
+                .convs
+                .get(&id)
+                .is_some_and(|c| c.conversation.last_seq < seq)
+            {
                 self.convs.remove(&id);
                 out.removed.push(id);
             }
@@ -299,7 +307,10 @@ impl InboxState {
         for c in self.convs.values() {
             if c.conversation.direct || c.conversation.title.is_empty() {
                 for p in &c.conversation.participants {
-                    if p.user != self.me && !self.names.contains_key(&p.user) && !out.contains(&p.user) {
+                    if p.user != self.me
+                        && !self.names.contains_key(&p.user)
+                        && !out.contains(&p.user)
+                    {
                         out.push(p.user);
                     }
                 }
@@ -350,7 +361,12 @@ impl InboxState {
 /// What to call a conversation: the other person of a direct one, the title, or the
 /// participants of an untitled group.
 pub(crate) fn name_of(c: &Conversation, me: UserId, names: &HashMap<UserId, String>) -> String {
-    let name = |u: UserId| names.get(&u).cloned().unwrap_or_else(|| format!("user {u}"));
+    let name = |u: UserId| {
+        names
+            .get(&u)
+            .cloned()
+            .unwrap_or_else(|| format!("user {u}"))
+    };
     let others: Vec<UserId> = c
         .participants
         .iter()
@@ -358,17 +374,27 @@ pub(crate) fn name_of(c: &Conversation, me: UserId, names: &HashMap<UserId, Stri
         .filter(|u| *u != me)
         .collect();
     if c.direct {
-        return others.first().map_or_else(|| "(just you)".to_owned(), |u| name(*u));
+        return others
+            .first()
+            .map_or_else(|| "(just you)".to_owned(), |u| name(*u));
     }
     if !c.title.is_empty() {
         return c.title.clone();
     }
     match others.len() {
         0 => "(just you)".to_owned(),
-        1..=3 => others.iter().map(|u| name(*u)).collect::<Vec<_>>().join(", "),
+        1..=3 => others
+            .iter()
+            .map(|u| name(*u))
+            .collect::<Vec<_>>()
+            .join(", "),
         n => format!(
             "{} and {} others",
-            others[..2].iter().map(|u| name(*u)).collect::<Vec<_>>().join(", "),
+            others[..2]
+                .iter()
+                .map(|u| name(*u))
+                .collect::<Vec<_>>()
+                .join(", "),
             n - 2
         ),
     }

@@ -66,7 +66,11 @@ pub(crate) async fn load(m: &Messenger) -> Result<HashMap<ConversationId, ConvSt
 pub(crate) fn is_gone(e: &crate::Error) -> bool {
     matches!(
         e.code(),
-        Some(ErrorCode::ConversationNotFound | ErrorCode::ConversationDeleted | ErrorCode::NotParticipant)
+        Some(
+            ErrorCode::ConversationNotFound
+                | ErrorCode::ConversationDeleted
+                | ErrorCode::NotParticipant
+        )
     )
 }
 
@@ -186,7 +190,11 @@ pub(crate) async fn rescan(m: &Messenger, c: &mut ConvState) -> Result<()> {
                 }
                 Event::MessageEdited { meta, message } => {
                     edits.entry(message.id).or_insert_with(|| {
-                        (message.text.clone(), message.payload.clone(), meta.timestamp)
+                        (
+                            message.text.clone(),
+                            message.payload.clone(),
+                            meta.timestamp,
+                        )
                     });
                 }
                 Event::MessageSent { meta, message } => {
@@ -200,8 +208,16 @@ pub(crate) async fn rescan(m: &Messenger, c: &mut ConvState) -> Result<()> {
                             id: message.id,
                             seq,
                             sender,
-                            text: if gone { String::new() } else { edit.map_or(&message.text, |e| &e.0).clone() },
-                            payload: if gone { Vec::new() } else { edit.map_or(&message.payload, |e| &e.1).clone() },
+                            text: if gone {
+                                String::new()
+                            } else {
+                                edit.map_or(&message.text, |e| &e.0).clone()
+                            },
+                            payload: if gone {
+                                Vec::new()
+                            } else {
+                                edit.map_or(&message.payload, |e| &e.1).clone()
+                            },
                             sent_at: meta.timestamp,
                             edited_at: edit.map(|e| e.2),
                             removed: gone,

@@ -308,11 +308,14 @@ impl Inbox {
             state.read(conversation, stored, &mut folded);
             if folded.rescan.is_empty() {
                 if let Some(e) = state.entry(conversation, Instant::now()) {
-                    let _ = self.inner.changes.send(InboxChange::Updated(e));
+                    let _ = self.inner.changes.send(InboxChange::Updated(Box::new(e)));
                 }
             }
         }
-        let _ = self.inner.commands.send(Command::Read(conversation, stored));
+        let _ = self
+            .inner
+            .commands
+            .send(Command::Read(conversation, stored));
         Ok(stored)
     }
 

@@ -65,10 +65,7 @@ pub(super) async fn run(
             do_work(&inbox, &m, &mut work, &loaded).await;
         }
         let now = Instant::now();
-        let typing = inbox
-            .lock()
-            .next_typing_expiry()
-            .map(Instant::from_std);
+        let typing = inbox.lock().next_typing_expiry().map(Instant::from_std);
         let wake = [typing, work.retry_at, work.save_due]
             .into_iter()
             .flatten()
@@ -98,7 +95,7 @@ pub(super) async fn run(
         let expired = inbox.lock().expire_typing(std::time::Instant::now());
         for id in expired {
             if let Some(e) = inbox.lock().entry(id, std::time::Instant::now()) {
-                let _ = inner.changes.send(InboxChange::Updated(e));
+                let _ = inner.changes.send(InboxChange::Updated(Box::new(e)));
             }
         }
         if work.save_due.is_some_and(|t| Instant::now() >= t) {
@@ -124,7 +121,7 @@ fn publish(inbox: &Inbox, folded: Folded, work: &mut Work) {
     for id in folded.changed {
         if seen.insert(id) {
             if let Some(e) = inbox.lock().entry(id, now) {
-                let _ = inbox.inner.changes.send(InboxChange::Updated(e));
+                let _ = inbox.inner.changes.send(InboxChange::Updated(Box::new(e)));
             }
         }
     }
@@ -195,7 +192,7 @@ async fn rescan_all(inbox: &Inbox, m: &Messenger, work: &mut Work) -> crate::Res
                     slot.last_message = c.last_message;
                 }
                 if let Some(e) = state.entry(id, std::time::Instant::now()) {
-                    let _ = inbox.inner.changes.send(InboxChange::Updated(e));
+                    let _ = inbox.inner.changes.send(InboxChange::Updated(Box::new(e)));
                 }
             }
             Err(e) if load::is_gone(&e) => {}

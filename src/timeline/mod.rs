@@ -228,7 +228,10 @@ impl Timeline {
             let count = to.min(MAX_RETRANSMIT) as u8;
             let replay = self
                 .messenger
-                .retransmit_events(self.inner.conversation, EventRange::ending_at(Seq(to), count))
+                .retransmit_events(
+                    self.inner.conversation,
+                    EventRange::ending_at(Seq(to), count),
+                )
                 .await?;
             let (got, diff) = self
                 .lock()

@@ -190,7 +190,9 @@ impl Window {
                     },
                 ),
                 Event::MessageSent { meta, message } => {
-                    let Some(sender) = meta.initiator else { continue };
+                    let Some(sender) = meta.initiator else {
+                        continue;
+                    };
                     let mut item = TimelineItem {
                         id: message.id,
                         seq: Seq(seq.get()),
