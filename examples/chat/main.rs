@@ -34,25 +34,9 @@ use futures::StreamExt;
 use tokio::io::{AsyncBufReadExt, BufReader};
 
 mod show;
-use show::{clock, describe, explain, preview, print_list};
+use show::{clear, clock, describe, explain, next_diff, preview, print_list, HELP};
 
 type AnyResult<T> = Result<T, Box<dyn std::error::Error>>;
-
-const HELP: &str = "\
-  /list                      your conversations, newest first (also /l)
-  /open <number or name>     make a conversation current (also /o; a bare number works too)
-  /more [count]              older messages of the current conversation (default 20)
-  /direct <user>             a 1:1 conversation with someone (by user name)
-  /create <title> [user...]  a group chat (quote a title with spaces: \"Team lunch\")
-  /public, /join <uuid>      public conversations, and joining one
-  /add <user...>             add people to the current conversation
-  /who                       participants and what each may do
-  /edit <n> <text>           edit message [n];  /remove <n>  remove it
-  /t                         tell the others you are typing
-  /read                      mark the current conversation read (done as you read, anyway)
-  /leave                     leave the current conversation
-  /quit
-  <text>                     send to the current conversation";
 
 /// The server's default application domain: `alice` means `alice@chatwire.local`.
 const DEFAULT_DOMAIN: &str = "chatwire.local";
@@ -118,8 +102,12 @@ async fn main() -> AnyResult<()> {
                 match chat.command(line.trim()).await {
                     Ok(true) => break,
                     Ok(false) => {}
-                    Err(e) => println!("! {e}"),
+                    Err(e) => match e.downcast_ref::<Error>() {
+                        Some(e) => println!("! {}", explain(e)),
+                        None => println!("! {e}"),
+                    },
                 }
+                chat.shown_something = true;
             }
             change = changes.next() => {
                 let Some(change) = change else { break };
@@ -136,18 +124,12 @@ async fn main() -> AnyResult<()> {
                 if !chat.connection(now) { break }
             }
         }
-        chat.prompt();
+        if std::mem::take(&mut chat.shown_something) {
+            chat.prompt();
+        }
     }
     chat.m.shutdown().await;
     Ok(())
-}
-
-/// The next diff of the open timeline (never, with none open).
-async fn next_diff(updates: &mut Option<TimelineUpdates>) -> Option<TimelineDiff> {
-    match updates {
-        Some(u) => u.next().await,
-        None => std::future::pending().await,
-    }
 }
 
 struct Chat {
@@ -165,6 +147,10 @@ struct Chat {
     /// Who was shown typing in the current conversation.
     typing: HashSet<UserId>,
     offline: bool,
+    /// The start of a message ended with `...`, waiting for the rest.
+    draft: String,
+    /// Something was printed since the last prompt.
+    shown_something: bool,
 }
 
 impl Chat {
@@ -180,7 +166,15 @@ impl Chat {
             unread: HashMap::new(),
             typing: HashSet::new(),
             offline: false,
+            shown_something: false,
+            draft: String::new(),
         }
+    }
+
+    /// Prints an incoming line over the prompt.
+    fn say(&mut self, line: String) {
+        println!("{}{line}", clear());
+        self.shown_something = true;
     }
 
     fn prompt(&self) {
@@ -200,12 +194,14 @@ impl Chat {
         }
         if !line.starts_with('/') {
             let id = self.current_id()?;
-            let text = line.strip_suffix("...").unwrap_or(line);
-            if text.len() < line.len() {
+            if let Some(part) = line.strip_suffix("...") {
+                self.draft.push_str(part);
+                self.draft.push(' ');
                 self.typing_notice(id).await;
                 println!("(draft kept: finish it on the next line)");
                 return Ok(false);
             }
+            let text = format!("{}{line}", std::mem::take(&mut self.draft));
             if let Err(e) = self.m.send_message(id, text).await {
                 println!("! not sent: {}", explain(&e));
             }
@@ -444,7 +440,7 @@ impl Chat {
             TimelineDiff::Append(item) => {
                 self.names_for(std::slice::from_ref(&item)).await;
                 self.shown.push(item.id);
-                println!("\r{}", self.line(self.shown.len(), &item, ""));
+                self.say(self.line(self.shown.len(), &item, ""));
                 if item.sender != self.me {
                     self.read_current().await;
                 }
@@ -452,11 +448,11 @@ impl Chat {
             TimelineDiff::Set { item, .. } => {
                 if let Some(n) = self.shown.iter().position(|id| *id == item.id) {
                     let tag = if item.removed { "" } else { "  <- edited" };
-                    println!("\r{}", self.line(n + 1, &item, tag));
+                    self.say(self.line(n + 1, &item, tag));
                 }
             }
             TimelineDiff::Clear => {
-                println!("\r* history reloaded");
+                self.say("* history reloaded".into());
                 self.shown.clear();
             }
             _ => {}
@@ -473,17 +469,18 @@ impl Chat {
                 } else if entry.unread > before {
                     if let Some(last) = &entry.last_message {
                         let who = self.name(last.sender);
-                        println!(
-                            "\r* {} | {who}: {} ({} unread)",
-                            entry.name,
-                            preview(&last.text),
-                            entry.unread
-                        );
+                        let text = preview(&last.text);
+                        self.say(format!(
+                            "* {} | {who}: {text} ({} unread)",
+                            entry.name, entry.unread
+                        ));
                     }
                 }
             }
             InboxChange::Removed(id) if Some(id) == current => {
-                println!("\r* this conversation is no longer yours (left, removed or deleted)");
+                self.say(
+                    "* this conversation is no longer yours (left, removed or deleted)".into(),
+                );
                 self.close_current();
             }
             _ => {}
@@ -492,8 +489,9 @@ impl Chat {
 
     fn show_typing(&mut self, entry: &InboxEntry) {
         let now: HashSet<UserId> = entry.typing.iter().copied().collect();
-        for user in now.difference(&self.typing) {
-            println!("\r* {} is typing...", self.name(*user));
+        let started: Vec<UserId> = now.difference(&self.typing).copied().collect();
+        for user in started {
+            self.say(format!("* {} is typing...", self.name(user)));
         }
         self.typing = now;
     }
@@ -503,14 +501,16 @@ impl Chat {
         match state {
             ConnectionState::Reconnecting { .. } if !self.offline => {
                 self.offline = true;
-                println!("\r* connection lost; reconnecting (messages you send wait and go out once back)");
+                self.say(
+                    "* connection lost; reconnecting (what you send goes out once back)".into(),
+                );
             }
             ConnectionState::Live if self.offline => {
                 self.offline = false;
-                println!("\r* back online");
+                self.say("* back online".into());
             }
             ConnectionState::Closed { reason } => {
-                println!("\r* disconnected for good: {reason}");
+                self.say(format!("* disconnected for good: {reason}"));
                 return false;
             }
             _ => {}

@@ -142,7 +142,8 @@ async fn do_work(inbox: &Inbox, m: &Messenger, work: &mut Work, loaded: &watch::
                 inbox.lock().convs = convs;
                 work.load = false;
                 work.rescans.clear();
-                work.names = true;
+                // Names first, so that the first snapshot after loading shows them.
+                resolve_names(inbox, m).await;
                 *inbox.inner.saved.lock().unwrap_or_else(|e| e.into_inner()) = None;
                 loaded.send_replace(true);
                 let _ = inbox.inner.changes.send(InboxChange::Reloaded);
