@@ -399,3 +399,154 @@ pub(crate) fn name_of(c: &Conversation, me: UserId, names: &HashMap<UserId, Stri
         ),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::time::UNIX_EPOCH;
+
+    use super::*;
+    use crate::model::Participant;
+    use chatwire_protocol::Permissions;
+
+    fn user(n: u64) -> UserId {
+        UserId::new(n).unwrap()
+    }
+
+    fn meta(who: u64, seq: u64) -> EventMeta {
+        EventMeta {
+            initiator: Some(user(who)),
+            action: String::new(),
+            seq: Some(Seq(seq)),
+            timestamp: UNIX_EPOCH + Duration::from_secs(1_000 + seq),
+            replayed: false,
+        }
+    }
+
+    fn conversation(id: ConversationId, seq: u64, members: &[u64]) -> Conversation {
+        Conversation {
+            id,
+            title: "t".into(),
+            direct: false,
+            uber: false,
+            public: false,
+            custom_data: Default::default(),
+            participants: members
+                .iter()
+                .map(|u| Participant {
+                    user: user(*u),
+                    permissions: Permissions::DEFAULT,
+                    last_read: Seq(0),
+                })
+                .collect(),
+            created_at: UNIX_EPOCH,
+            last_update: UNIX_EPOCH,
+            last_seq: Seq(seq),
+        }
+    }
+
+    fn sent(id: ConversationId, who: u64, seq: u64) -> (Event, MessageId) {
+        let message = Message {
+            id: MessageId::new_v4(),
+            conversation: id,
+            text: format!("m{seq}"),
+            payload: Vec::new(),
+        };
+        let mid = message.id;
+        (
+            Event::MessageSent {
+                meta: meta(who, seq),
+                message,
+            },
+            mid,
+        )
+    }
+
+    /// Me (1) added at seq 2 to a conversation of 2 and 3.
+    fn joined() -> (InboxState, ConversationId) {
+        let id = ConversationId::new_v4();
+        let mut s = InboxState::new(user(1));
+        let now = Instant::now();
+        let added = Event::ConversationEdited {
+            meta: meta(2, 2),
+            conversation: conversation(id, 2, &[2, 3, 1]),
+        };
+        assert_eq!(s.fold(&added, now).added, vec![id]);
+        (s, id)
+    }
+
+    #[test]
+    fn counts_others_messages_after_the_floor_and_not_removed_ones() {
+        let (mut s, id) = joined();
+        let now = Instant::now();
+        let (m3, _) = sent(id, 2, 3);
+        let (m4, removed) = sent(id, 3, 4);
+        let (mine, _) = sent(id, 1, 5);
+        for e in [&m3, &m4, &mine] {
+            s.fold(e, now);
+        }
+        assert_eq!(
+            s.entry(id, now).unwrap().unread,
+            2,
+            "own message not counted"
+        );
+        // A replayed duplicate changes nothing.
+        assert!(s.fold(&m3, now).changed.is_empty());
+        let removal = Event::MessageRemoved {
+            meta: meta(3, 6),
+            conversation: id,
+            message: removed,
+        };
+        s.fold(&removal, now);
+        assert_eq!(s.entry(id, now).unwrap().unread, 1);
+        let last = s.entry(id, now).unwrap().last_message.unwrap();
+        assert_eq!((last.text.as_str(), last.sender), ("m5", user(1)));
+    }
+
+    #[test]
+    fn read_marks_move_the_count_and_a_mark_moved_back_asks_for_a_recount() {
+        let (mut s, id) = joined();
+        let now = Instant::now();
+        for seq in 3..=6 {
+            s.fold(&sent(id, 2, seq).0, now);
+        }
+        assert_eq!(s.entry(id, now).unwrap().unread, 4);
+        let read = |seq| Event::Read {
+            meta: meta(1, 0),
+            conversation: id,
+            seq: Seq(seq),
+        };
+        // Someone else's mark does not count; ours does.
+        let mut theirs = read(6);
+        if let Event::Read { meta, .. } = &mut theirs {
+            meta.initiator = Some(user(2));
+        }
+        s.fold(&theirs, now);
+        assert_eq!(s.entry(id, now).unwrap().unread, 4);
+        let f = s.fold(&read(4), now);
+        assert!(f.rescan.is_empty());
+        assert_eq!(s.entry(id, now).unwrap().unread, 2);
+        // Back below what is still counted: a recount is needed.
+        assert_eq!(s.fold(&read(3), now).rescan, vec![id]);
+    }
+
+    #[test]
+    fn leaving_removes_and_typing_expires() {
+        let (mut s, id) = joined();
+        let t0 = Instant::now();
+        let typing = Event::Typing {
+            meta: meta(2, 0),
+            conversation: id,
+        };
+        s.fold(&typing, t0);
+        assert_eq!(s.entry(id, t0).unwrap().typing, vec![user(2)]);
+        assert_eq!(s.next_typing_expiry(), Some(t0 + TYPING_EXPIRY));
+        assert_eq!(s.expire_typing(t0 + TYPING_EXPIRY), vec![id]);
+        assert!(s.entry(id, t0).unwrap().typing.is_empty());
+        let left = Event::ConversationEdited {
+            meta: meta(1, 3),
+            conversation: conversation(id, 3, &[2, 3]),
+        };
+        assert_eq!(s.fold(&left, t0).removed, vec![id]);
+        assert!(s.entries(t0).is_empty());
+    }
+}
