@@ -459,7 +459,7 @@ impl Chat {
         if !c.direct && old_title != c.title {
             println!("{place}{who} renamed it \"{}\"", c.title);
         }
-        if meta.action == "editParticipants" {
+        if meta.action.name() == "editParticipants" {
             println!("{place}{who} changed permissions");
         }
     }

@@ -11,6 +11,8 @@ mod history;
 mod message;
 mod messenger;
 mod model;
+mod notifications;
+mod request_id;
 pub mod store;
 mod stream;
 #[cfg(feature = "testing")]
@@ -27,13 +29,16 @@ pub use config::{
     DEFAULT_KEEP_ALIVE, DEFAULT_REQUEST_TIMEOUT, TYPING_THROTTLE,
 };
 pub use conversation::{
-    ConversationEdit, CustomDataPatch, NewConversation, NewParticipant, PERMISSIONS_KEY,
+    default_permissions_from, default_permissions_value, ConversationEdit, CustomDataPatch,
+    NewConversation, NewParticipant, PERMISSIONS_KEY,
 };
 pub use error::{ConnectStage, Error, Result};
-pub use event::{ConnectionState, Event, EventMeta, Tokens};
+pub use event::{ConnectionState, Event, EventAction, EventMeta, Tokens};
 pub use history::{EventRange, History, Replay};
 pub use message::{MessageEdit, MessageSend};
 pub use messenger::Messenger;
 pub use model::{Conversation, Message, Participant, PrivateUserData, User};
+pub use notifications::Notification;
+pub use request_id::RequestId;
 pub use stream::{AckMode, EventStream};
 pub use users::UserEdit;

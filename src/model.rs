@@ -198,14 +198,15 @@ impl From<ConversationObject> for Conversation {
     }
 }
 
-/// A message.
+/// A message, as one of its events carries it: the send, or an edit.
 ///
 /// # Examples
 /// ```no_run
 /// # async fn demo(m: chatwire::Messenger, chat: chatwire::ConversationId) -> chatwire::Result<()> {
 /// let message = m.send_message(chat, "hello").await?;
 /// assert_eq!(message.text, "hello");
-/// assert!(message.payload.is_empty());
+/// assert_eq!(Some(message.sender), m.user_id());
+/// println!("seq {} at {:?}", message.seq, message.time);
 /// # Ok(()) }
 /// ```
 #[derive(Debug, Clone, PartialEq)]
@@ -219,15 +220,35 @@ pub struct Message {
     pub text: String,
     /// Payload objects exactly as sent.
     pub payload: Vec<JsonMap>,
+    /// The user who sent it: the initiator of its event (as the official SDKs' `sender`).
+    ///
+    /// For the version an edit produces ([`Event::MessageEdited`](crate::Event::MessageEdited),
+    /// [`Messenger::edit_message`](crate::Messenger::edit_message)) the wire names only the
+    /// user who made the edit, so this is the editor there: the same user unless the edit
+    /// used the `EDIT_ALL` permission.
+    pub sender: UserId,
+    /// The seq of the event that carried this version (the send, or the edit).
+    pub seq: Seq,
+    /// When that event happened (the server's stored time, whole seconds).
+    pub time: SystemTime,
 }
 
-impl From<MessageObject> for Message {
-    fn from(m: MessageObject) -> Self {
-        Message {
+impl Message {
+    /// The message of a persisted event's payload (`onSendMessage`, `onEditMessage`).
+    pub(crate) fn from_event(
+        m: MessageObject,
+        initiator: Option<UserId>,
+        seq: Option<Seq>,
+        timestamp: i64,
+    ) -> Option<Message> {
+        Some(Message {
             id: m.uuid,
             conversation: m.conversation,
             text: m.text,
             payload: m.payload,
-        }
+            sender: initiator?,
+            seq: seq?,
+            time: time(timestamp),
+        })
     }
 }
