@@ -2,8 +2,14 @@
 //!
 //! [`Conversation::default_permissions`] lives with the rule it reads, in
 //! `conversation/permissions.rs`.
+//!
+//! Every model type implements `serde::Serialize` and `Deserialize`, so an application can cache
+//! what it received (as the official SDKs' `toCache`/`fromCache` allow) and read it back as the
+//! same value. Times are stored as seconds and nanoseconds since the UNIX epoch.
 
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use serde::{Deserialize, Serialize};
 
 use chatwire_protocol::{
     ConversationId, ConversationObject, JsonMap, MessageId, MessageObject, ParticipantObject,
@@ -27,7 +33,7 @@ pub(crate) fn time(secs: i64) -> SystemTime {
 /// }
 /// # Ok(()) }
 /// ```
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[non_exhaustive]
 pub struct User {
     /// IM user id.
@@ -53,7 +59,7 @@ pub struct User {
 /// println!("in {} conversations, left {}", private.conversations.len(), private.left_conversations.len());
 /// # Ok(()) }
 /// ```
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[non_exhaustive]
 pub struct PrivateUserData {
     /// Private custom data.
@@ -104,7 +110,7 @@ impl From<UserObject> for User {
 /// }
 /// # Ok(()) }
 /// ```
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[non_exhaustive]
 pub struct Participant {
     /// The user.
@@ -138,7 +144,7 @@ impl From<ParticipantObject> for Participant {
 /// println!("{} (last seq {})", conversation.title, conversation.last_seq);
 /// # Ok(()) }
 /// ```
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[non_exhaustive]
 pub struct Conversation {
     /// The uuid.
@@ -209,7 +215,7 @@ impl From<ConversationObject> for Conversation {
 /// println!("seq {} at {:?}", message.seq, message.time);
 /// # Ok(()) }
 /// ```
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[non_exhaustive]
 pub struct Message {
     /// The uuid.

@@ -254,3 +254,48 @@ async fn default_permissions_use_the_demo_clients_boolean_object() {
         Some(Permissions::WRITE | Permissions::EDIT)
     );
 }
+
+#[tokio::test]
+async fn model_values_round_trip_through_serde_for_caching() {
+    let server = TestServer::start().await;
+    let alice = server.add_user("alice").await;
+    let bob = server.add_user("bob").await;
+    let a = login(&server, &alice).await;
+    let chat = a
+        .create_conversation(
+            NewConversation::chat()
+                .title("cached")
+                .participant(bob.id)
+                .custom_data(common::obj(json!({"topic": "lunch"}))),
+        )
+        .await
+        .unwrap();
+    let payload = common::obj(json!({"kind": "poll", "options": [1, 2]}));
+    let message = a
+        .send_message(chat.id, "hi")
+        .payload(vec![payload])
+        .await
+        .unwrap();
+    let me = a.me().await.unwrap();
+    let other = a.get_user(bob.id).await.unwrap();
+
+    fn round_trip<T>(value: &T) -> T
+    where
+        T: serde::Serialize + serde::de::DeserializeOwned,
+    {
+        let text = serde_json::to_string(value).unwrap();
+        serde_json::from_str(&text).unwrap()
+    }
+    assert_eq!(round_trip(&chat), chat);
+    assert_eq!(round_trip(&chat.participants[0]), chat.participants[0]);
+    assert_eq!(round_trip(&message), message);
+    assert_eq!(round_trip(&me), me);
+    assert!(
+        me.private.is_some(),
+        "the own record, with its private part"
+    );
+    assert_eq!(round_trip(&other), other);
+    let cached = serde_json::to_value(&message).unwrap();
+    assert_eq!(cached["text"], "hi");
+    assert_eq!(cached["payload"][0]["kind"], "poll");
+}
