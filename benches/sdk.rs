@@ -28,9 +28,7 @@ use chatwire::protocol::{
     parse_server_frame, ConversationObject, EventName, EventObject, EventPayload, MessageObject,
     ParticipantObject, ServerFrame, ServerMessage,
 };
-use chatwire::{
-    Conversation, ConversationId, JsonMap, Message, MessageId, Permissions, Seq, UserId,
-};
+use chatwire::{Conversation, ConversationId, JsonMap, MessageId, Permissions, Seq, UserId};
 use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
 use serde_json::{json, Value};
 
@@ -126,7 +124,8 @@ fn retransmit_text(seq: u64, first: u64, last: u64) -> String {
 /// What the SDK produces from a frame, kept only to be black-boxed.
 #[allow(dead_code)]
 enum Dispatched {
-    Message(Option<Seq>, Message),
+    // The SDK's `Message` is built from these inside the crate (moves only).
+    Message(Option<Seq>, Option<UserId>, MessageObject),
     Conversation(Option<Seq>, Conversation),
     Other,
 }
@@ -147,9 +146,10 @@ fn dispatch(text: &str) -> Option<Dispatched> {
         event => (event, frame.payload),
     };
     let seq = payload.seq;
+    let initiator = payload.initiator;
     Some(match (event, payload.object?) {
         (EventName::SendMessage | EventName::EditMessage, EventObject::Message(m)) => {
-            Dispatched::Message(seq, m.into())
+            Dispatched::Message(seq, initiator, m)
         }
         (
             EventName::CreateConversation | EventName::EditConversation,

@@ -33,8 +33,10 @@ pub(crate) fn conversation(frame: ServerFrame) -> Result<Conversation> {
 
 /// A message (`sendMessage`, `editMessage`).
 pub(crate) fn message(frame: ServerFrame) -> Result<Message> {
-    match frame.payload.object {
-        Some(EventObject::Message(m)) => Ok(m.into()),
+    let p = frame.payload;
+    match p.object {
+        Some(EventObject::Message(m)) => Message::from_event(m, p.initiator, p.seq, p.timestamp)
+            .ok_or_else(|| unexpected("a message with its initiator and seq")),
         _ => Err(unexpected("a message")),
     }
 }

@@ -4,10 +4,11 @@ use std::fmt;
 use std::time::SystemTime;
 
 use chatwire_protocol::{
-    ConversationId, ErrorCode, EventName, EventObject, MessageId, Seq, ServerFrame, UserId,
+    Action, ConversationId, ErrorCode, EventName, EventObject, MessageId, Seq, ServerFrame, UserId,
 };
 
 use crate::model::{time, Conversation, Message, User};
+use crate::request_id::RequestId;
 
 /// What every server event carries.
 ///
@@ -17,6 +18,9 @@ use crate::model::{time, Conversation, Message, User};
 /// if let Some(meta) = event.meta() {
 ///     let who = meta.initiator.map(|u| u.to_string()).unwrap_or_default();
 ///     println!("{} by {who} (seq {:?}, replayed: {})", meta.action, meta.seq, meta.replayed);
+///     if meta.action == chatwire::EventAction::Request(chatwire::protocol::Action::SendMessage) {
+///         println!("a message, caused by request {:?}", meta.request_id);
+///     }
 /// }
 /// # }
 /// ```
@@ -26,13 +30,66 @@ pub struct EventMeta {
     /// The user whose request caused the event.
     pub initiator: Option<UserId>,
     /// The action that caused it (`sendMessage`, `addParticipants`, ...).
-    pub action: String,
+    pub action: EventAction,
+    /// The id of the call that caused it, on every device that receives the event (`None` for
+    /// events the server emits on its own and for events replayed from history). Compare it
+    /// with the id a call exposes ([`MessageSend::request_id`](crate::MessageSend::request_id)
+    /// and the other builders).
+    pub request_id: Option<RequestId>,
     /// The event's seq (persisted events only).
     pub seq: Option<Seq>,
     /// When it happened (persisted events: the stored time, identical in replays).
     pub timestamp: SystemTime,
     /// Delivered by the SDK's catch-up (`retransmitEvents`) rather than live.
     pub replayed: bool,
+}
+
+/// What caused an event: the client request, or the server's own action.
+///
+/// # Examples
+/// ```
+/// use chatwire::{protocol::Action, EventAction};
+/// let action = EventAction::from_wire("addParticipants");
+/// assert_eq!(action, EventAction::Request(Action::AddParticipants));
+/// assert_eq!(action.to_string(), "addParticipants");
+/// assert_eq!(EventAction::from_wire("removeEmptyConversation"), EventAction::RemoveEmptyConversation);
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum EventAction {
+    /// A client request (its wire name is [`Action::name`]).
+    Request(Action),
+    /// The server removed a conversation because its last participant left or was removed
+    /// (`removeEmptyConversation`).
+    RemoveEmptyConversation,
+    /// A name this SDK version does not know, kept verbatim (`UNKNOWN` when the server had none).
+    Other(String),
+}
+
+impl EventAction {
+    /// The action for an `on_incoming_event` value.
+    pub fn from_wire(name: &str) -> Self {
+        match Action::from_name(name) {
+            Some(action) => EventAction::Request(action),
+            None if name == "removeEmptyConversation" => EventAction::RemoveEmptyConversation,
+            None => EventAction::Other(name.to_string()),
+        }
+    }
+
+    /// The wire name (`sendMessage`, `removeEmptyConversation`, ...).
+    pub fn name(&self) -> &str {
+        match self {
+            EventAction::Request(action) => action.name(),
+            EventAction::RemoveEmptyConversation => "removeEmptyConversation",
+            EventAction::Other(name) => name,
+        }
+    }
+}
+
+impl fmt::Display for EventAction {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
 }
 
 /// The state of the connection.
@@ -407,7 +464,8 @@ impl Event {
         let p = frame.payload;
         let meta = EventMeta {
             initiator: p.initiator,
-            action: p.on_incoming_event,
+            action: EventAction::from_wire(&p.on_incoming_event),
+            request_id: frame.request_uuid.map(RequestId::from_wire),
             seq: p.seq,
             timestamp: time(p.timestamp),
             replayed,
@@ -432,12 +490,12 @@ impl Event {
                 }
             }
             (EventName::SendMessage, EventObject::Message(m)) => Event::MessageSent {
+                message: Message::from_event(m, p.initiator, p.seq, p.timestamp)?,
                 meta,
-                message: m.into(),
             },
             (EventName::EditMessage, EventObject::Message(m)) => Event::MessageEdited {
+                message: Message::from_event(m, p.initiator, p.seq, p.timestamp)?,
                 meta,
-                message: m.into(),
             },
             (EventName::RemoveMessage, EventObject::MessageRef(m)) => Event::MessageRemoved {
                 meta,

@@ -12,6 +12,8 @@ mod inbox;
 mod message;
 mod messenger;
 mod model;
+mod notifications;
+mod request_id;
 pub mod store;
 mod stream;
 #[cfg(feature = "testing")]
@@ -30,10 +32,11 @@ pub use config::{
     DEFAULT_KEEP_ALIVE, DEFAULT_REQUEST_TIMEOUT, TYPING_THROTTLE,
 };
 pub use conversation::{
-    ConversationEdit, CustomDataPatch, NewConversation, NewParticipant, PERMISSIONS_KEY,
+    default_permissions_from, default_permissions_value, ConversationEdit, CustomDataPatch,
+    NewConversation, NewParticipant, PERMISSIONS_KEY,
 };
 pub use error::{ConnectStage, Error, Result};
-pub use event::{ConnectionState, Event, EventMeta, Tokens};
+pub use event::{ConnectionState, Event, EventAction, EventMeta, Tokens};
 pub use history::{EventRange, History, Replay};
 pub use inbox::{
     Inbox, InboxChange, InboxChanges, InboxEntry, LastMessage, INBOX_CHANGE_BUFFER, TYPING_EXPIRY,
@@ -41,6 +44,8 @@ pub use inbox::{
 pub use message::{MessageEdit, MessageSend};
 pub use messenger::Messenger;
 pub use model::{Conversation, Message, Participant, PrivateUserData, User};
+pub use notifications::Notification;
+pub use request_id::RequestId;
 pub use stream::{AckMode, EventStream};
 pub use timeline::{Timeline, TimelineDiff, TimelineItem, TimelineUpdates, TIMELINE_CAPACITY};
 pub use users::UserEdit;

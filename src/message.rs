@@ -10,6 +10,7 @@ use futures::future::BoxFuture;
 
 use crate::error::Result;
 use crate::model::Message;
+use crate::request_id::RequestId;
 use crate::{checks, decode, Messenger};
 
 /// Builder of [`Messenger::send_message`]; await it to send.
@@ -39,9 +40,17 @@ pub struct MessageSend<'a> {
     text: String,
     payload: Vec<JsonMap>,
     key: Option<String>,
+    id: RequestId,
 }
 
 impl MessageSend<'_> {
+    /// The id this call is sent with, chosen when it was built. The events it causes carry it in
+    /// [`EventMeta::request_id`](crate::EventMeta::request_id), on every device: see
+    /// [`RequestId`](crate::RequestId).
+    pub fn request_id(&self) -> &RequestId {
+        &self.id
+    }
+
     /// The idempotency key of this send (default: a new UUID). The message is sent with it on
     /// every attempt, across reconnects and restarts, so the server carries it out once; give a
     /// key derived from what the message answers to make the answer itself happen once, even if
@@ -98,7 +107,11 @@ impl<'a> IntoFuture for MessageSend<'a> {
                 return Err(checks::empty_message(false).into());
             }
             let request = Request::SendMessage(message);
-            decode::message(self.messenger.call_one_keyed(request, self.key).await?)
+            decode::message(
+                self.messenger
+                    .call_one_with(request, self.key, self.id)
+                    .await?,
+            )
         })
     }
 }
@@ -135,9 +148,17 @@ pub struct MessageEdit<'a> {
     text: Option<String>,
     payload: Option<Vec<JsonMap>>,
     key: Option<String>,
+    id: RequestId,
 }
 
 impl MessageEdit<'_> {
+    /// The id this call is sent with, chosen when it was built. The events it causes carry it in
+    /// [`EventMeta::request_id`](crate::EventMeta::request_id), on every device: see
+    /// [`RequestId`](crate::RequestId).
+    pub fn request_id(&self) -> &RequestId {
+        &self.id
+    }
+
     /// The idempotency key of this edit (default: a new UUID); see
     /// [`MessageSend::idempotency_key`].
     ///
@@ -203,7 +224,11 @@ impl<'a> IntoFuture for MessageEdit<'a> {
                 checks::idempotency_key(key)?;
             }
             let request = Request::EditMessage(edit);
-            decode::message(self.messenger.call_one_keyed(request, self.key).await?)
+            decode::message(
+                self.messenger
+                    .call_one_with(request, self.key, self.id)
+                    .await?,
+            )
         })
     }
 }
@@ -233,6 +258,7 @@ impl Messenger {
             text: text.into(),
             payload: Vec::new(),
             key: None,
+            id: RequestId::new(),
         }
     }
 
@@ -261,6 +287,7 @@ impl Messenger {
             text: None,
             payload: None,
             key: None,
+            id: RequestId::new(),
         }
     }
 

@@ -16,6 +16,7 @@ use crate::config::{Config, MessengerBuilder, TYPING_THROTTLE};
 use crate::connection::{self, Command, CommandSender, Outputs, Task};
 use crate::error::{Error, Result};
 use crate::event::{ConnectionState, Tokens};
+use crate::request_id::RequestId;
 use crate::stream::{Acks, EventStream};
 
 struct Shared {
@@ -359,6 +360,16 @@ impl Messenger {
         request: Request,
         key: Option<String>,
     ) -> Result<Vec<ServerFrame>> {
+        self.call_with(request, key, RequestId::new()).await
+    }
+
+    /// [`Messenger::call_keyed`] with the request id the caller chose (and exposed).
+    pub(crate) async fn call_with(
+        &self,
+        request: Request,
+        key: Option<String>,
+        id: RequestId,
+    ) -> Result<Vec<ServerFrame>> {
         let timeout = self.shared.config.request_timeout;
         let deadline = tokio::time::Instant::now() + timeout;
         let change = connection::is_change(&request);
@@ -368,6 +379,7 @@ impl Messenger {
             reply,
             deadline,
             key,
+            id,
         };
         match tokio::time::timeout_at(deadline, self.shared.commands.send(command)).await {
             Err(_) => return Err(Error::Timeout(timeout)),
@@ -394,16 +406,17 @@ impl Messenger {
 
     /// Sends a single-reply request and returns the object of the reply.
     pub(crate) async fn call_one(&self, request: Request) -> Result<ServerFrame> {
-        self.call_one_keyed(request, None).await
+        self.call_one_with(request, None, RequestId::new()).await
     }
 
-    /// [`Messenger::call_one`] with the idempotency key of a change.
-    pub(crate) async fn call_one_keyed(
+    /// [`Messenger::call_one`] with an idempotency key and the request id the caller chose.
+    pub(crate) async fn call_one_with(
         &self,
         request: Request,
         key: Option<String>,
+        id: RequestId,
     ) -> Result<ServerFrame> {
-        self.call_keyed(request, key)
+        self.call_with(request, key, id)
             .await?
             .into_iter()
             .next()

@@ -2,8 +2,14 @@
 //!
 //! [`Conversation::default_permissions`] lives with the rule it reads, in
 //! `conversation/permissions.rs`.
+//!
+//! Every model type implements `serde::Serialize` and `Deserialize`, so an application can cache
+//! what it received (as the official SDKs' `toCache`/`fromCache` allow) and read it back as the
+//! same value. Times are stored as seconds and nanoseconds since the UNIX epoch.
 
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use serde::{Deserialize, Serialize};
 
 use chatwire_protocol::{
     ConversationId, ConversationObject, JsonMap, MessageId, MessageObject, ParticipantObject,
@@ -27,7 +33,7 @@ pub(crate) fn time(secs: i64) -> SystemTime {
 /// }
 /// # Ok(()) }
 /// ```
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[non_exhaustive]
 pub struct User {
     /// IM user id.
@@ -53,7 +59,7 @@ pub struct User {
 /// println!("in {} conversations, left {}", private.conversations.len(), private.left_conversations.len());
 /// # Ok(()) }
 /// ```
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[non_exhaustive]
 pub struct PrivateUserData {
     /// Private custom data.
@@ -104,7 +110,7 @@ impl From<UserObject> for User {
 /// }
 /// # Ok(()) }
 /// ```
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[non_exhaustive]
 pub struct Participant {
     /// The user.
@@ -138,7 +144,7 @@ impl From<ParticipantObject> for Participant {
 /// println!("{} (last seq {})", conversation.title, conversation.last_seq);
 /// # Ok(()) }
 /// ```
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[non_exhaustive]
 pub struct Conversation {
     /// The uuid.
@@ -198,17 +204,18 @@ impl From<ConversationObject> for Conversation {
     }
 }
 
-/// A message.
+/// A message, as one of its events carries it: the send, or an edit.
 ///
 /// # Examples
 /// ```no_run
 /// # async fn demo(m: chatwire::Messenger, chat: chatwire::ConversationId) -> chatwire::Result<()> {
 /// let message = m.send_message(chat, "hello").await?;
 /// assert_eq!(message.text, "hello");
-/// assert!(message.payload.is_empty());
+/// assert_eq!(Some(message.sender), m.user_id());
+/// println!("seq {} at {:?}", message.seq, message.time);
 /// # Ok(()) }
 /// ```
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[non_exhaustive]
 pub struct Message {
     /// The uuid.
@@ -219,15 +226,35 @@ pub struct Message {
     pub text: String,
     /// Payload objects exactly as sent.
     pub payload: Vec<JsonMap>,
+    /// The user who sent it: the initiator of its event (as the official SDKs' `sender`).
+    ///
+    /// For the version an edit produces ([`Event::MessageEdited`](crate::Event::MessageEdited),
+    /// [`Messenger::edit_message`](crate::Messenger::edit_message)) the wire names only the
+    /// user who made the edit, so this is the editor there: the same user unless the edit
+    /// used the `EDIT_ALL` permission.
+    pub sender: UserId,
+    /// The seq of the event that carried this version (the send, or the edit).
+    pub seq: Seq,
+    /// When that event happened (the server's stored time, whole seconds).
+    pub time: SystemTime,
 }
 
-impl From<MessageObject> for Message {
-    fn from(m: MessageObject) -> Self {
-        Message {
+impl Message {
+    /// The message of a persisted event's payload (`onSendMessage`, `onEditMessage`).
+    pub(crate) fn from_event(
+        m: MessageObject,
+        initiator: Option<UserId>,
+        seq: Option<Seq>,
+        timestamp: i64,
+    ) -> Option<Message> {
+        Some(Message {
             id: m.uuid,
             conversation: m.conversation,
             text: m.text,
             payload: m.payload,
-        }
+            sender: initiator?,
+            seq: seq?,
+            time: time(timestamp),
+        })
     }
 }

@@ -12,6 +12,7 @@ use futures::future::BoxFuture;
 use crate::error::Result;
 use crate::messenger::dedup;
 use crate::model::User;
+use crate::request_id::RequestId;
 use crate::{checks, decode, Messenger};
 
 impl Messenger {
@@ -66,11 +67,7 @@ impl Messenger {
     /// # Ok(()) }
     /// ```
     pub async fn get_user_by_name(&self, name: &str) -> Result<User> {
-        let full = if name.contains('@') {
-            name.to_lowercase()
-        } else {
-            format!("{}@{}", name.to_lowercase(), self.domain())
-        };
+        let full = self.full_name(name);
         decode::user(self.call_one(Request::GetUser(UserRef::Name(full))).await?)
     }
 
@@ -108,6 +105,55 @@ impl Messenger {
         Ok(out)
     }
 
+    /// Any number of users by name (`name@app.account`, or just `name` for a user of your own
+    /// application), in the order given (duplicates once); the SDK sends batches of 50. The
+    /// official SDKs' `getUsers` by names.
+    ///
+    /// # Errors
+    /// The [common errors](crate::Messenger#errors), and:
+    /// - [`Error::InvalidArgument`](crate::Error::InvalidArgument)
+    ///   ([`EmptyList`](crate::InvalidArgumentKind::EmptyList)) when no name is given (nothing is
+    ///   sent).
+    /// - [`Error::Server`](crate::Error::Server) with code 25
+    ///   ([`ErrorCode::UserNotFound`](crate::ErrorCode::UserNotFound)) when any user of a batch is
+    ///   unknown.
+    ///
+    /// # Examples
+    /// ```no_run
+    /// # async fn demo(m: chatwire::Messenger) -> chatwire::Result<()> {
+    /// let users = m.get_users_by_names(["alice", "bob@chatwire.local"]).await?;
+    /// for user in users {
+    ///     println!("{} is user {}", user.name, user.id);
+    /// }
+    /// # Ok(()) }
+    /// ```
+    pub async fn get_users_by_names<S: AsRef<str>>(
+        &self,
+        names: impl IntoIterator<Item = S>,
+    ) -> Result<Vec<User>> {
+        let names = dedup(names.into_iter().map(|n| self.full_name(n.as_ref())));
+        checks::non_empty(&names, "get_users_by_names")?;
+        let mut out = Vec::with_capacity(names.len());
+        for batch in names.chunks(MAX_GET_USERS) {
+            let request = Request::GetUsers(GetUsers {
+                users: batch.iter().map(|n| UserRef::Name(n.clone())).collect(),
+            });
+            for frame in self.call(request).await? {
+                out.push(decode::user(frame)?);
+            }
+        }
+        Ok(out)
+    }
+
+    /// `name` in the canonical full form (lower case; our own domain when none is given).
+    fn full_name(&self, name: &str) -> String {
+        if name.contains('@') {
+            name.to_lowercase()
+        } else {
+            format!("{}@{}", name.to_lowercase(), self.domain())
+        }
+    }
+
     /// Replaces your public and/or private custom data; see [`UserEdit`].
     ///
     /// # Errors
@@ -126,6 +172,7 @@ impl Messenger {
         UserEdit {
             messenger: self,
             request: EditUser::default(),
+            id: RequestId::new(),
         }
     }
 
@@ -275,9 +322,17 @@ impl Messenger {
 pub struct UserEdit<'a> {
     messenger: &'a Messenger,
     request: EditUser,
+    id: RequestId,
 }
 
 impl UserEdit<'_> {
+    /// The id this call is sent with, chosen when it was built. The events it causes carry it in
+    /// [`EventMeta::request_id`](crate::EventMeta::request_id), on every device: see
+    /// [`RequestId`](crate::RequestId).
+    pub fn request_id(&self) -> &RequestId {
+        &self.id
+    }
+
     /// Replaces the public custom data (default: unchanged).
     ///
     /// # Examples
@@ -324,7 +379,7 @@ impl<'a> IntoFuture for UserEdit<'a> {
             }
             decode::user(
                 self.messenger
-                    .call_one(Request::EditUser(self.request))
+                    .call_one_with(Request::EditUser(self.request), None, self.id)
                     .await?,
             )
         })

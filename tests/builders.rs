@@ -70,7 +70,7 @@ async fn chat_preset_gives_members_15() {
     assert!(!bob.contains(Permissions::EDIT_ALL));
     assert!(!bob.contains(Permissions::REMOVE_ALL));
     assert!(!bob.is_owner());
-    assert_eq!(c.custom_data[PERMISSIONS_KEY], json!(15));
+    assert_eq!(c.custom_data[PERMISSIONS_KEY], stored(15));
     assert_eq!(c.default_permissions(), Some(NewConversation::CHAT));
     assert!(!c.direct && !c.public && !c.uber);
 
@@ -103,7 +103,7 @@ async fn chat_flags_custom_data_and_explicit_permissions() {
     assert!(c.public && c.uber && !c.direct);
     assert_eq!(
         serde_json::Value::Object(c.custom_data.clone()),
-        json!({"topic": "x", "n": 1, "permissions": 15})
+        json!({"topic": "x", "n": 1, "permissions": stored(15)})
     );
     assert_eq!(perms(&c, t.bob.id), 1);
     assert_eq!(perms(&c, t.carol.id), 15);
@@ -125,7 +125,7 @@ async fn chat_flags_custom_data_and_explicit_permissions() {
         .unwrap();
     assert_eq!(perms(&c3, t.bob.id), 3);
     assert_eq!(perms(&c3, t.carol.id), 3);
-    assert_eq!(c3.custom_data[PERMISSIONS_KEY], json!(3));
+    assert_eq!(c3.custom_data[PERMISSIONS_KEY], stored(3));
     let c3 = t.a.add_participants(c3.id, [t.dave.id]).await.unwrap();
     assert_eq!(perms(&c3, t.dave.id), 3);
 }
@@ -242,7 +242,7 @@ async fn broadcast_preset_members_read_only() {
                 .await
                 .unwrap();
         assert_eq!(perms(&c, t.bob.id), 0);
-        assert_eq!(c.custom_data[PERMISSIONS_KEY], json!(0));
+        assert_eq!(c.custom_data[PERMISSIONS_KEY], stored(0));
         assert_eq!(c.default_permissions(), Some(Permissions::NONE));
         assert_eq!(code_of(t.b.send_message(c.id, "can I?").await), 12);
         let m = t.a.send_message(c.id, "owner can").await.unwrap();
@@ -278,7 +278,7 @@ async fn custom_data_patch_keeps_untouched_keys() {
             .unwrap();
     assert_eq!(
         Value::Object(e.custom_data.clone()),
-        json!({"a": 2, "b": {"x": [1, 2]}, "d": [true, null], "permissions": 15})
+        json!({"a": 2, "b": {"x": [1, 2]}, "d": [true, null], "permissions": stored(15)})
     );
     assert_eq!(e.title, c.title, "title untouched");
     let got = t.b.get_conversation(c.id).await;
@@ -295,7 +295,7 @@ async fn custom_data_patch_keeps_untouched_keys() {
             .unwrap();
     assert_eq!(
         Value::Object(e2.custom_data.clone()),
-        json!({"a": 2, "b": "replaced", "d": [true, null], "permissions": 15})
+        json!({"a": 2, "b": "replaced", "d": [true, null], "permissions": stored(15)})
     );
     assert_eq!(e2.title, "renamed");
     // an empty patch changes nothing
@@ -343,7 +343,7 @@ async fn add_participants_uses_stored_default_and_explicit_overrides() {
         )
         .await
         .unwrap();
-    assert_eq!(c.custom_data[PERMISSIONS_KEY], json!(5));
+    assert_eq!(c.custom_data[PERMISSIONS_KEY], stored(5));
     let c2 =
         t.a.add_participants(
             c.id,
@@ -431,7 +431,7 @@ async fn edit_permissions_updates_default_and_every_member() {
     let new = Permissions::WRITE | Permissions::EDIT_ALL;
     let c2 = t.a.edit_permissions(c.id, new).await.unwrap();
     assert_eq!(c2.default_permissions(), Some(new));
-    assert_eq!(c2.custom_data[PERMISSIONS_KEY], json!(17));
+    assert_eq!(c2.custom_data[PERMISSIONS_KEY], stored(17));
     assert_eq!(c2.custom_data["other"], json!("kept"));
     assert_eq!(perms(&c2, t.alice.id), 65535, "owner untouched");
     assert_eq!(perms(&c2, t.bob.id), 65535, "admin untouched");
@@ -474,4 +474,9 @@ async fn edit_permissions_updates_default_and_every_member() {
         code_of(t.b.edit_permissions(solo.id, Permissions::ALL).await),
         19
     );
+}
+
+/// The stored form of a default of `bits` (the demo clients' object of booleans).
+fn stored(bits: u16) -> serde_json::Value {
+    chatwire::default_permissions_value(Permissions::from_bits(bits))
 }

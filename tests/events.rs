@@ -22,7 +22,7 @@ fn assert_meta(
     start: SystemTime,
 ) {
     assert_eq!(meta.initiator, Some(initiator), "initiator of {action}");
-    assert_eq!(meta.action, action);
+    assert_eq!(meta.action.name(), action);
     assert_eq!(meta.seq, seq.map(Seq), "seq of {action}");
     assert!(!meta.replayed, "{action} live, not replayed");
     assert_recent(meta.timestamp, start);

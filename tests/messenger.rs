@@ -724,14 +724,14 @@ async fn retransmit_events_each_range_variant() {
     match &all.events[0] {
         Event::ConversationCreated { conversation, meta } => {
             assert_eq!(conversation.title, "orig", "snapshot as it was");
-            assert_eq!(meta.action, "createConversation");
+            assert_eq!(meta.action.name(), "createConversation");
         }
         other => panic!("{other:?}"),
     }
     match &all.events[3] {
         Event::MessageSent { message, meta } => {
             assert_eq!(message.text, "m2");
-            assert_eq!(meta.action, "sendMessage");
+            assert_eq!(meta.action.name(), "sendMessage");
         }
         other => panic!("{other:?}"),
     }

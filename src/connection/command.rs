@@ -14,6 +14,7 @@ use tokio::sync::{mpsc, oneshot, Notify};
 use tokio::time::Instant;
 
 use crate::error::Result;
+use crate::request_id::RequestId;
 
 /// Where the task sends a request's complete reply.
 pub(crate) type Reply = oneshot::Sender<Result<Vec<ServerFrame>>>;
@@ -31,6 +32,8 @@ pub(crate) enum Command {
         deadline: Instant,
         /// The idempotency key the application chose for a change (default: a new UUID).
         key: Option<String>,
+        /// The call's `request_uuid`, the same on every attempt.
+        id: RequestId,
     },
 }
 
@@ -138,6 +141,7 @@ mod tests {
                 reply,
                 deadline,
                 key: None,
+                id: RequestId::new(),
             },
             rx,
         )

@@ -291,10 +291,10 @@ impl Task {
                         self.close("closed by the application".into()).await;
                         return false;
                     }
-                    Some(Command::Request { request, reply, key, .. }) => {
+                    Some(Command::Request { request, reply, key, id, .. }) => {
                         if outbox::is_change(&request) && !reply.is_closed() {
                             // Sent when the connection is back.
-                            self.accept_change(request, reply, key);
+                            self.accept_change(request, reply, key, id);
                         } else {
                             let _ = reply.send(Err(Error::Disconnected));
                         }
@@ -438,6 +438,7 @@ impl Task {
             reply,
             deadline,
             key,
+            id,
         } = command;
         if reply.is_closed() {
             tracing::debug!("request not sent: its caller gave up");
@@ -452,9 +453,9 @@ impl Task {
         }
         if outbox::is_change(&request) {
             // From here on the change belongs to the SDK (see the outbox module).
-            return self.accept_change(request, reply, key);
+            return self.accept_change(request, reply, key, id);
         }
-        self.send_request(request, Origin::User(reply));
+        self.send_call(request, Origin::User(reply), Some(id.to_string()));
     }
 }
 

@@ -23,6 +23,7 @@ use super::pending::{Origin, Sent};
 use super::Task;
 use crate::error::{Error, Result};
 use crate::event::Event;
+use crate::request_id::RequestId;
 use crate::store::OutboxEntry;
 
 /// One accepted change.
@@ -35,6 +36,8 @@ pub(super) struct Entry {
     first_sent: Option<Instant>,
     /// Queued or in flight on the current connection.
     queued: bool,
+    /// The caller's `request_uuid` (`None` for changes restored from the store).
+    request_id: Option<String>,
 }
 
 /// Accepted changes by id (acceptance order).
@@ -92,6 +95,7 @@ impl Outbox {
                     reply: None,
                     first_sent: None,
                     queued: false,
+                    request_id: None,
                 },
             );
         }
@@ -106,7 +110,13 @@ impl Task {
     }
 
     /// Accepts a change into the outbox; it is sent when the connection allows.
-    pub(super) fn accept_change(&mut self, request: Request, reply: Reply, key: Option<String>) {
+    pub(super) fn accept_change(
+        &mut self,
+        request: Request,
+        reply: Reply,
+        key: Option<String>,
+        request_id: RequestId,
+    ) {
         let id = self.outbox.next_id;
         self.outbox.next_id += 1;
         let stored = OutboxEntry::new(
@@ -130,6 +140,7 @@ impl Task {
                 reply: Some(reply),
                 first_sent: None,
                 queued: false,
+                request_id: Some(request_id.to_string()),
             },
         );
     }
@@ -173,6 +184,7 @@ impl Task {
                 origin: Origin::Outbox(*id),
                 key: Some(entry.stored.key.clone()),
                 attempt: 0,
+                id: entry.request_id.clone(),
             });
         }
         for id in expired {

@@ -61,6 +61,9 @@ pub(crate) struct Sent {
     pub key: Option<String>,
     /// How many times it was sent before this attempt.
     pub attempt: u32,
+    /// The `request_uuid` of every attempt of an application's call (`None`: a fresh one for
+    /// each attempt of the task's own requests).
+    pub id: Option<String>,
 }
 
 struct Entry {

@@ -14,11 +14,17 @@ use crate::error::{Error, Result};
 impl Task {
     /// Queues a request behind the pacer.
     pub(super) fn send_request(&mut self, request: Request, origin: Origin) {
+        self.send_call(request, origin, None);
+    }
+
+    /// [`Task::send_request`] with the `request_uuid` an application's call chose.
+    pub(super) fn send_call(&mut self, request: Request, origin: Origin, id: Option<String>) {
         self.paced.push_back(Sent {
             request,
             origin,
             key: None,
             attempt: 0,
+            id,
         });
     }
 
@@ -70,7 +76,10 @@ impl Task {
     }
 
     fn write_request(&mut self, sent: Sent, now: Instant) {
-        let id = uuid::Uuid::new_v4().to_string();
+        let id = sent
+            .id
+            .clone()
+            .unwrap_or_else(|| uuid::Uuid::new_v4().to_string());
         let expect = match &sent.request {
             Request::GetUsers(r) => Expect::Items(r.users.len()),
             Request::GetConversations(r) => Expect::Items(r.uuid.len()),

@@ -341,6 +341,7 @@ mod tests {
     use chatwire_protocol::MessageId;
 
     use super::*;
+    use crate::event::EventAction;
     use crate::event::EventMeta;
     use crate::model::Message;
 
@@ -352,7 +353,8 @@ mod tests {
         Event::MessageSent {
             meta: EventMeta {
                 initiator: UserId::new(7),
-                action: "sendMessage".into(),
+                action: EventAction::Request(chatwire_protocol::Action::SendMessage),
+                request_id: None,
                 seq: Some(Seq(seq)),
                 timestamp: UNIX_EPOCH,
                 replayed: false,
@@ -362,6 +364,9 @@ mod tests {
                 conversation: conv(),
                 text: format!("m{seq}"),
                 payload: vec![],
+                sender: UserId::new(7).unwrap(),
+                seq: Seq(seq),
+                time: UNIX_EPOCH,
             },
         }
     }

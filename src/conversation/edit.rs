@@ -9,6 +9,7 @@ use futures::future::BoxFuture;
 use super::CustomDataPatch;
 use crate::error::Result;
 use crate::model::Conversation;
+use crate::request_id::RequestId;
 use crate::{checks, decode, Messenger};
 
 impl Messenger {
@@ -32,6 +33,7 @@ impl Messenger {
             public: None,
             patch: None,
             key: None,
+            id: RequestId::new(),
         }
     }
 }
@@ -71,9 +73,17 @@ pub struct ConversationEdit<'a> {
     public: Option<bool>,
     patch: Option<CustomDataPatch>,
     key: Option<String>,
+    id: RequestId,
 }
 
 impl ConversationEdit<'_> {
+    /// The id this call is sent with, chosen when it was built. The events it causes carry it in
+    /// [`EventMeta::request_id`](crate::EventMeta::request_id), on every device: see
+    /// [`RequestId`](crate::RequestId).
+    pub fn request_id(&self) -> &RequestId {
+        &self.id
+    }
+
     /// The idempotency key of this edit (default: a new UUID); see
     /// [`MessageSend::idempotency_key`](crate::MessageSend::idempotency_key).
     ///
@@ -185,7 +195,11 @@ impl<'a> IntoFuture for ConversationEdit<'a> {
             if let Some(key) = &self.key {
                 checks::idempotency_key(key)?;
             }
-            decode::conversation(self.messenger.call_one_keyed(request, self.key).await?)
+            decode::conversation(
+                self.messenger
+                    .call_one_with(request, self.key, self.id)
+                    .await?,
+            )
         })
     }
 }

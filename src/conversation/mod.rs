@@ -22,7 +22,7 @@ pub use custom_data::CustomDataPatch;
 pub use edit::ConversationEdit;
 pub use new::NewConversation;
 pub use participants::NewParticipant;
-pub use permissions::PERMISSIONS_KEY;
+pub use permissions::{default_permissions_from, default_permissions_value, PERMISSIONS_KEY};
 
 use crate::error::Result;
 use crate::messenger::dedup;
@@ -148,8 +148,9 @@ impl Messenger {
         mut conversation: NewConversation,
     ) -> Result<Conversation> {
         let key = conversation.take_key();
+        let id = conversation.request_id().clone();
         decode::conversation(
-            self.call_one_keyed(conversation.into_request()?, key)
+            self.call_one_with(conversation.into_request()?, key, id)
                 .await?,
         )
     }

@@ -8,6 +8,7 @@ use chatwire_protocol::{
 use super::permissions;
 use crate::checks::{self, InvalidArgument, InvalidArgumentKind};
 use crate::error::Result;
+use crate::request_id::RequestId;
 #[cfg(doc)]
 use crate::{Error, Messenger};
 
@@ -52,9 +53,18 @@ pub struct NewConversation {
     error: Option<InvalidArgument>,
     /// The idempotency key of the creation (default: a new UUID).
     key: Option<String>,
+    /// The request id of the creation.
+    id: RequestId,
 }
 
 impl NewConversation {
+    /// The id this call is sent with, chosen when it was built (a clone keeps it: give each creation its own `NewConversation`). The events it causes carry it in
+    /// [`EventMeta::request_id`](crate::EventMeta::request_id), on every device: see
+    /// [`RequestId`](crate::RequestId).
+    pub fn request_id(&self) -> &RequestId {
+        &self.id
+    }
+
     /// Chat members' permissions: write, edit own, remove own, manage participants (15).
     ///
     /// # Examples
@@ -85,6 +95,7 @@ impl NewConversation {
             member_permissions,
             error: None,
             key: None,
+            id: RequestId::new(),
         }
     }
 

@@ -21,23 +21,84 @@ use crate::Messenger;
 
 /// The key under which conversations store the default permissions of new members.
 ///
+/// The value is the form the official tutorial's demo clients use: an object of booleans with
+/// the keys `canWrite`, `canEdit`, `canRemove`, `canManageParticipants`, `canEditAll` and
+/// `canRemoveAll` (an absent key means `false`). chatwire writes all six keys; it also reads the
+/// plain integer that chatwire 0.1 wrote.
+///
 /// # Examples
 /// ```
-/// use chatwire::{Permissions, PERMISSIONS_KEY};
-/// let mut data = chatwire::JsonMap::new();
-/// data.insert(PERMISSIONS_KEY.into(), Permissions::WRITE.bits().into());
+/// use chatwire::{Conversation, Permissions, PERMISSIONS_KEY};
+/// use serde_json::json;
 /// assert_eq!(PERMISSIONS_KEY, "permissions");
+/// // A chat created by the demo client: members may write and manage participants.
+/// let demo = json!({"canWrite": true, "canManageParticipants": true});
+/// assert_eq!(
+///     chatwire::default_permissions_from(&demo),
+///     Some(Permissions::WRITE | Permissions::MANAGE)
+/// );
 /// ```
 pub const PERMISSIONS_KEY: &str = "permissions";
 
+/// The demo clients' keys, with the permission each one stands for.
+const DEMO_KEYS: [(&str, Permissions); 6] = [
+    ("canWrite", Permissions::WRITE),
+    ("canEdit", Permissions::EDIT),
+    ("canRemove", Permissions::REMOVE),
+    ("canManageParticipants", Permissions::MANAGE),
+    ("canEditAll", Permissions::EDIT_ALL),
+    ("canRemoveAll", Permissions::REMOVE_ALL),
+];
+
+/// The stored form of a default (the demo clients' object of booleans, every key present).
+///
+/// ```
+/// use chatwire::Permissions;
+/// let v = chatwire::default_permissions_value(Permissions::DEFAULT);
+/// assert_eq!(v.to_string(), r#"{"canWrite":true,"canEdit":true,"canRemove":true,"canManageParticipants":false,"canEditAll":false,"canRemoveAll":false}"#);
+/// ```
+pub fn default_permissions_value(permissions: Permissions) -> Value {
+    let mut object = JsonMap::new();
+    for (key, flag) in DEMO_KEYS {
+        object.insert(key.into(), Value::Bool(permissions.contains(flag)));
+    }
+    Value::Object(object)
+}
+
+/// Reads a stored default: the demo clients' object of booleans (absent keys and values other
+/// than `true` are `false`) or the integer chatwire 0.1 wrote. `None` for anything
+/// else.
+///
+/// ```
+/// use chatwire::Permissions;
+/// use serde_json::json;
+/// assert_eq!(chatwire::default_permissions_from(&json!(15)), Some(Permissions::from_bits(15)));
+/// assert_eq!(chatwire::default_permissions_from(&json!({})), Some(Permissions::NONE));
+/// assert_eq!(chatwire::default_permissions_from(&json!("rw")), None);
+/// ```
+pub fn default_permissions_from(value: &Value) -> Option<Permissions> {
+    match value {
+        Value::Object(object) => Some(
+            DEMO_KEYS
+                .into_iter()
+                .filter(|(key, _)| object.get(*key) == Some(&Value::Bool(true)))
+                .fold(Permissions::NONE, |all, (_, flag)| all | flag),
+        ),
+        other => chatwire_protocol::lenient::int_of(other).and_then(Permissions::normalize),
+    }
+}
+
 /// Stores `permissions` as the default of new members in a conversation's custom data.
 pub(crate) fn store_default(custom_data: &mut JsonMap, permissions: Permissions) {
-    custom_data.insert(PERMISSIONS_KEY.into(), Value::from(permissions.bits()));
+    custom_data.insert(
+        PERMISSIONS_KEY.into(),
+        default_permissions_value(permissions),
+    );
 }
 
 impl Conversation {
     /// The default permissions of new members stored in `custom_data["permissions"]`
-    /// ([`PERMISSIONS_KEY`]) by the SDK's builders, if any.
+    /// ([`PERMISSIONS_KEY`]) by the SDK's builders or by the official demo clients, if any.
     ///
     /// # Examples
     /// ```
@@ -47,8 +108,7 @@ impl Conversation {
     /// # }
     /// ```
     pub fn default_permissions(&self) -> Option<Permissions> {
-        let raw = self.custom_data.get(PERMISSIONS_KEY)?;
-        chatwire_protocol::lenient::int_of(raw).and_then(Permissions::normalize)
+        default_permissions_from(self.custom_data.get(PERMISSIONS_KEY)?)
     }
 }
 
@@ -150,7 +210,8 @@ impl Messenger {
         conversation: ConversationId,
         permissions: Permissions,
     ) -> Result<Conversation> {
-        let patch = CustomDataPatch::new().set(PERMISSIONS_KEY, permissions.bits());
+        let patch =
+            CustomDataPatch::new().set(PERMISSIONS_KEY, default_permissions_value(permissions));
         let current = self
             .edit_conversation(conversation)
             .custom_data(patch)

@@ -216,9 +216,7 @@ impl InboxState {
 
     fn message_sent(&mut self, meta: &EventMeta, message: &Message, out: &mut Folded) {
         let me = self.me;
-        let (Some(sender), Some(seq)) = (meta.initiator, meta.seq) else {
-            return;
-        };
+        let (sender, seq) = (message.sender, message.seq);
         let Some(c) = self.advance(message.conversation, meta) else {
             return;
         };
@@ -228,7 +226,7 @@ impl InboxState {
             sender,
             text: message.text.clone(),
             payload: message.payload.clone(),
-            sent_at: meta.timestamp,
+            sent_at: message.time,
             edited_at: None,
             removed: false,
         });
@@ -415,7 +413,8 @@ mod tests {
     fn meta(who: u64, seq: u64) -> EventMeta {
         EventMeta {
             initiator: Some(user(who)),
-            action: String::new(),
+            action: crate::event::EventAction::Other(String::new()),
+            request_id: None,
             seq: Some(Seq(seq)),
             timestamp: UNIX_EPOCH + Duration::from_secs(1_000 + seq),
             replayed: false,
@@ -450,6 +449,9 @@ mod tests {
             conversation: id,
             text: format!("m{seq}"),
             payload: Vec::new(),
+            sender: user(who),
+            seq: Seq(seq),
+            time: UNIX_EPOCH + Duration::from_secs(1_000 + seq),
         };
         let mid = message.id;
         (

@@ -197,10 +197,8 @@ pub(crate) async fn rescan(m: &Messenger, c: &mut ConvState) -> Result<()> {
                         )
                     });
                 }
-                Event::MessageSent { meta, message } => {
-                    let (Some(seq), Some(sender)) = (meta.seq, meta.initiator) else {
-                        continue;
-                    };
+                Event::MessageSent { message, .. } => {
+                    let (seq, sender) = (message.seq, message.sender);
                     let gone = removed.contains(&message.id);
                     if last.is_none() {
                         let edit = edits.get(&message.id);
@@ -218,7 +216,7 @@ pub(crate) async fn rescan(m: &Messenger, c: &mut ConvState) -> Result<()> {
                             } else {
                                 edit.map_or(&message.payload, |e| &e.1).clone()
                             },
-                            sent_at: meta.timestamp,
+                            sent_at: message.time,
                             edited_at: edit.map(|e| e.2),
                             removed: gone,
                         });

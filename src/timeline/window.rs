@@ -76,17 +76,14 @@ impl Window {
         self.live_from = seq.get();
         let mut out = Vec::new();
         match event {
-            Event::MessageSent { meta, message } => {
-                let Some(sender) = meta.initiator else {
-                    return out;
-                };
+            Event::MessageSent { message, .. } => {
                 let item = TimelineItem {
                     id: message.id,
                     seq,
-                    sender,
+                    sender: message.sender,
                     text: message.text.clone(),
                     payload: message.payload.clone(),
-                    sent_at: meta.timestamp,
+                    sent_at: message.time,
                     edited_at: None,
                     removed: false,
                 };
