@@ -75,10 +75,13 @@ pub(crate) fn is_gone(e: &crate::Error) -> bool {
 }
 
 /// Snapshots, joined seqs and read marks in one `catchUp` request per 500 conversations (the
-/// positions lie beyond every last seq, so no events come back).
+/// positions lie beyond every last seq, so no events come back). A page ends when its byte
+/// budget is spent (snapshots count), so the conversations it did not reach are asked again.
 async fn standings_by_catch_up(m: &Messenger, ids: &[ConversationId]) -> Result<Vec<Standing>> {
     let mut out = Vec::with_capacity(ids.len());
-    for batch in ids.chunks(MAX_CATCH_UP_POSITIONS) {
+    let mut remaining: Vec<ConversationId> = ids.to_vec();
+    while !remaining.is_empty() {
+        let batch = &remaining[..remaining.len().min(MAX_CATCH_UP_POSITIONS)];
         let request = Request::CatchUp(CatchUp {
             positions: batch
                 .iter()
@@ -96,7 +99,11 @@ async fn standings_by_catch_up(m: &Messenger, ids: &[ConversationId]) -> Result<
                 _ => None,
             })
             .ok_or_else(|| crate::decode::unexpected("an onCatchUp page"))?;
+        let mut answered = HashSet::new();
         for entry in page.conversations {
+            if let Some(id) = ConversationId::parse(&entry.conversation) {
+                answered.insert(id);
+            }
             if entry.state != CatchUpState::Participant {
                 continue;
             }
@@ -108,6 +115,10 @@ async fn standings_by_catch_up(m: &Messenger, ids: &[ConversationId]) -> Result<
                 });
             }
         }
+        if answered.is_empty() {
+            return Err(crate::decode::unexpected("a catch-up page that makes progress"));
+        }
+        remaining.retain(|c| !answered.contains(c));
     }
     Ok(out)
 }
