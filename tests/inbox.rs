@@ -311,3 +311,33 @@ async fn a_restarted_app_shows_its_saved_inbox_at_once_then_the_exact_one() {
         Some("third")
     );
 }
+
+#[tokio::test]
+async fn loads_every_conversation_when_snapshots_fill_several_catch_up_pages() {
+    let server = TestServer::start().await;
+    let (alice, bob) = (server.add_user("alice").await, server.add_user("bob").await);
+    let a = login(&server, &alice).await;
+    let b = login(&server, &bob).await;
+    // About 4 KB of custom data each: 80 snapshots are more than one 256 KiB page.
+    let data = common::obj(serde_json::json!({"notes": "x".repeat(4_000)}));
+    let mut ids = Vec::new();
+    for n in 0..80 {
+        let c = a
+            .create_conversation(
+                NewConversation::chat()
+                    .title(format!("room {n}"))
+                    .custom_data(data.clone())
+                    .participant(bob.id),
+            )
+            .await
+            .unwrap();
+        ids.push(c.id);
+    }
+    a.send_message(ids[0], "hello").await.unwrap();
+    let inbox = b.inbox();
+    inbox.loaded().await.unwrap();
+    let s = inbox.snapshot();
+    assert_eq!(s.len(), 80);
+    assert_eq!(s[0].id(), ids[0], "the newest activity first");
+    assert_eq!(unread(&s, ids[0]), Some(1));
+}

@@ -116,7 +116,9 @@ async fn standings_by_catch_up(m: &Messenger, ids: &[ConversationId]) -> Result<
             }
         }
         if answered.is_empty() {
-            return Err(crate::decode::unexpected("a catch-up page that makes progress"));
+            return Err(crate::decode::unexpected(
+                "a catch-up page that makes progress",
+            ));
         }
         remaining.retain(|c| !answered.contains(c));
     }
