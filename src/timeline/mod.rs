@@ -190,9 +190,10 @@ impl Timeline {
     /// ```no_run
     /// # async fn demo(m: chatwire::Messenger, chat: chatwire::ConversationId) -> chatwire::Result<()> {
     /// let timeline = m.timeline(chat).await?;
-    /// while !timeline.reached_start() {
-    ///     timeline.paginate_back(100).await?;
-    /// }
+    /// // Everything the window can hold.
+    /// while timeline.paginate_back(100).await? > 0 {}
+    /// let complete = timeline.reached_start();
+    /// # let _ = complete;
     /// # Ok(()) }
     /// ```
     pub fn reached_start(&self) -> bool {
@@ -201,7 +202,9 @@ impl Timeline {
 
     /// Loads at least `n` older messages (fewer at the start of the conversation or when the
     /// window is full), reading history backwards in windows of 100 events; returns how many
-    /// were added. They also arrive as one [`TimelineDiff::Prepend`] per window.
+    /// were added: 0 once the start is reached ([`Timeline::reached_start`]) or the window holds
+    /// [`TIMELINE_CAPACITY`] messages. They also arrive as one [`TimelineDiff::Prepend`] per
+    /// window.
     ///
     /// # Errors
     /// The errors of [`Messenger::retransmit_events`]; messages loaded before the error stay.
