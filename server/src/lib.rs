@@ -1,6 +1,6 @@
 //! chatwire-server: the messaging server the chatwire SDK talks to.
 //!
-//! It reproduces the behaviour of Voximplant Messaging v2 (see `SPEC.md`): users and
+//! It reproduces the behaviour of Voximplant Messaging v2: users and
 //! authentication, conversations and permissions, a durable per-conversation event log with
 //! gap-free sequence numbers, fan-out to every connection, and the admin HTTP API.
 //!
@@ -28,6 +28,7 @@
 //! server.shutdown().await;
 //! # Ok(()) }
 //! ```
+#![cfg_attr(docsrs, feature(doc_cfg))]
 
 mod admin_http;
 mod config;

@@ -23,7 +23,8 @@ fn event_json(e: &Event) -> Option<Value> {
         "conversation": e.conversation().map(|c| c.to_string()),
         "seq": e.seq().map(|s| s.get()),
         "initiator": meta.and_then(|m| m.initiator).map(|u| u.get()),
-        "action": meta.map(|m| m.action.clone()),
+        "action": meta.map(|m| m.action.name().to_string()),
+        "request_id": meta.and_then(|m| m.request_id.as_ref()).map(|r| r.to_string()),
         "replayed": meta.map(|m| m.replayed),
     });
     let (kind, extra) = match e {
