@@ -1,5 +1,5 @@
 //! Every `Messenger` method against the real in-process server, with assertions on the typed
-//! values it returns and on the error kinds (SPEC.md sections 3-7, 9 and 13).
+//! values it returns and on the error kinds (docs/BEHAVIOUR.md sections 3-7, 9 and 13).
 
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicBool, Ordering};

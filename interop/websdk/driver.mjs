@@ -332,7 +332,7 @@ async function main() {
       check(a === b, `${a} != ${b}`);
     });
 
-    await step('errors reach the page with the SPEC codes (write without permission: 12)', async () => {
+    await step('errors reach the page with the protocol error codes (write without permission: 12)', async () => {
       const { conv: channel } = await peer.ok('broadcast', { user: webId });
       const code = await page.evaluate(async (uuid) => {
         const c = (await VoxImplant.getMessenger().getConversation(uuid)).conversation;

@@ -1,4 +1,4 @@
-//! Server configuration and limits, with the defaults of SPEC.md section 10.
+//! Server configuration and limits, with the defaults of docs/BEHAVIOUR.md section 10.
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -36,7 +36,7 @@ pub enum PasswordCost {
     Fast,
 }
 
-/// Limits; every value has the SPEC.md default.
+/// Limits; every value has the documented default (docs/BEHAVIOUR.md section 10).
 #[derive(Debug, Clone)]
 pub struct Limits {
     /// Maximum client frame size in bytes (default 65 536).

@@ -67,7 +67,7 @@ impl Conversation {
         }
     }
 
-    /// Whether `user` may see the log entry `seq` (SPEC.md section 7.4).
+    /// Whether `user` may see the log entry `seq` (docs/BEHAVIOUR.md section 7.4).
     pub fn visible(&self, user: UserId, seq: u64, is_message: bool) -> bool {
         let Some(member) = self.members.get(&user) else {
             return false;
