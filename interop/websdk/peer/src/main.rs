@@ -136,6 +136,31 @@ async fn run(m: &Messenger, cmd: &Value) -> Result<Value, Failure> {
                 .await?;
             json!({"conv": c.id.to_string()})
         }
+        "send_many" => {
+            let conv = conv()?;
+            let count = cmd["count"].as_u64().unwrap_or(1);
+            for i in 0..count {
+                m.send_message(conv, format!("bulk {i}")).await?;
+            }
+            json!({"sent": count})
+        }
+        "add" => {
+            let user = arg::<UserId>(cmd, "user").map_err(bad)?;
+            let c = m.add_participants(conv()?, [user]).await?;
+            json!({"flags": c.participant(user).map(|p| p.permissions.bits()),
+                   "defaults": c.default_permissions().map(|p| p.bits())})
+        }
+        "chat" => {
+            let user = arg::<UserId>(cmd, "user").map_err(bad)?;
+            let c = m
+                .create_conversation(
+                    NewConversation::chat()
+                        .title("made in Rust")
+                        .participant(user),
+                )
+                .await?;
+            json!({"conv": c.id.to_string()})
+        }
         "get_conversation" => {
             let c = m.get_conversation(conv()?).await?;
             json!({"title": c.title, "custom_data": c.custom_data, "last_seq": c.last_seq.get(),
