@@ -98,7 +98,7 @@ impl SqliteStore {
     ) -> Result<(), StoreError> {
         self.queue.flush()?;
         let conn = self.reader.lock().map_err(|_| StoreError::Closed)?;
-        let tables: [(&str, fn(String) -> Result<Write, StoreError>); 5] = [
+        let tables: [(&str, Decoder); 5] = [
             ("SELECT data FROM users ORDER BY id", |d| {
                 Ok(Write::User(Box::new(decode(&d)?)))
             }),
@@ -163,6 +163,9 @@ impl SqliteStore {
 /// from 10.6-11.2 ms (1000) to 5.2-5.9 ms (250); 500 gave 7.1 ms, 100 gave 5.7-6.2 ms with more
 /// CPU, 4000 gave 28 ms (same run, 2-core machine). See docs/PERFORMANCE.md.
 const WAL_AUTOCHECKPOINT_PAGES: i64 = 250;
+
+/// Turns a row's JSON into the write that recreates it ([`SqliteStore::export`]).
+type Decoder = fn(String) -> Result<Write, StoreError>;
 
 fn open_connection(path: &Path) -> Result<Connection, StoreError> {
     let conn = Connection::open(path)?;
