@@ -194,7 +194,6 @@ pub(super) fn is_transient(e: &StoreError) -> bool {
             }
             // No SQLSTATE: the connection itself failed (I/O, refused, reset).
             std::error::Error::source(e).is_some_and(|s| s.is::<std::io::Error>())
-                || e.to_string().contains("connect")
         }
         _ => false,
     }
