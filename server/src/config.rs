@@ -15,6 +15,9 @@ pub enum Storage {
     Memory,
     /// SQLite in this directory (`chatwire.db`).
     Sqlite(PathBuf),
+    /// PostgreSQL at this URL (feature `postgres`).
+    #[cfg(feature = "postgres")]
+    Postgres(crate::store::PostgresUrl),
 }
 
 /// PEM files for serving `wss://` and `https://` on the same listener.

@@ -6,8 +6,8 @@
 //!
 //! Layers, bottom up; each module imports only from the layers below it:
 //!
-//! - [`store`] (durable storage: SQLite or memory) and `outbound` (encoded frames and each
-//!   connection's bounded outbound queue);
+//! - [`store`] (durable storage: SQLite, PostgreSQL with the `postgres` feature, or memory)
+//!   and `outbound` (encoded frames and each connection's bounded outbound queue);
 //! - `engine`: one thread owning all state, applying requests one at a time; it pushes frames
 //!   into outbound queues and never names the transport or axum;
 //! - `transport`: one task per WebSocket (read loop, session layer, limits, decoding, and the

@@ -245,6 +245,19 @@ impl State {
         s
     }
 
+    /// Replaces the durable state with `fresh` (reloaded from the store) and keeps what only
+    /// lives in memory: the logged-in connections.
+    pub fn reload(&mut self, mut fresh: State) {
+        for (id, user) in &mut self.users {
+            if let Some(u) = fresh.users.get_mut(id) {
+                u.conns = std::mem::take(&mut user.conns);
+            }
+        }
+        fresh.conns = std::mem::take(&mut self.conns);
+        fresh.conn_generation = self.conn_generation + 1;
+        *self = fresh;
+    }
+
     /// The user object as `viewer` may see it.
     pub fn user_object(&self, user: &UserRecord, own: bool, domain: &str) -> UserObject {
         UserObject {
