@@ -211,6 +211,13 @@ impl MessengerBuilder {
         feature = "rustls-tls-native-roots",
         feature = "rustls-tls-webpki-roots"
     ))]
+    #[cfg_attr(
+        docsrs,
+        doc(cfg(any(
+            feature = "rustls-tls-native-roots",
+            feature = "rustls-tls-webpki-roots"
+        )))
+    )]
     pub fn tls_root_certificates_pem(mut self, pem: &[u8]) -> Self {
         use rustls::pki_types::pem::PemObject;
         use rustls::pki_types::CertificateDer;

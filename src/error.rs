@@ -22,7 +22,7 @@ pub enum Error {
     /// The server refused the request (`onError`).
     #[error("{action} refused by the server: {description} (code {})", code.code())]
     Server {
-        /// The SPEC error code.
+        /// The protocol error code.
         code: ErrorCode,
         /// The server's description (informative only).
         description: String,
@@ -141,7 +141,7 @@ impl std::fmt::Display for ConnectStage {
 }
 
 impl Error {
-    /// The SPEC error code of a [`Error::Server`].
+    /// The protocol error code of a [`Error::Server`].
     ///
     /// # Examples
     /// ```

@@ -12,7 +12,9 @@ use crate::event::Event;
 use crate::{checks, decode, Messenger};
 
 /// Which events to retransmit: exactly two of first seq, last seq and count, so an invalid
-/// combination cannot be written. At most 100 events.
+/// combination cannot be written. A `[from, to]` window may span 100 (`to - from <= 100`, so
+/// 101 events, the window the official tutorial asks for: `lastSeq - 100 ..= lastSeq`); the
+/// count forms take at most 100.
 ///
 /// # Examples
 /// ```
@@ -49,13 +51,16 @@ pub enum EventRange {
 }
 
 impl EventRange {
-    /// `[from, to]` (at most 100 events).
+    /// `[from, to]`, with `to - from <= 100` (at most 101 events).
     ///
     /// # Examples
     /// ```
     /// use chatwire::{EventRange, Seq};
     /// let first_hundred = EventRange::between(Seq(1), Seq(100));
-    /// # let _ = first_hundred;
+    /// // The official tutorial's history window: the last seq and the 100 before it.
+    /// let last = Seq(250);
+    /// let tutorial = EventRange::between(Seq(last.get() - 100), last);
+    /// # let _ = (first_hundred, tutorial);
     /// ```
     pub fn between(from: Seq, to: Seq) -> Self {
         EventRange::Between { from, to }

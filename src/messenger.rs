@@ -73,22 +73,40 @@ impl WeakMessenger {
 /// [`kind`](crate::InvalidArgument::kind).
 ///
 /// # Examples
-/// ```no_run
-/// # async fn demo() -> chatwire::Result<()> {
-/// use chatwire::{Messenger, NewConversation};
+/// Two users on an in-process server ([`TestServer`](crate::testing::TestServer), feature
+/// `testing`); against your own server, build the messenger with
+/// `Messenger::builder("ws://host:8080").password(user, password).connect()`.
+/// ```
+/// # #[cfg(feature = "testing")]
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() -> chatwire::Result<()> {
+/// use chatwire::{testing::TestServer, Event, Messenger, NewConversation};
 /// use futures::StreamExt;
-/// let messenger = Messenger::builder("ws://127.0.0.1:8080")
-///     .password("alice@chatwire.local", "secret-password")
+///
+/// let server = TestServer::start().await;
+/// let (alice, bob) = (server.add_user("alice").await, server.add_user("bob").await);
+/// let messenger: Messenger = Messenger::builder(&server.url())
+///     .password(&alice.name, &alice.password)
 ///     .connect()
 ///     .await?;
-/// let mut events = messenger.events();
-/// let bob = messenger.get_user_by_name("bob").await?;
-/// let chat = messenger.create_conversation(NewConversation::chat().title("Lunch").participant(bob.id)).await?;
-/// messenger.send_message(chat.id, "Noon?").await?;
-/// while let Some(event) = events.next().await {
-///     println!("{event:?}");
+/// let bobs_phone = server.messenger(&bob).await?;
+/// let mut bobs_events = bobs_phone.events();
+///
+/// let chat = messenger
+///     .create_conversation(NewConversation::chat().title("Lunch").participant(bob.id))
+///     .await?;
+/// let sent = messenger.send_message(chat.id, "Noon?").await?;
+///
+/// while let Some(event) = bobs_events.next().await {
+///     if let Event::MessageSent { message, .. } = event {
+///         assert_eq!(message, sent);
+///         assert_eq!(message.sender, alice.id);
+///         break;
+///     }
 /// }
 /// # Ok(()) }
+/// # #[cfg(not(feature = "testing"))]
+/// # fn main() {}
 /// ```
 #[derive(Clone)]
 pub struct Messenger {
@@ -193,21 +211,43 @@ impl Messenger {
     /// ephemeral events and connection-state changes interleave in the order the SDK received them.
     ///
     /// # Examples
-    /// ```no_run
-    /// # async fn demo(m: chatwire::Messenger) -> chatwire::Result<()> {
-    /// use chatwire::Event;
+    /// Every persisted event once, in seq order, each with its seq (here on an in-process
+    /// [`TestServer`](crate::testing::TestServer), feature `testing`).
+    /// ```
+    /// # #[cfg(feature = "testing")]
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> chatwire::Result<()> {
+    /// use chatwire::{testing::TestServer, Event, NewConversation, Seq};
     /// use futures::StreamExt;
+    ///
+    /// let server = TestServer::start().await;
+    /// let (alice, bob) = (server.add_user("alice").await, server.add_user("bob").await);
+    /// let m = server.messenger(&alice).await?;
     /// let mut events = m.events();
+    ///
+    /// let chat = m.create_conversation(NewConversation::chat().participant(bob.id)).await?;
+    /// for text in ["one", "two", "three"] {
+    ///     m.send_message(chat.id, text).await?;
+    /// }
+    /// let mut seen = Vec::new();
     /// while let Some(event) = events.next().await {
     ///     match event {
+    ///         Event::ConversationCreated { .. } => {}
     ///         Event::MessageSent { meta, message } => {
-    ///             println!("{:?} in {}: {}", meta.initiator, message.conversation, message.text);
+    ///             seen.push((meta.seq, message.text));
+    ///             if seen.len() == 3 {
+    ///                 break;
+    ///             }
     ///         }
     ///         Event::Lagged { missed } => eprintln!("fell behind by {missed} events"),
     ///         _ => {}
     ///     }
     /// }
+    /// assert_eq!(seen[0], (Some(Seq(2)), "one".to_string())); // seq 1: the creation
+    /// assert_eq!(seen[2], (Some(Seq(4)), "three".to_string()));
     /// # Ok(()) }
+    /// # #[cfg(not(feature = "testing"))]
+    /// # fn main() {}
     /// ```
     pub fn events(&self) -> EventStream {
         let first = self

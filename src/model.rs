@@ -211,7 +211,7 @@ impl From<ConversationObject> for Conversation {
 /// # async fn demo(m: chatwire::Messenger, chat: chatwire::ConversationId) -> chatwire::Result<()> {
 /// let message = m.send_message(chat, "hello").await?;
 /// assert_eq!(message.text, "hello");
-/// assert_eq!(Some(message.sender), m.user_id());
+/// assert_eq!(message.sender, m.user_id());
 /// println!("seq {} at {:?}", message.seq, message.time);
 /// # Ok(()) }
 /// ```

@@ -64,6 +64,27 @@ impl fmt::Display for Notification {
     }
 }
 
+impl crate::PrivateUserData {
+    /// The push-notification selection as typed values (names this SDK version does not know
+    /// are left out; [`notification_events`](crate::PrivateUserData::notification_events) keeps
+    /// them all).
+    ///
+    /// ```no_run
+    /// # async fn demo(m: chatwire::Messenger) -> chatwire::Result<()> {
+    /// use chatwire::Notification;
+    /// let me = m.me().await?;
+    /// let on = me.private.map(|p| p.notifications()).unwrap_or_default();
+    /// println!("new messages pushed: {}", on.contains(&Notification::SendMessage));
+    /// # Ok(()) }
+    /// ```
+    pub fn notifications(&self) -> Vec<Notification> {
+        self.notification_events
+            .iter()
+            .filter_map(|name| Notification::from_name(name))
+            .collect()
+    }
+}
+
 impl Messenger {
     /// Replaces your push-notification selection (`manageNotification`); an empty list turns
     /// every notification off. Returns your own record with the new selection; your other

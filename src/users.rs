@@ -211,20 +211,27 @@ impl Messenger {
     /// # Examples
     /// ```no_run
     /// # async fn demo(m: chatwire::Messenger, chat: chatwire::ConversationId, bob: chatwire::UserId) -> chatwire::Result<()> {
-    /// m.subscribe([bob]).await?;
+    /// let subscribed = m.subscribe([bob, bob]).await?;
+    /// assert_eq!(subscribed, [bob]);
     /// assert!(m.get_subscriptions().await?.contains(&bob));
     /// # Ok(()) }
     /// ```
-    pub async fn subscribe(&self, users: impl IntoIterator<Item = UserId>) -> Result<()> {
+    ///
+    /// Returns the ids the server confirmed (each once, in the order given), as the official
+    /// SDKs' `subscribe` does.
+    pub async fn subscribe(&self, users: impl IntoIterator<Item = UserId>) -> Result<Vec<UserId>> {
         let ids = dedup(users);
         checks::non_empty(&ids, "subscribe")?;
+        let mut confirmed = Vec::with_capacity(ids.len());
         for batch in ids.chunks(MAX_SUBSCRIBE_IDS) {
-            self.call_one(Request::Subscribe(Subscribe {
-                user_id: batch.to_vec(),
-            }))
-            .await?;
+            let reply = self
+                .call_one(Request::Subscribe(Subscribe {
+                    user_id: batch.to_vec(),
+                }))
+                .await?;
+            confirmed.extend(decode::user_ids(reply)?);
         }
-        Ok(())
+        Ok(confirmed)
     }
 
     /// Unsubscribes from users; returns the ids that were subscribed. Unknown or unsubscribed

@@ -1,5 +1,5 @@
 //! Conversation presets, custom-data patches, stored default permissions and admins, against
-//! the real in-process server (SPEC.md sections 4, 5 and D13).
+//! the real in-process server (docs/BEHAVIOUR.md sections 4, 5 and D13).
 
 use chatwire::testing::{TestServer, TestUser};
 use chatwire::{

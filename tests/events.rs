@@ -1,5 +1,5 @@
 //! Every event kind on the stream of `Messenger::events`, with its metadata, against the real
-//! in-process server (SPEC.md sections 2.6, 3, 4, 7, 8 and 13).
+//! in-process server (docs/BEHAVIOUR.md sections 2.6, 3, 4, 7, 8 and 13).
 
 use std::collections::HashMap;
 use std::time::SystemTime;

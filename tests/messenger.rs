@@ -1,5 +1,5 @@
 //! Every `Messenger` method against the real in-process server, with assertions on the typed
-//! values it returns and on the error kinds (SPEC.md sections 3-7, 9 and 13).
+//! values it returns and on the error kinds (docs/BEHAVIOUR.md sections 3-7, 9 and 13).
 
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -194,7 +194,12 @@ async fn subscriptions_lifecycle() {
     a.subscribe([bob.id, carol.id]).await.unwrap();
     assert_eq!(a.get_subscriptions().await.unwrap(), vec![bob.id, carol.id]);
     // existing ids keep their position, new ones are appended
-    a.subscribe([dave.id, bob.id]).await.unwrap();
+    let confirmed = a.subscribe([dave.id, bob.id, dave.id]).await.unwrap();
+    assert_eq!(
+        confirmed,
+        vec![dave.id, bob.id],
+        "the requested ids, once each"
+    );
     assert_eq!(
         a.get_subscriptions().await.unwrap(),
         vec![bob.id, carol.id, dave.id]
@@ -232,7 +237,11 @@ async fn subscribe_more_than_50_in_batches() {
         ids.push(server.add_user(&format!("sub{i:02}")).await.id);
     }
     let a = login(&server, &alice).await;
-    a.subscribe(ids.clone()).await.unwrap();
+    assert_eq!(
+        a.subscribe(ids.clone()).await.unwrap(),
+        ids,
+        "both batches confirmed"
+    );
     assert_eq!(a.get_subscriptions().await.unwrap(), ids);
 }
 

@@ -139,7 +139,12 @@ async fn notification_selection_is_stored_and_shown_to_the_users_other_devices_o
         ])
         .await
         .unwrap();
-    let selection = me.private.unwrap().notification_events;
+    let private = me.private.unwrap();
+    assert_eq!(
+        private.notifications(),
+        [Notification::CreateConversation, Notification::SendMessage]
+    );
+    let selection = private.notification_events;
     assert_eq!(selection, ["onCreateConversation", "onSendMessage"]);
 
     let seen = wait_for(&mut laptop_events, |e| {
@@ -242,6 +247,25 @@ async fn default_permissions_use_the_demo_clients_boolean_object() {
         .unwrap()
         .permissions;
     assert_eq!(carol_flags, chat_defaults);
+
+    // Replacing the whole custom data (the official `setCustomData`) drops the defaults unless
+    // the application copies them over; a patch keeps them.
+    let replaced = a
+        .edit_conversation(demo.id)
+        .replace_custom_data(common::obj(json!({"topic": "lunch"})))
+        .await
+        .unwrap();
+    assert_eq!(replaced.custom_data, common::obj(json!({"topic": "lunch"})));
+    assert_eq!(replaced.default_permissions(), None);
+    let patched = a
+        .edit_conversation(demo.id)
+        .custom_data(CustomDataPatch::new().set(PERMISSIONS_KEY, demo_form.clone()))
+        .await
+        .unwrap();
+    assert_eq!(
+        patched.custom_data["topic"], "lunch",
+        "a patch keeps other keys"
+    );
 
     // The integer older chatwire releases wrote is still read.
     let old = a

@@ -332,7 +332,34 @@ async function main() {
       check(a === b, `${a} != ${b}`);
     });
 
-    await step('errors reach the page with the SPEC codes (write without permission: 12)', async () => {
+    await step("the tutorial demo's permissions (custom data, an object of booleans) read and written by the Rust SDK", async () => {
+      const demoConv = await page.evaluate(async (peerId) => {
+        const m = VoxImplant.getMessenger();
+        const permissions = { canWrite: true, canEdit: true, canRemove: true, canManageParticipants: true, canEditAll: false, canRemoveAll: false };
+        const p = [{ userId: peerId, ...permissions }];
+        const e = await m.createConversation(p, 'demo chat', false, false, false, { type: 'chat', permissions });
+        return e.conversation.uuid;
+      }, peerId);
+      const added = await peer.ok('add', { conv: demoConv, user: thirdId });
+      check(added.flags === 15 && added.defaults === 15, `member added by Rust got ${JSON.stringify(added)}`);
+      const made = await peer.ok('chat', { user: webId });
+      const stored = await page.evaluate(async (uuid) => (await VoxImplant.getMessenger().getConversation(uuid)).conversation.customData.permissions, made.conv);
+      const expected = { canWrite: true, canEdit: true, canRemove: true, canManageParticipants: true, canEditAll: false, canRemoveAll: false };
+      check(JSON.stringify(stored) === JSON.stringify(expected), `the web reads ${JSON.stringify(stored)}`);
+    });
+
+    await step("the tutorial's history window retransmitEvents(lastSeq - 100, lastSeq): 101 events", async () => {
+      await peer.ok('send_many', { conv, count: 105 });
+      const r = await page.evaluate(async () => {
+        const c = (await VoxImplant.getMessenger().getConversation(window.__conv.uuid)).conversation;
+        const events = (await c.retransmitEvents(c.lastSeq - 100, c.lastSeq)).events;
+        return { last: c.lastSeq, count: events.length, first: events[0].seq, lastSeq: events[events.length - 1].seq };
+      });
+      check(r.count === 101 && r.first === r.last - 100 && r.lastSeq === r.last, `got ${JSON.stringify(r)}`);
+      return `${r.count} events up to seq ${r.last}`;
+    });
+
+    await step('errors reach the page with the protocol error codes (write without permission: 12)', async () => {
       const { conv: channel } = await peer.ok('broadcast', { user: webId });
       const code = await page.evaluate(async (uuid) => {
         const c = (await VoxImplant.getMessenger().getConversation(uuid)).conversation;

@@ -174,7 +174,7 @@ pub enum Scenario {
         /// Users (connections are spread over them).
         #[arg(long, default_value_t = 100)]
         users: usize,
-        /// Server pid (for /proc/<pid>/status).
+        /// Server pid (for `/proc/<pid>/status`).
         #[arg(long)]
         server_pid: u32,
         /// Seconds to hold the connections before measuring.

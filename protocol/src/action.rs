@@ -4,7 +4,7 @@ use std::fmt;
 
 macro_rules! actions {
     ($( $variant:ident = $name:literal, $tag:literal, $result:literal; )*) => {
-        /// A messaging action a client may request (SPEC.md section 2.5).
+        /// A messaging action a client may request (docs/BEHAVIOUR.md section 2.5).
         ///
         /// ```
         /// use chatwire_protocol::Action;
@@ -23,7 +23,7 @@ macro_rules! actions {
         }
 
         impl Action {
-            /// Every action, in SPEC.md order.
+            /// Every action, in docs/BEHAVIOUR.md order.
             pub const ALL: &'static [Action] = &[$(Action::$variant),*];
 
             /// The wire name (`event` of a request frame).
@@ -173,7 +173,7 @@ events! {
     Error = "onError";
 }
 
-/// How the server treats an event (SPEC.md section 1): stored in the conversation's log, sent
+/// How the server treats an event (docs/BEHAVIOUR.md section 1): stored in the conversation's log, sent
 /// only to whoever is online, or only a reply to the caller.
 ///
 /// ```

@@ -4,7 +4,7 @@ use serde_json::{Map, Value};
 
 use crate::{Action, Request, SessionFrame, RESERVED_ACTIONS};
 
-/// A classified client frame (SPEC.md section 2.1).
+/// A classified client frame (docs/BEHAVIOUR.md section 2.1).
 #[derive(Debug, Clone, PartialEq)]
 pub enum ClientFrame {
     /// A frame with a `service` key that passed the check for code 1.

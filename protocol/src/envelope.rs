@@ -52,7 +52,7 @@ fn open(event: &EventName, request_uuid: Option<&str>, more: usize) -> String {
     s
 }
 
-/// The payload fields of an `onRetransmitEvents` frame (SPEC.md section 7.3) other than its
+/// The payload fields of an `onRetransmitEvents` frame (docs/BEHAVIOUR.md section 7.3) other than its
 /// object: one such frame is sent per retransmitted event, all with the same header, or one
 /// without an object when no event is visible.
 ///

@@ -1,4 +1,4 @@
-//! Error codes (SPEC.md section 9) and the protocol layer's decode error.
+//! Error codes (docs/BEHAVIOUR.md section 9) and the protocol layer's decode error.
 
 use std::fmt;
 
@@ -245,7 +245,7 @@ impl ErrorCode {
         }
     }
 
-    /// The suggested description of SPEC.md section 9.
+    /// The suggested description of docs/BEHAVIOUR.md section 9.
     pub fn description(self) -> &'static str {
         TABLE
             .iter()

@@ -1,4 +1,4 @@
-//! Strict-but-tolerant access to the fields of a request payload (SPEC.md section 2.3).
+//! Strict-but-tolerant access to the fields of a request payload (docs/BEHAVIOUR.md section 2.3).
 
 use serde_json::{Map, Value};
 

@@ -7,7 +7,7 @@ use serde_json::Value;
 use crate::objects::*;
 use crate::{lenient, DecodeError, ErrorCode, EventName, Seq, SessionFrame, UserId};
 
-/// The `payload` of a server messaging frame (SPEC.md section 2.4).
+/// The `payload` of a server messaging frame (docs/BEHAVIOUR.md section 2.4).
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct EventPayload {
     /// The user whose request caused the frame.
@@ -219,7 +219,7 @@ pub enum ServerMessage {
     Session(SessionFrame),
 }
 
-/// Classifies and decodes a server -> client frame in one pass, by the rule of SPEC.md section
+/// Classifies and decodes a server -> client frame in one pass, by the rule of docs/BEHAVIOUR.md section
 /// 2.1: an object with a `service` key is a messaging frame, otherwise one with a `name` key is a
 /// session frame; anything else is an error.
 ///

@@ -1,4 +1,4 @@
-//! Tolerant readers for the value rules of SPEC.md section 2.3.
+//! Tolerant readers for the value rules of docs/BEHAVIOUR.md section 2.3.
 //!
 //! Integer fields accept a JSON integer, a JSON number with an integral value (`5.0`) or a string
 //! holding a decimal integer (`"5"`). Everything else is strict.

@@ -20,6 +20,7 @@
 //! let Request::IsRead(read) = Request::decode(action, &frame.payload).unwrap() else { unreachable!() };
 //! assert_eq!(read.seq, 4);
 //! ```
+#![cfg_attr(docsrs, feature(doc_cfg))]
 
 mod action;
 mod client;

@@ -1,4 +1,4 @@
-//! Event objects carried in `payload.object` of server frames (SPEC.md section 2.6).
+//! Event objects carried in `payload.object` of server frames (docs/BEHAVIOUR.md section 2.6).
 
 use serde::{Deserialize, Serialize};
 use serde_json::Value;

@@ -1,4 +1,4 @@
-//! The participant permission bitmask (SPEC.md section 5.1).
+//! The participant permission bitmask (docs/BEHAVIOUR.md section 5.1).
 
 use std::fmt;
 use std::ops::{BitAnd, BitOr, BitOrAssign};
@@ -9,7 +9,7 @@ use crate::lenient;
 
 /// A participant's permission flags, always in normalized form.
 ///
-/// Normalization (SPEC.md section 5.1): a raw value outside `0..=65535` is invalid; if the owner
+/// Normalization (docs/BEHAVIOUR.md section 5.1): a raw value outside `0..=65535` is invalid; if the owner
 /// bit (32768) is set the value becomes [`Permissions::ALL`] (65535, owner implies every
 /// permission); otherwise only the six low bits are kept.
 ///

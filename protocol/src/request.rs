@@ -1,7 +1,7 @@
-//! Typed request payloads (SPEC.md section 2.5).
+//! Typed request payloads (docs/BEHAVIOUR.md section 2.5).
 //!
 //! [`Request::decode`] (in `request_decode.rs`) performs exactly the "step 0" checks of each action (types, required
-//! fields, value ranges that SPEC.md answers with code 0 before anything else); every later check
+//! fields, value ranges that docs/BEHAVIOUR.md answers with code 0 before anything else); every later check
 //! belongs to the server. [`Request::to_payload`] produces the payload the SDK sends.
 
 use serde::Serialize;

@@ -1,4 +1,4 @@
-//! Decoding of request payloads: exactly the "step 0" checks of each action (SPEC.md sections
+//! Decoding of request payloads: exactly the "step 0" checks of each action (docs/BEHAVIOUR.md sections
 //! 2.3 and 2.5: types, required fields, ranges answered with code 0); every later check belongs
 //! to the server.
 
@@ -176,7 +176,7 @@ fn conversation_ref(f: &Fields<'_>) -> Result<ConversationRef> {
 }
 
 /// `with_last_read`: the elements may carry `last_read` (addParticipants): its value is ignored,
-/// but like every integer field it must be an integer when given (SPEC.md sections 2.3, 2.5).
+/// but like every integer field it must be an integer when given (docs/BEHAVIOUR.md sections 2.3, 2.5).
 fn manage_participants(f: &Fields<'_>, with_last_read: bool) -> Result<ManageParticipants> {
     let participants = participant_specs(f.list("participants")?, with_last_read)?;
     Ok(ManageParticipants {

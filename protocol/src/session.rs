@@ -1,4 +1,4 @@
-//! Session-layer RPC frames (SPEC.md section 2.2): `{"name": .., "params": [..]}`.
+//! Session-layer RPC frames (docs/BEHAVIOUR.md section 2.2): `{"name": .., "params": [..]}`.
 
 use std::fmt;
 

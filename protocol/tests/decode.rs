@@ -1,4 +1,4 @@
-//! Decoding of hand-written frames in the exact shapes of SPEC.md, the value tolerance rules of
+//! Decoding of hand-written frames in the exact shapes of docs/PROTOCOL.md, the value tolerance rules of
 //! section 2.3, frame classification of sections 2.1/2.3 and a no-panic property test over
 //! arbitrary input.
 
@@ -82,7 +82,7 @@ fn request_of(text: &str) -> Request {
 }
 
 // ---------------------------------------------------------------------------------------------
-// Hand-written frames in the shapes of SPEC.md
+// Hand-written frames in the shapes of docs/PROTOCOL.md
 // ---------------------------------------------------------------------------------------------
 
 #[test]
@@ -507,7 +507,7 @@ fn login_codes_match_spec() {
 }
 
 // ---------------------------------------------------------------------------------------------
-// Frame classification (SPEC.md sections 2.1 and 2.3)
+// Frame classification (docs/BEHAVIOUR.md sections 2.1 and 2.3)
 // ---------------------------------------------------------------------------------------------
 
 #[test]
@@ -636,7 +636,7 @@ fn action_lookup() {
 }
 
 // ---------------------------------------------------------------------------------------------
-// Value tolerance (SPEC.md section 2.3)
+// Value tolerance (docs/BEHAVIOUR.md section 2.3)
 // ---------------------------------------------------------------------------------------------
 
 fn good_ints() -> Vec<Value> {
@@ -1351,7 +1351,7 @@ fn get_user_needs_exactly_one_key() {
 
 #[test]
 fn add_participants_last_read_is_type_checked_and_ignored() {
-    // SPEC.md 2.5 lists `last_read` int? (ignored) for addParticipants; 2.3 makes it a tolerant integer.
+    // docs/BEHAVIOUR.md 2.5 lists `last_read` int? (ignored) for addParticipants; 2.3 makes it a tolerant integer.
     for v in [json!(9), json!("9"), json!(9.0), json!(null), json!(-1)] {
         let Request::AddParticipants(p) = ok(
             Action::AddParticipants,

@@ -1,6 +1,6 @@
 //! Round trips through the public encoders and decoders of `chatwire_protocol`: every request
 //! action, every session frame and every kind of server frame object survives encode -> decode
-//! unchanged, and the encoders produce exactly the JSON shapes of SPEC.md section 2.
+//! unchanged, and the encoders produce exactly the JSON shapes of docs/BEHAVIOUR.md section 2.
 
 use std::collections::HashSet;
 
@@ -265,7 +265,7 @@ fn every_action_is_covered_by_the_request_fixtures() {
     assert_eq!(
         chatwire_protocol::Action::ALL.len(),
         25,
-        "SPEC.md section 2.5 lists 24 actions, plus the catchUp extension"
+        "docs/BEHAVIOUR.md section 2.5 lists 24 actions, plus the catchUp extension"
     );
 }
 
@@ -1194,7 +1194,7 @@ fn server_frame_wire_shape_of_errors_and_retransmits() {
 // Error codes and permissions
 // ---------------------------------------------------------------------------------------------
 
-/// Every code of SPEC.md section 9 with its variant (42 and 43 are reserved and unnamed).
+/// Every code of docs/BEHAVIOUR.md section 9 with its variant (42 and 43 are reserved and unnamed).
 fn spec_codes() -> Vec<(u32, ErrorCode)> {
     vec![
         (0, ErrorCode::InvalidParameter),

@@ -1,4 +1,4 @@
-//! The admin HTTP API (SPEC.md section 11): `/platform_api/<Method>`, GET or POST.
+//! The admin HTTP API (docs/BEHAVIOUR.md section 11): `/platform_api/<Method>`, GET or POST.
 
 use std::collections::HashMap;
 use std::sync::Arc;

@@ -1,4 +1,4 @@
-//! Server configuration and limits, with the defaults of SPEC.md section 10.
+//! Server configuration and limits, with the defaults of docs/BEHAVIOUR.md section 10.
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -15,6 +15,9 @@ pub enum Storage {
     Memory,
     /// SQLite in this directory (`chatwire.db`).
     Sqlite(PathBuf),
+    /// PostgreSQL at this URL (feature `postgres`).
+    #[cfg(feature = "postgres")]
+    Postgres(crate::store::PostgresUrl),
 }
 
 /// PEM files for serving `wss://` and `https://` on the same listener.
@@ -36,7 +39,7 @@ pub enum PasswordCost {
     Fast,
 }
 
-/// Limits; every value has the SPEC.md default.
+/// Limits; every value has the documented default (docs/BEHAVIOUR.md section 10).
 #[derive(Debug, Clone)]
 pub struct Limits {
     /// Maximum client frame size in bytes (default 65 536).

@@ -1,13 +1,13 @@
 //! chatwire-server: the messaging server the chatwire SDK talks to.
 //!
-//! It reproduces the behaviour of Voximplant Messaging v2 (see `SPEC.md`): users and
+//! It reproduces the behaviour of Voximplant Messaging v2: users and
 //! authentication, conversations and permissions, a durable per-conversation event log with
 //! gap-free sequence numbers, fan-out to every connection, and the admin HTTP API.
 //!
 //! Layers, bottom up; each module imports only from the layers below it:
 //!
-//! - [`store`] (durable storage: SQLite or memory) and `outbound` (encoded frames and each
-//!   connection's bounded outbound queue);
+//! - [`store`] (durable storage: SQLite, PostgreSQL with the `postgres` feature, or memory)
+//!   and `outbound` (encoded frames and each connection's bounded outbound queue);
 //! - `engine`: one thread owning all state, applying requests one at a time; it pushes frames
 //!   into outbound queues and never names the transport or axum;
 //! - `transport`: one task per WebSocket (read loop, session layer, limits, decoding, and the
@@ -28,6 +28,7 @@
 //! server.shutdown().await;
 //! # Ok(()) }
 //! ```
+#![cfg_attr(docsrs, feature(doc_cfg))]
 
 mod admin_http;
 mod config;

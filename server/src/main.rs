@@ -43,6 +43,17 @@ struct Options {
         global = true
     )]
     memory: bool,
+    /// Store everything in PostgreSQL at this URL (`postgres://user:password@host/dbname`)
+    /// instead of the data dir.
+    #[cfg(feature = "postgres")]
+    #[arg(
+        long,
+        env = "CHATWIRE_POSTGRES",
+        hide_env_values = true,
+        conflicts_with = "memory",
+        global = true
+    )]
+    postgres: Option<String>,
     /// Admin API key (without one every admin call fails with error 100).
     #[arg(long, env = "CHATWIRE_API_KEY", hide_env_values = true, global = true)]
     api_key: Option<String>,
@@ -120,6 +131,14 @@ enum Cmd {
         #[command(subcommand)]
         command: UserCmd,
     },
+    /// Copy a stopped server's SQLite data dir (--data-dir) into PostgreSQL (--postgres),
+    /// keeping every seq, uuid, token, read mark and the store epoch.
+    #[cfg(feature = "postgres")]
+    MigrateToPostgres {
+        /// Delete the chatwire data already in the database instead of refusing to copy.
+        #[arg(long)]
+        replace: bool,
+    },
 }
 
 #[derive(Subcommand, Debug)]
@@ -142,6 +161,11 @@ fn config(opts: &Options) -> Config {
         Storage::Memory
     } else {
         Storage::Sqlite(opts.data_dir.clone())
+    };
+    #[cfg(feature = "postgres")]
+    let storage = match &opts.postgres {
+        Some(url) => Storage::Postgres(chatwire_server::store::PostgresUrl::new(url)),
+        None => storage,
     };
     let mut config = Config::new(opts.listen)
         .storage(storage)
@@ -176,6 +200,8 @@ async fn main() -> ExitCode {
     let mut config = config(&cli.opts);
     match cli.command {
         None => serve(config).await,
+        #[cfg(feature = "postgres")]
+        Some(Cmd::MigrateToPostgres { replace }) => migrate_to_postgres(&cli.opts, replace).await,
         Some(Cmd::User {
             command:
                 UserCmd::Add {
@@ -217,6 +243,47 @@ async fn main() -> ExitCode {
                     ExitCode::FAILURE
                 }
             }
+        }
+    }
+}
+
+#[cfg(feature = "postgres")]
+async fn migrate_to_postgres(opts: &Options, replace: bool) -> ExitCode {
+    let Some(url) = &opts.postgres else {
+        eprintln!("error: pass --postgres URL (or set CHATWIRE_POSTGRES) to name the target");
+        return ExitCode::FAILURE;
+    };
+    let (dir, url) = (
+        opts.data_dir.clone(),
+        chatwire_server::store::PostgresUrl::new(url),
+    );
+    let copied = tokio::task::spawn_blocking(move || {
+        chatwire_server::store::copy_sqlite_to_postgres(&dir, &url, replace)
+    })
+    .await;
+    match copied {
+        Ok(Ok(r)) => {
+            println!(
+                "copied {} users, {} tokens, {} conversations, {} memberships, {} messages, \
+                 {} events, {} idempotency keys; store epoch {}",
+                r.users,
+                r.tokens,
+                r.conversations,
+                r.members,
+                r.messages,
+                r.events,
+                r.idempotency_keys,
+                r.epoch
+            );
+            ExitCode::SUCCESS
+        }
+        Ok(Err(e)) => {
+            eprintln!("error: {e}");
+            ExitCode::FAILURE
+        }
+        Err(e) => {
+            eprintln!("error: {e}");
+            ExitCode::FAILURE
         }
     }
 }

@@ -83,6 +83,15 @@ impl RunningServer {
                         .map_err(std::io::Error::other)??,
                 )
             }
+            #[cfg(feature = "postgres")]
+            Storage::Postgres(url) => {
+                let url = url.clone();
+                Arc::new(
+                    tokio::task::spawn_blocking(move || crate::store::PostgresStore::connect(&url))
+                        .await
+                        .map_err(std::io::Error::other)??,
+                )
+            }
         };
         let engine = {
             let (store, config) = (store.clone(), config.clone());

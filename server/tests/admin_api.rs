@@ -1,4 +1,4 @@
-//! The admin HTTP API (SPEC.md section 11).
+//! The admin HTTP API (docs/BEHAVIOUR.md section 11).
 
 mod common;
 

@@ -1,4 +1,4 @@
-//! Authorization matrix (SPEC.md §2.5, §2.7, §3–§8, §12; issue 6 part 1).
+//! Authorization matrix (docs/BEHAVIOUR.md §2.5, §2.7, §3–§8, §12; issue 6 part 1).
 //!
 //! Every client action of §2.5 × every role × two paths, generated from the table in
 //! [`expected`]:
@@ -290,7 +290,7 @@ impl Op {
     }
 }
 
-/// The SPEC outcome of `op` by `role`: `None` = allowed, `Some(code)` = that error.
+/// The documented outcome of `op` by `role`: `None` = allowed, `Some(code)` = that error.
 fn expected(role: Role, op: Op) -> Option<u64> {
     let kind = role.kind();
     let member = role.member();

@@ -1,4 +1,4 @@
-//! Malformed input, frame size, rate limits and value tolerance (SPEC.md 2.1, 2.3, 9, 10).
+//! Malformed input, frame size, rate limits and value tolerance (docs/BEHAVIOUR.md 2.1, 2.3, 9, 10).
 
 mod common;
 

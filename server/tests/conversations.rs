@@ -1,4 +1,4 @@
-//! Conversations through the real WebSocket interface (SPEC.md sections 2.4-2.7, 4, 8, 12).
+//! Conversations through the real WebSocket interface (docs/BEHAVIOUR.md sections 2.4-2.7, 4, 8, 12).
 
 mod common;
 

@@ -1,4 +1,4 @@
-//! retransmitEvents and visibility (SPEC.md sections 7.3, 7.4, D2, D12), through the real
+//! retransmitEvents and visibility (docs/BEHAVIOUR.md sections 7.3, 7.4, D2, D12), through the real
 //! WebSocket interface.
 
 mod common;

@@ -1,4 +1,4 @@
-//! Messages, typing and read marks (SPEC.md sections 6, 7.5, 7.6 and 8), through the real
+//! Messages, typing and read marks (docs/BEHAVIOUR.md sections 6, 7.5, 7.6 and 8), through the real
 //! WebSocket interface.
 
 mod common;

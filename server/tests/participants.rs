@@ -1,4 +1,4 @@
-//! Participants and permissions through the real WebSocket interface (SPEC.md sections 5, 4.5, 8).
+//! Participants and permissions through the real WebSocket interface (docs/BEHAVIOUR.md sections 5, 4.5, 8).
 
 mod common;
 

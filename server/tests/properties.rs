@@ -2,14 +2,14 @@
 //! conversations, refused ones included, run against a fresh in-process server per case.
 //!
 //! Every user is logged in on one connection that records every frame it receives. A reference
-//! model of SPEC.md sections 4-6 predicts the outcome (result or error code) and the seq of every
+//! model of docs/BEHAVIOUR.md sections 4-6 predicts the outcome (result or error code) and the seq of every
 //! action. After the run the test checks:
 //!
 //! 1. per conversation, the seqs each connection receives live are strictly increasing;
 //! 2. the seqs assigned are gap-free from 1 to `last_seq` (union of the live streams, and union
 //!    of the retransmits of every participant and former participant), copies of one seq are
 //!    identical everywhere, and a deleted conversation's `onRemoveConversation` takes `last_seq + 1`;
-//! 3. `retransmitEvents` (paged by 100) returns to each user exactly the events SPEC 7.4 lets them
+//! 3. `retransmitEvents` (paged by 100) returns to each user exactly the events docs/BEHAVIOUR.md 7.4 lets them
 //!    see, payload for payload identical to the live frames, and the events of their
 //!    participation intervals are exactly those they received live;
 //! 4. no user receives live an event of a conversation outside their participation intervals
@@ -325,7 +325,7 @@ impl Model {
         a
     }
 
-    /// The outcome SPEC.md predicts: Ok or the error code (checks in the SPEC's order).
+    /// The outcome docs/BEHAVIOUR.md predicts: Ok or the error code (checks in the documented order).
     fn decide(&self, a: &Action) -> Result<(), u64> {
         let has = |f: u64, bit: u64| f & bit != 0;
         match a {
@@ -1099,7 +1099,7 @@ async fn run_case_async(s: &Scenario) {
             continue;
         }
 
-        // 3. Retransmit per user equals what SPEC 7.4 lets them see, payloads as broadcast.
+        // 3. Retransmit per user equals what docs/BEHAVIOUR.md 7.4 lets them see, payloads as broadcast.
         let mut union: BTreeMap<u64, Value> = BTreeMap::new();
         for u in 0..USERS {
             let r = conns[u].retransmit_all(conv, n).await;

@@ -1,4 +1,4 @@
-//! The session layer (SPEC.md section 2.2): login, token login, refresh, ping, limits.
+//! The session layer (docs/BEHAVIOUR.md section 2.2): login, token login, refresh, ping, limits.
 
 mod common;
 

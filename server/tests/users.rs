@@ -1,4 +1,4 @@
-//! Users (SPEC.md section 3): lookup, editUser, presence, subscriptions, manageNotification.
+//! Users (docs/BEHAVIOUR.md section 3): lookup, editUser, presence, subscriptions, manageNotification.
 
 mod common;
 

@@ -42,7 +42,7 @@ pub(crate) use socket::connect;
 use socket::{LoggedIn, Ws};
 use sync::SeqSync;
 
-/// Catch-up and gap-fill requests in flight at once (SPEC.md section 13).
+/// Catch-up and gap-fill requests in flight at once (docs/BEHAVIOUR.md section 13).
 const MAX_INTERNAL_IN_FLIGHT: usize = 4;
 
 /// Commands taken from the channel at once (after the first) before the loop goes on.

@@ -41,7 +41,7 @@ pub(crate) enum Internal {
     Ignore,
 }
 
-/// How many frames complete a request (SPEC.md section 13).
+/// How many frames complete a request (docs/BEHAVIOUR.md section 13).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Expect {
     /// The first frame.

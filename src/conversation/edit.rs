@@ -3,7 +3,7 @@
 
 use std::future::IntoFuture;
 
-use chatwire_protocol::{ConversationId, EditConversation, Request};
+use chatwire_protocol::{ConversationId, EditConversation, JsonMap, Request};
 use futures::future::BoxFuture;
 
 use super::CustomDataPatch;
@@ -32,6 +32,7 @@ impl Messenger {
             title: None,
             public: None,
             patch: None,
+            replace: None,
             key: None,
             id: RequestId::new(),
         }
@@ -72,6 +73,8 @@ pub struct ConversationEdit<'a> {
     title: Option<String>,
     public: Option<bool>,
     patch: Option<CustomDataPatch>,
+    /// The whole new custom data (`replace_custom_data`); excludes `patch`.
+    replace: Option<JsonMap>,
     key: Option<String>,
     id: RequestId,
 }
@@ -141,6 +144,34 @@ impl ConversationEdit<'_> {
     /// ```
     pub fn custom_data(mut self, patch: CustomDataPatch) -> Self {
         self.patch = Some(patch);
+        self.replace = None;
+        self
+    }
+
+    /// Replaces the whole custom data, as the official SDKs' `setCustomData` does (default:
+    /// unchanged; replaces an earlier [`custom_data`](Self::custom_data) patch of this edit).
+    ///
+    /// Every key not in `data` is removed, including the stored default permissions of new
+    /// members ([`PERMISSIONS_KEY`](crate::PERMISSIONS_KEY)): copy that key over to keep them,
+    /// or use a [`CustomDataPatch`], which changes only the keys it names.
+    ///
+    /// # Examples
+    /// ```no_run
+    /// # async fn demo(m: chatwire::Messenger, chat: chatwire::ConversationId) -> chatwire::Result<()> {
+    /// use chatwire::PERMISSIONS_KEY;
+    /// let current = m.get_conversation(chat).await?;
+    /// let mut data = chatwire::JsonMap::new();
+    /// data.insert("topic".into(), "release".into());
+    /// if let Some(defaults) = current.custom_data.get(PERMISSIONS_KEY) {
+    ///     data.insert(PERMISSIONS_KEY.into(), defaults.clone());
+    /// }
+    /// let edited = m.edit_conversation(chat).replace_custom_data(data).await?;
+    /// assert_eq!(edited.custom_data.len(), current.custom_data.contains_key(PERMISSIONS_KEY) as usize + 1);
+    /// # Ok(()) }
+    /// ```
+    pub fn replace_custom_data(mut self, data: JsonMap) -> Self {
+        self.replace = Some(data);
+        self.patch = None;
         self
     }
 }
@@ -162,7 +193,13 @@ impl<'a> IntoFuture for ConversationEdit<'a> {
                 .filter(|_| server_patch)
                 .and_then(|p| p.to_wire());
             let (custom_data, custom_data_patch) = match self.patch {
-                None => (None, None),
+                None => match self.replace {
+                    Some(data) => {
+                        checks::custom_data("custom_data", &data)?;
+                        (Some(data), None)
+                    }
+                    None => (None, None),
+                },
                 // The server applies the patch atomically: concurrent patches of other keys
                 // are kept.
                 Some(_) if wire.is_some() => {

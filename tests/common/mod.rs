@@ -35,7 +35,7 @@ pub fn unknown_user() -> UserId {
     UserId::new(9_000_000_000).unwrap()
 }
 
-/// The SPEC code of a server error; panics on anything else.
+/// The protocol error code of a server error; panics on anything else.
 #[track_caller]
 pub fn code_of<T: std::fmt::Debug>(r: chatwire::Result<T>) -> u32 {
     match r {

@@ -1,4 +1,4 @@
-//! Admin API operations (SPEC.md section 11), engine side: applying the [`AdminCommand`]s
+//! Admin API operations (docs/BEHAVIOUR.md section 11), engine side: applying the [`AdminCommand`]s
 //! of `command.rs`.
 
 use chatwire_protocol::UserId;

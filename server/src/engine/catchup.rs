@@ -2,7 +2,7 @@
 //! stands in each listed conversation and the events after its position, in one bounded page.
 //!
 //! The events are exactly what `retransmitEvents` would return for the covered ranges: the
-//! stored event and payload, filtered by the same visibility rule (SPEC.md section 7.4:
+//! stored event and payload, filtered by the same visibility rule (docs/BEHAVIOUR.md section 7.4:
 //! former participants up to L, uber conversations by participation interval). The page is
 //! encoded with `CatchUpPage::encode`, which copies the stored payloads as they are, and goes to
 //! the calling connection only. Nothing is written.

@@ -1,4 +1,4 @@
-//! Conversations: create, edit, get, public list, join, leave, deletion (SPEC.md section 4).
+//! Conversations: create, edit, get, public list, join, leave, deletion (docs/BEHAVIOUR.md section 4).
 
 use std::collections::HashMap;
 
@@ -211,7 +211,7 @@ impl Engine {
         if req.uuid.len() > MAX_GET_CONVERSATIONS {
             return Err(ErrorCode::TooMany.into());
         }
-        // Each check runs over every item before the next check (SPEC.md section 2.7).
+        // Each check runs over every item before the next check (docs/BEHAVIOUR.md section 2.7).
         let found: Vec<Option<ConversationId>> = req
             .uuid
             .iter()

@@ -1,4 +1,4 @@
-//! `retransmitEvents` (SPEC.md sections 7.3 and 7.4).
+//! `retransmitEvents` (docs/BEHAVIOUR.md sections 7.3 and 7.4).
 
 use chatwire_protocol::{
     ErrorCode, EventName, RetransmitEvents, RetransmitHeader, Seq, MAX_RETRANSMIT,

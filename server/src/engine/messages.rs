@@ -1,4 +1,4 @@
-//! Messages, typing and read marks (SPEC.md sections 6, 7.5 and 7.6).
+//! Messages, typing and read marks (docs/BEHAVIOUR.md sections 6, 7.5 and 7.6).
 
 use chatwire_protocol::{
     ConversationId, EditMessage, ErrorCode, EventName, EventObject, IsRead, MessageId,

@@ -241,7 +241,11 @@ impl Engine {
         let span = tracing::debug_span!("request", action = action.name(), user = user.get());
         let _enter = span.enter();
         let key = idempotency_key.filter(|_| action.consumes_seq());
-        let result = if self.failed.load(Ordering::SeqCst) && mutates(action) {
+        if self.failed.load(Ordering::SeqCst) && self.store.available() {
+            self.recover();
+        }
+        let unavailable = self.failed.load(Ordering::SeqCst) || !self.store.available();
+        let result = if unavailable && mutates(action) {
             Err(Fail::from(ErrorCode::Unavailable))
         } else if let Some(key) = &key {
             self.with_idempotency_key(&ctx, key, request)
@@ -262,6 +266,23 @@ impl Engine {
                 self.out.reply(frame, &ctx.conn);
                 self.out.credit = Some(credit);
             }
+        }
+    }
+
+    /// After a failed commit, once the store is back: reloads the durable state (the memory
+    /// was ahead of it) and accepts mutations again. Clients saw nothing of the lost changes:
+    /// their frames were never released and their requests got code 30.
+    fn recover(&mut self) {
+        if self.store.resume().is_err() {
+            return;
+        }
+        match self.store.load() {
+            Ok(snapshot) => {
+                self.state.reload(State::from_snapshot(snapshot));
+                self.failed.store(false, Ordering::SeqCst);
+                tracing::info!("state reloaded from the store after a failed commit");
+            }
+            Err(e) => tracing::warn!(error = %e, "reloading the state failed"),
         }
     }
 

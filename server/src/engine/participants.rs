@@ -1,4 +1,4 @@
-//! Managing participants: add, edit, remove (SPEC.md sections 5.2 and 5.3).
+//! Managing participants: add, edit, remove (docs/BEHAVIOUR.md sections 5.2 and 5.3).
 
 use chatwire_protocol::{
     ErrorCode, ManageParticipants, Permissions, RemoveParticipants, UserId, MAX_PARTICIPANTS,

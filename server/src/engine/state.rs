@@ -67,7 +67,7 @@ impl Conversation {
         }
     }
 
-    /// Whether `user` may see the log entry `seq` (SPEC.md section 7.4).
+    /// Whether `user` may see the log entry `seq` (docs/BEHAVIOUR.md section 7.4).
     pub fn visible(&self, user: UserId, seq: u64, is_message: bool) -> bool {
         let Some(member) = self.members.get(&user) else {
             return false;
@@ -243,6 +243,19 @@ impl State {
             }
         }
         s
+    }
+
+    /// Replaces the durable state with `fresh` (reloaded from the store) and keeps what only
+    /// lives in memory: the logged-in connections.
+    pub fn reload(&mut self, mut fresh: State) {
+        for (id, user) in &mut self.users {
+            if let Some(u) = fresh.users.get_mut(id) {
+                u.conns = std::mem::take(&mut user.conns);
+            }
+        }
+        fresh.conns = std::mem::take(&mut self.conns);
+        fresh.conn_generation = self.conn_generation + 1;
+        *self = fresh;
     }
 
     /// The user object as `viewer` may see it.

@@ -1,4 +1,4 @@
-//! Users: lookup, editUser, presence, subscriptions, manageNotification (SPEC.md section 3).
+//! Users: lookup, editUser, presence, subscriptions, manageNotification (docs/BEHAVIOUR.md section 3).
 
 use std::collections::HashSet;
 

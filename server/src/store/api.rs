@@ -18,6 +18,16 @@ pub enum StoreError {
     /// A stored record could not be decoded.
     #[error("corrupt record: {0}")]
     Corrupt(String),
+    /// PostgreSQL failed (with the `postgres` feature).
+    #[cfg(feature = "postgres")]
+    #[error("postgres: {0}")]
+    Postgres(#[from] tokio_postgres::Error),
+    /// The database cannot be reached right now (requests get code 30 and may be retried).
+    #[error("database unavailable: {0}")]
+    Unavailable(String),
+    /// The store cannot be used as configured (a clear message says what to change).
+    #[error("{0}")]
+    Config(String),
     /// The store was closed or its writer stopped.
     #[error("store closed")]
     Closed,
@@ -119,4 +129,20 @@ pub trait Store: Send + Sync + 'static {
 
     /// Blocks until everything committed so far is durable.
     fn flush(&self) -> Result<(), StoreError>;
+
+    /// Whether the store can take new writes now. While it cannot (a database server is
+    /// unreachable), the engine refuses mutations with code 30 instead of queuing them; batches
+    /// already queued are kept and committed once it is back. Embedded stores are always
+    /// available.
+    fn available(&self) -> bool {
+        true
+    }
+
+    /// After a failed commit (every batch queued behind it failed too): waits until nothing is
+    /// queued and lets writes through again, so that the engine can reload its state with
+    /// [`Store::load`] and carry on without a restart. Stores that cannot recover (the
+    /// default) return an error and the engine keeps refusing mutations until it is restarted.
+    fn resume(&self) -> Result<(), StoreError> {
+        Err(StoreError::Closed)
+    }
 }

@@ -10,16 +10,22 @@
 //! [`Store::events`]) and MUST include batches committed but not yet durable (read your writes).
 //!
 //! The contract is in `api.rs`, the records it stores in `records.rs`. Implementations:
-//! [`MemoryStore`] (tests, `--memory`) and [`SqliteStore`] (the embedded default).
-//! A PostgreSQL store fits the same shape: `commit` queues to a writer task, reads are point
-//! queries by `(conversation, uuid)` and range queries by `(conversation, seq)`.
+//! [`MemoryStore`] (tests, `--memory`), [`SqliteStore`] (the embedded default) and, with the
+//! `postgres` feature, `PostgresStore` (`--postgres URL`). The durable two share `queue.rs`:
+//! `commit` queues to one writer thread that commits everything queued in one transaction; reads
+//! are point queries by `(conversation, uuid)` and range queries by `(conversation, seq)`.
 
 mod api;
 mod memory;
+#[cfg(feature = "postgres")]
+mod postgres;
+mod queue;
 mod records;
 mod sqlite;
 
 pub use api::{Batch, Completion, Snapshot, Store, StoreError, Write};
 pub use memory::MemoryStore;
+#[cfg(feature = "postgres")]
+pub use postgres::{copy_sqlite_to_postgres, CopyReport, PostgresStore, PostgresUrl};
 pub use records::*;
 pub use sqlite::SqliteStore;

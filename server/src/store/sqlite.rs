@@ -7,13 +7,14 @@
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
-use std::sync::{Arc, Condvar, Mutex};
+use std::sync::{Arc, Mutex};
 use std::thread;
 
 use chatwire_protocol::{ConversationId, MessageId, UserId};
 use rusqlite::{params, Connection, OptionalExtension};
 
 use super::api::{Batch, Completion, Snapshot, Store, StoreError, Write};
+use super::queue::{CommitQueue, Group, Next};
 use super::records::{EventRecord, IdempotencyRecord, MessageRecord};
 
 const SCHEMA: &str = "
@@ -42,33 +43,10 @@ CREATE INDEX IF NOT EXISTS idempotency_created ON idempotency (created);
 /// # let _ = snapshot;
 /// ```
 pub struct SqliteStore {
-    shared: Arc<Shared>,
+    queue: Arc<CommitQueue>,
     reader: Mutex<Connection>,
     writer: Option<thread::JoinHandle<()>>,
     path: PathBuf,
-}
-
-struct Shared {
-    queue: Mutex<Queue>,
-    wake: Condvar,
-    idle: Condvar,
-    /// Writes queued but not yet durable, for read-your-writes.
-    overlay: Mutex<Overlay>,
-}
-
-#[derive(Default)]
-struct Queue {
-    items: Vec<(Batch, Completion)>,
-    busy: bool,
-    closing: bool,
-}
-
-#[derive(Default)]
-struct Overlay {
-    messages: HashMap<(ConversationId, MessageId), (u64, MessageRecord)>,
-    events: HashMap<(ConversationId, u64), EventRecord>,
-    idempotency: HashMap<(UserId, String), IdempotencyRecord>,
-    version: u64,
 }
 
 impl SqliteStore {
@@ -83,18 +61,13 @@ impl SqliteStore {
             params![uuid::Uuid::new_v4().to_string()],
         )?;
         let reader = open_connection(&path)?;
-        let shared = Arc::new(Shared {
-            queue: Mutex::new(Queue::default()),
-            wake: Condvar::new(),
-            idle: Condvar::new(),
-            overlay: Mutex::new(Overlay::default()),
-        });
-        let writer_shared = shared.clone();
+        let queue = Arc::new(CommitQueue::new());
+        let writer_queue = queue.clone();
         let writer = thread::Builder::new()
             .name("chatwire-store".into())
-            .spawn(move || writer_loop(conn, writer_shared))?;
+            .spawn(move || writer_loop(conn, &writer_queue))?;
         Ok(SqliteStore {
-            shared,
+            queue,
             reader: Mutex::new(reader),
             writer: Some(writer),
             path,
@@ -105,6 +78,83 @@ impl SqliteStore {
     pub fn path(&self) -> &Path {
         &self.path
     }
+
+    /// The store's epoch (see [`Snapshot::epoch`]).
+    pub fn epoch(&self) -> Result<String, StoreError> {
+        let conn = self.reader.lock().map_err(|_| StoreError::Closed)?;
+        Ok(
+            conn.query_row("SELECT value FROM meta WHERE key = 'epoch'", [], |r| {
+                r.get(0)
+            })?,
+        )
+    }
+
+    /// Every durable row as the [`Write`] that would recreate it: users, tokens, conversations,
+    /// memberships, messages, the log and idempotency keys, in that order (for copying a data
+    /// dir into another store). Stops at the first error of `sink`.
+    pub fn export(
+        &self,
+        mut sink: impl FnMut(Write) -> Result<(), StoreError>,
+    ) -> Result<(), StoreError> {
+        self.queue.flush()?;
+        let conn = self.reader.lock().map_err(|_| StoreError::Closed)?;
+        let tables: [(&str, Decoder); 5] = [
+            ("SELECT data FROM users ORDER BY id", |d| {
+                Ok(Write::User(Box::new(decode(&d)?)))
+            }),
+            ("SELECT data FROM tokens", |d| Ok(Write::Token(decode(&d)?))),
+            ("SELECT data FROM conversations", |d| {
+                Ok(Write::Conversation(Box::new(decode(&d)?)))
+            }),
+            ("SELECT data FROM messages", |d| {
+                Ok(Write::Message(Box::new(decode(&d)?)))
+            }),
+            ("SELECT data FROM idempotency", |d| {
+                Ok(Write::Idempotency(decode(&d)?))
+            }),
+        ];
+        for (i, (sql, make)) in tables.iter().enumerate() {
+            let mut stmt = conn.prepare(sql)?;
+            for row in stmt.query_map([], |r| r.get::<_, String>(0))? {
+                sink(make(row?)?)?;
+            }
+            if i == 2 {
+                let mut stmt = conn.prepare("SELECT conv, data FROM members")?;
+                let rows = stmt.query_map([], |r| {
+                    Ok((r.get::<_, Vec<u8>>(0)?, r.get::<_, String>(1)?))
+                })?;
+                for row in rows {
+                    let (conv, data) = row?;
+                    sink(Write::Member(uuid_from(conv)?, decode(&data)?))?;
+                }
+            }
+        }
+        let mut stmt = conn.prepare(
+            "SELECT conv, seq, event, initiator, is_message, payload FROM events ORDER BY conv, seq",
+        )?;
+        let rows = stmt.query_map([], |r| {
+            Ok((
+                r.get::<_, Vec<u8>>(0)?,
+                r.get::<_, i64>(1)?,
+                r.get::<_, String>(2)?,
+                r.get::<_, i64>(3)?,
+                r.get::<_, bool>(4)?,
+                r.get::<_, String>(5)?,
+            ))
+        })?;
+        for row in rows {
+            let (conv, seq, event, initiator, is_message, payload) = row?;
+            sink(Write::Event(EventRecord {
+                conversation: uuid_from(conv)?,
+                seq: seq as u64,
+                event,
+                initiator: UserId::new(initiator as u64).ok_or_else(|| corrupt("initiator"))?,
+                is_message,
+                payload: payload.into(),
+            }))?;
+        }
+        Ok(())
+    }
 }
 
 /// WAL size (pages) at which a commit also checkpoints. SQLite's default is 1000; the
@@ -113,6 +163,9 @@ impl SqliteStore {
 /// from 10.6-11.2 ms (1000) to 5.2-5.9 ms (250); 500 gave 7.1 ms, 100 gave 5.7-6.2 ms with more
 /// CPU, 4000 gave 28 ms (same run, 2-core machine). See docs/PERFORMANCE.md.
 const WAL_AUTOCHECKPOINT_PAGES: i64 = 250;
+
+/// Turns a row's JSON into the write that recreates it ([`SqliteStore::export`]).
+type Decoder = fn(String) -> Result<Write, StoreError>;
 
 fn open_connection(path: &Path) -> Result<Connection, StoreError> {
     let conn = Connection::open(path)?;
@@ -178,15 +231,8 @@ impl Store for SqliteStore {
         conversation: ConversationId,
         id: MessageId,
     ) -> Result<Option<MessageRecord>, StoreError> {
-        if let Some((_, m)) = self
-            .shared
-            .overlay
-            .lock()
-            .map_err(|_| StoreError::Closed)?
-            .messages
-            .get(&(conversation, id))
-        {
-            return Ok(Some(m.clone()));
+        if let Some(m) = self.queue.message(conversation, id)? {
+            return Ok(Some(m));
         }
         let conn = self.reader.lock().map_err(|_| StoreError::Closed)?;
         let data: Option<String> = conn
@@ -236,16 +282,7 @@ impl Store for SqliteStore {
                 });
             }
         }
-        // Entries still waiting for their commit have higher seqs than every durable one.
-        let overlay = self.shared.overlay.lock().map_err(|_| StoreError::Closed)?;
-        let next = out.last().map(|e| e.seq + 1).unwrap_or(from);
-        for seq in next..=to {
-            match overlay.events.get(&(conversation, seq)) {
-                Some(e) => out.push(e.clone()),
-                None if overlay.events.is_empty() => break,
-                None => {}
-            }
-        }
+        self.queue.extend_events(&mut out, conversation, from, to)?;
         Ok(out)
     }
 
@@ -254,15 +291,8 @@ impl Store for SqliteStore {
         user: UserId,
         key: &str,
     ) -> Result<Option<IdempotencyRecord>, StoreError> {
-        if let Some(r) = self
-            .shared
-            .overlay
-            .lock()
-            .map_err(|_| StoreError::Closed)?
-            .idempotency
-            .get(&(user, key.to_string()))
-        {
-            return Ok(Some(r.clone()));
+        if let Some(r) = self.queue.idempotency(user, key)? {
+            return Ok(Some(r));
         }
         let conn = self.reader.lock().map_err(|_| StoreError::Closed)?;
         let data: Option<String> = conn
@@ -273,139 +303,34 @@ impl Store for SqliteStore {
     }
 
     fn commit(&self, batch: Batch, done: Completion) {
-        let Ok(mut queue) = self.shared.queue.lock() else {
-            return done(Err(StoreError::Closed));
-        };
-        if queue.closing {
-            drop(queue);
-            return done(Err(StoreError::Closed));
-        }
-        if batch.is_empty() && queue.items.is_empty() && !queue.busy {
-            drop(queue);
-            return done(Ok(()));
-        }
-        if let Ok(mut overlay) = self.shared.overlay.lock() {
-            for w in &batch.writes {
-                match w {
-                    Write::Message(m) => {
-                        overlay.version += 1;
-                        let v = overlay.version;
-                        overlay
-                            .messages
-                            .insert((m.conversation, m.uuid), (v, (**m).clone()));
-                    }
-                    Write::Event(e) => {
-                        overlay.events.insert((e.conversation, e.seq), e.clone());
-                    }
-                    Write::Idempotency(r) => {
-                        overlay
-                            .idempotency
-                            .insert((r.user, r.key.clone()), r.clone());
-                    }
-                    _ => {}
-                }
-            }
-        }
-        queue.items.push((batch, done));
-        self.shared.wake.notify_one();
+        self.queue.submit(batch, done);
     }
 
     fn flush(&self) -> Result<(), StoreError> {
-        let mut queue = self.shared.queue.lock().map_err(|_| StoreError::Closed)?;
-        while !queue.items.is_empty() || queue.busy {
-            queue = self
-                .shared
-                .idle
-                .wait(queue)
-                .map_err(|_| StoreError::Closed)?;
-        }
-        Ok(())
+        self.queue.flush()
     }
 }
 
 impl Drop for SqliteStore {
     fn drop(&mut self) {
-        if let Ok(mut q) = self.shared.queue.lock() {
-            q.closing = true;
-        }
-        self.shared.wake.notify_all();
+        self.queue.close();
         if let Some(w) = self.writer.take() {
             let _ = w.join();
         }
     }
 }
 
-fn writer_loop(mut conn: Connection, shared: Arc<Shared>) {
-    loop {
-        let items = {
-            let Ok(mut q) = shared.queue.lock() else {
-                return;
-            };
-            while q.items.is_empty() && !q.closing {
-                q = match shared.wake.wait(q) {
-                    Ok(q) => q,
-                    Err(_) => return,
-                };
-            }
-            if q.items.is_empty() && q.closing {
-                shared.idle.notify_all();
-                return;
-            }
-            q.busy = true;
-            std::mem::take(&mut q.items)
-        };
-        let result = write_group(&mut conn, &items);
+fn writer_loop(mut conn: Connection, queue: &CommitQueue) {
+    while let Next::Group(group) = queue.next_group(None) {
+        let result = write_group(&mut conn, &group);
         if let Err(e) = &result {
             tracing::error!(error = %e, "store commit failed");
         }
-        forget_overlay(&shared, &items);
-        for (_, done) in items {
-            done(match &result {
-                Ok(()) => Ok(()),
-                Err(_) => Err(StoreError::Closed),
-            });
-        }
-        if let Ok(mut q) = shared.queue.lock() {
-            q.busy = false;
-            if q.items.is_empty() {
-                shared.idle.notify_all();
-            }
-        }
+        queue.finish(group, &result);
     }
 }
 
-fn forget_overlay(shared: &Shared, items: &[(Batch, Completion)]) {
-    let Ok(mut overlay) = shared.overlay.lock() else {
-        return;
-    };
-    let version = overlay.version;
-    for (batch, _) in items {
-        for w in &batch.writes {
-            match w {
-                Write::Message(m) => {
-                    // Keep a newer pending version of the same message.
-                    let key = (m.conversation, m.uuid);
-                    if overlay
-                        .messages
-                        .get(&key)
-                        .is_some_and(|(v, rec)| *v <= version && rec == &**m)
-                    {
-                        overlay.messages.remove(&key);
-                    }
-                }
-                Write::Event(e) => {
-                    overlay.events.remove(&(e.conversation, e.seq));
-                }
-                Write::Idempotency(r) => {
-                    overlay.idempotency.remove(&(r.user, r.key.clone()));
-                }
-                _ => {}
-            }
-        }
-    }
-}
-
-fn write_group(conn: &mut Connection, items: &[(Batch, Completion)]) -> Result<(), StoreError> {
+fn write_group(conn: &mut Connection, items: &Group) -> Result<(), StoreError> {
     // Every event rewrites its conversation's row (last seq, last update); within one group
     // only the last version of each row is written.
     let writes = items.iter().flat_map(|(batch, _)| &batch.writes);

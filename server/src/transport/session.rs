@@ -1,5 +1,5 @@
 //! A connection's session state ([`Session`]: who is logged in, how it answers) and the
-//! session layer (SPEC.md section 2.2): login, token login, refresh, ping.
+//! session layer (docs/BEHAVIOUR.md section 2.2): login, token login, refresh, ping.
 
 use std::net::IpAddr;
 use std::sync::Arc;

@@ -23,7 +23,8 @@ fn event_json(e: &Event) -> Option<Value> {
         "conversation": e.conversation().map(|c| c.to_string()),
         "seq": e.seq().map(|s| s.get()),
         "initiator": meta.and_then(|m| m.initiator).map(|u| u.get()),
-        "action": meta.map(|m| m.action.clone()),
+        "action": meta.map(|m| m.action.name().to_string()),
+        "request_id": meta.and_then(|m| m.request_id.as_ref()).map(|r| r.to_string()),
         "replayed": meta.map(|m| m.replayed),
     });
     let (kind, extra) = match e {
@@ -130,6 +131,31 @@ async fn run(m: &Messenger, cmd: &Value) -> Result<Value, Failure> {
                 .create_conversation(
                     NewConversation::broadcast()
                         .title("announcements")
+                        .participant(user),
+                )
+                .await?;
+            json!({"conv": c.id.to_string()})
+        }
+        "send_many" => {
+            let conv = conv()?;
+            let count = cmd["count"].as_u64().unwrap_or(1);
+            for i in 0..count {
+                m.send_message(conv, format!("bulk {i}")).await?;
+            }
+            json!({"sent": count})
+        }
+        "add" => {
+            let user = arg::<UserId>(cmd, "user").map_err(bad)?;
+            let c = m.add_participants(conv()?, [user]).await?;
+            json!({"flags": c.participant(user).map(|p| p.permissions.bits()),
+                   "defaults": c.default_permissions().map(|p| p.bits())})
+        }
+        "chat" => {
+            let user = arg::<UserId>(cmd, "user").map_err(bad)?;
+            let c = m
+                .create_conversation(
+                    NewConversation::chat()
+                        .title("made in Rust")
                         .participant(user),
                 )
                 .await?;
