@@ -341,3 +341,32 @@ async fn loads_every_conversation_when_snapshots_fill_several_catch_up_pages() {
     assert_eq!(s[0].id(), ids[0], "the newest activity first");
     assert_eq!(unread(&s, ids[0]), Some(1));
 }
+
+#[tokio::test]
+async fn users_cache_reads_in_batches_and_takes_presence_from_events_without_subscribing() {
+    let server = TestServer::start().await;
+    let (alice, bob, carol) = (
+        server.add_user("alice").await,
+        server.add_user("bob").await,
+        server.add_user("carol").await,
+    );
+    let a = login(&server, &alice).await;
+    let cache = a.users_cache();
+    assert!(cache.cached(bob.id).is_none());
+    let users = cache.users([bob.id, carol.id, bob.id]).await.unwrap();
+    let names: Vec<&str> = users.iter().map(|u| u.display_name.as_str()).collect();
+    assert_eq!(names, ["bob", "carol"], "in order, duplicates once");
+    assert_eq!(cache.display_name(carol.id).as_deref(), Some("carol"));
+    // The cache never subscribes on its own.
+    assert!(a.get_subscriptions().await.unwrap().is_empty());
+    assert_eq!(cache.presence(bob.id), None);
+    // Presence arrives for users the application subscribed to.
+    a.subscribe([bob.id]).await.unwrap();
+    let b = login(&server, &bob).await;
+    b.set_status(true).await.unwrap();
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    while cache.presence(bob.id) != Some(true) {
+        assert!(tokio::time::Instant::now() < deadline, "no presence for bob");
+        tokio::time::sleep(Duration::from_millis(25)).await;
+    }
+}
