@@ -366,7 +366,10 @@ async fn users_cache_reads_in_batches_and_takes_presence_from_events_without_sub
     b.set_status(true).await.unwrap();
     let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
     while cache.presence(bob.id) != Some(true) {
-        assert!(tokio::time::Instant::now() < deadline, "no presence for bob");
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "no presence for bob"
+        );
         tokio::time::sleep(Duration::from_millis(25)).await;
     }
 }

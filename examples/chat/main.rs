@@ -13,12 +13,12 @@
 //! history. Set `CHATWIRE_STORE=alice.db` to keep state in a SQLite file: the inbox is then
 //! shown at once on the next start, before the server answers.
 //!
-//! Typing notifications: a terminal in line mode hands a line to the program only when Enter is
-//! pressed, so this client cannot see keystrokes; it sends "typing" (throttled to one per 10 s)
-//! when you start a message with `/t` or type a line ending in `...` (sent as a draft continued
-//! on the next line). A full-screen client would send it on the first keystroke.
-//!
-//! It works line by line in a plain terminal, so scripts and tmux can drive it.
+//! On a terminal it edits the line itself (non-canonical mode through `stty`; backspace,
+//! Ctrl-U, Ctrl-D/Ctrl-C to quit), so it sees the first keystroke of a message and sends
+//! "typing" then (the SDK throttles it to one per 10 s per conversation), and incoming lines
+//! never garble what you are typing. Reading from a pipe it works line by line, so scripts can
+//! drive it; there `/t` sends "typing", and a line ending in `...` is kept as a draft continued
+//! by the next line (and sends "typing").
 
 use std::collections::{HashMap, HashSet};
 use std::io::Write;
@@ -31,10 +31,11 @@ use chatwire::{
     UserId,
 };
 use futures::StreamExt;
-use tokio::io::{AsyncBufReadExt, BufReader};
 
+mod input;
 mod show;
-use show::{clear, clock, describe, explain, next_diff, preview, print_list, HELP};
+use input::{Input, Keyboard};
+use show::{clear, clock, describe, explain, next_diff, preview, print_list, split_title, HELP};
 
 type AnyResult<T> = Result<T, Box<dyn std::error::Error>>;
 
@@ -90,15 +91,24 @@ async fn main() -> AnyResult<()> {
     chat.inbox.loaded().await?;
     chat.list();
 
-    let mut lines = BufReader::new(tokio::io::stdin()).lines();
+    let mut keyboard = Keyboard::open();
     let mut changes = chat.inbox.changes();
     let mut state = chat.m.connection_state_watch();
-    chat.prompt();
+    chat.prompt("");
     loop {
         // Every branch is cancel safe: nothing is lost when another one wins.
         tokio::select! {
-            line = lines.next_line() => {
-                let Some(line) = line? else { break }; // end of input
+            input = keyboard.next() => {
+                let line = match input {
+                    Input::End => break,
+                    Input::Started => {
+                        if let Some((id, _)) = &chat.current {
+                            chat.typing_notice(*id).await;
+                        }
+                        continue;
+                    }
+                    Input::Line(line) => line,
+                };
                 match chat.command(line.trim()).await {
                     Ok(true) => break,
                     Ok(false) => {}
@@ -125,7 +135,7 @@ async fn main() -> AnyResult<()> {
             }
         }
         if std::mem::take(&mut chat.shown_something) {
-            chat.prompt();
+            chat.prompt(keyboard.current());
         }
     }
     chat.m.shutdown().await;
@@ -177,13 +187,13 @@ impl Chat {
         self.shown_something = true;
     }
 
-    fn prompt(&self) {
+    fn prompt(&self, typed: &str) {
         let place = match &self.current {
             Some((id, _)) => self.inbox.entry(*id).map_or_else(|| "?".into(), |e| e.name),
             None => "no conversation: /open one".into(),
         };
         let status = if self.offline { " (offline)" } else { "" };
-        print!("[{place}]{status}> ");
+        print!("[{place}]{status}> {typed}");
         let _ = std::io::stdout().flush();
     }
 
@@ -527,13 +537,7 @@ impl Chat {
     }
 
     async fn create(&mut self, rest: &str) -> AnyResult<()> {
-        let (title, others) = match rest.strip_prefix('"') {
-            Some(quoted) => quoted.split_once('"').ok_or("missing closing quote")?,
-            None => rest.split_once(' ').unwrap_or((rest, "")),
-        };
-        if title.is_empty() {
-            return Err("usage: /create <title> [user...]".into());
-        }
+        let (title, others) = split_title(rest)?;
         let mut users = Vec::new();
         for name in others.split_whitespace() {
             users.push(self.user_by_name(name).await?);

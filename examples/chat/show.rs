@@ -113,3 +113,15 @@ pub async fn next_diff(updates: &mut Option<TimelineUpdates>) -> Option<Timeline
         None => std::future::pending().await,
     }
 }
+
+/// `/create` arguments: a title (quoted if it has spaces) and user names.
+pub fn split_title(rest: &str) -> Result<(&str, &str), String> {
+    let (title, others) = match rest.strip_prefix('"') {
+        Some(quoted) => quoted.split_once('"').ok_or("missing closing quote")?,
+        None => rest.split_once(' ').unwrap_or((rest, "")),
+    };
+    if title.is_empty() {
+        return Err("usage: /create <title> [user...]".into());
+    }
+    Ok((title, others))
+}
