@@ -119,4 +119,10 @@ pub trait Store: Send + Sync + 'static {
 
     /// Blocks until everything committed so far is durable.
     fn flush(&self) -> Result<(), StoreError>;
+
+    /// Whether the store can serve now (the server's `/readyz`); a networked store checks its
+    /// connection here. The default: always healthy.
+    fn health(&self) -> Result<(), StoreError> {
+        Ok(())
+    }
 }
