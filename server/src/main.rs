@@ -262,7 +262,7 @@ fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    match cli.command {
+    let code = match cli.command {
         None => runtime.block_on(serve(cli.serve)),
         Some(Cmd::Serve(args)) => {
             let args = ServeArgs {
@@ -285,7 +285,11 @@ fn main() -> ExitCode {
             let data = data.or(&cli.serve.data);
             runtime.block_on(user_add(data, name, password, display_name))
         }
-    }
+    };
+    // Everything that matters finished inside `block_on` (the store is flushed); tasks left
+    // over (closing sockets) must not hold up the exit.
+    runtime.shutdown_timeout(Duration::from_millis(500));
+    code
 }
 
 async fn user_add(
