@@ -13,7 +13,7 @@ use std::time::Duration;
 
 use chatwire_server::{Config, RunningServer, Storage, TlsFiles, DEFAULT_DOMAIN};
 use clap::builder::BoolishValueParser;
-use clap::{Args, Parser, Subcommand, ValueEnum};
+use clap::{ArgAction, Args, Parser, Subcommand, ValueEnum};
 
 /// The close codes the server sends, for the help texts.
 const CLOSE_CODES: &str = "\
@@ -112,10 +112,9 @@ struct ServeArgs {
     /// public --listen address then serves neither.
     #[arg(long, env = "CHATWIRE_ADMIN_LISTEN", value_parser = resolve)]
     admin_listen: Option<SocketAddr>,
-    /// Keep everything in memory (nothing survives a restart).
-    #[arg(long, env = "CHATWIRE_MEMORY", conflicts_with = "data_dir",
-          value_parser = BoolishValueParser::new(), default_value_t = false,
-          num_args = 0..=1, default_missing_value = "true")]
+    /// Keep everything in memory (nothing survives a restart); excludes --data-dir.
+    #[arg(long, env = "CHATWIRE_MEMORY",
+          action = ArgAction::SetTrue, value_parser = BoolishValueParser::new())]
     memory: bool,
     /// Admin API key, sent as `Authorization: Bearer <key>` or `?api_key=<key>` (without one
     /// every admin call fails with error 100, and /metrics answers 401).
@@ -123,8 +122,7 @@ struct ServeArgs {
     api_key: Option<String>,
     /// Serve /metrics without the api key (for a scraper on a trusted network).
     #[arg(long, env = "CHATWIRE_METRICS_PUBLIC",
-          value_parser = BoolishValueParser::new(), default_value_t = false,
-          num_args = 0..=1, default_missing_value = "true")]
+          action = ArgAction::SetTrue, value_parser = BoolishValueParser::new())]
     metrics_public: bool,
     /// TLS certificate chain (PEM); with --tls-key the listeners serve wss:// and https://.
     #[arg(long, env = "CHATWIRE_TLS_CERT", requires = "tls_key")]
@@ -334,6 +332,13 @@ async fn user_add(
 }
 
 async fn serve(args: ServeArgs) -> ExitCode {
+    if args.memory && args.data.data_dir.is_some() {
+        eprintln!(
+            "error: --memory (CHATWIRE_MEMORY) and --data-dir (CHATWIRE_DATA_DIR) exclude each \
+             other: give one of them"
+        );
+        return ExitCode::from(2);
+    }
     init_logging(args.log_format, "chatwire_server=info");
     let config = config(&args);
     if config.api_key.is_none() {
