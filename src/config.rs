@@ -154,7 +154,11 @@ pub(crate) fn normalize_url(url: &str) -> Result<Url> {
             format!(
                 "server URL {url:?} has no scheme: expected ws://host:port or wss://host \
                  (such as ws://{})",
-                if url.trim().is_empty() { "127.0.0.1:8080" } else { url.trim() }
+                if url.trim().is_empty() {
+                    "127.0.0.1:8080"
+                } else {
+                    url.trim()
+                }
             ),
         ));
     }

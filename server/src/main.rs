@@ -147,7 +147,11 @@ struct ServeArgs {
     #[arg(long, env = "CHATWIRE_MAX_CONNECTIONS_PER_USER", default_value_t = 32)]
     max_connections_per_user: usize,
     /// Open connections per peer address (0 = off; beyond it HTTP 429 before the upgrade).
-    #[arg(long, env = "CHATWIRE_MAX_CONNECTIONS_PER_PEER", default_value_t = 1000)]
+    #[arg(
+        long,
+        env = "CHATWIRE_MAX_CONNECTIONS_PER_PEER",
+        default_value_t = 1000
+    )]
     max_connections_per_peer: usize,
     /// Close connections that sent nothing for this many seconds, with close code 4000 (idle).
     /// Environment: CHATWIRE_IDLE_TIMEOUT_SECS (the older CHATWIRE_IDLE_TIMEOUT still works).

@@ -197,7 +197,9 @@ impl Metrics {
 
     /// The gauge of connections in `state` (`open`, `logged_in`).
     pub fn connections(&self, state: &'static str) -> Gauge {
-        self.connections.get_or_create(&StateLabel { state }).clone()
+        self.connections
+            .get_or_create(&StateLabel { state })
+            .clone()
     }
 
     /// Whether a commit failed since start (the engine then refuses changes).

@@ -100,10 +100,9 @@ impl RunningServer {
                 })?
         };
         match &config.storage {
-            Storage::Memory => tracing::info!(
-                store = "memory",
-                "store ready (nothing survives a restart)"
-            ),
+            Storage::Memory => {
+                tracing::info!(store = "memory", "store ready (nothing survives a restart)")
+            }
             Storage::Sqlite(dir) => tracing::info!(
                 store = "sqlite",
                 data_dir = %dir.display(),

@@ -8,8 +8,8 @@ use chatwire_protocol::{ConversationId, MessageId, UserId};
 use crate::config::{Config, PasswordCost, Storage};
 use crate::server::{RunningServer, ServerError};
 use crate::store::{
-    Batch, Completion, EventRecord, IdempotencyRecord, MemoryStore, MessageRecord, Snapshot,
-    Store, StoreError,
+    Batch, Completion, EventRecord, IdempotencyRecord, MemoryStore, MessageRecord, Snapshot, Store,
+    StoreError,
 };
 
 /// Starts a real server on `127.0.0.1` with an ephemeral port, in-memory storage, a random

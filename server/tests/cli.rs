@@ -108,7 +108,10 @@ async fn an_address_in_use_is_named_with_the_flag_to_change_it() {
         &addr,
     ]))
     .await;
-    assert!(err.contains(&addr) && err.contains("--admin-listen"), "{err}");
+    assert!(
+        err.contains(&addr) && err.contains("--admin-listen"),
+        "{err}"
+    );
 }
 
 #[tokio::test]
@@ -123,7 +126,13 @@ async fn a_data_dir_that_is_a_file_is_named() {
     let tmp = tempfile::tempdir().unwrap();
     let file = tmp.path().join("not-a-dir");
     std::fs::write(&file, "x").unwrap();
-    let err = fails(bin().arg("--data-dir").arg(&file).args(["--listen", "127.0.0.1:0"])).await;
+    let err = fails(
+        bin()
+            .arg("--data-dir")
+            .arg(&file)
+            .args(["--listen", "127.0.0.1:0"]),
+    )
+    .await;
     assert!(err.contains(&file.display().to_string()), "{err}");
     assert!(err.contains("--data-dir"), "{err}");
 }
@@ -133,7 +142,13 @@ async fn a_file_that_is_not_a_database_is_named() {
     let tmp = tempfile::tempdir().unwrap();
     let db = tmp.path().join("chatwire.db");
     std::fs::write(&db, vec![b'z'; 4096]).unwrap();
-    let err = fails(bin().arg("--data-dir").arg(tmp.path()).args(["--listen", "127.0.0.1:0"])).await;
+    let err = fails(
+        bin()
+            .arg("--data-dir")
+            .arg(tmp.path())
+            .args(["--listen", "127.0.0.1:0"]),
+    )
+    .await;
     assert!(err.contains(&db.display().to_string()), "{err}");
     assert!(err.contains("not a chatwire SQLite database"), "{err}");
 }
@@ -172,8 +187,16 @@ async fn a_data_dir_in_use_is_named() {
 async fn user_add_shows_only_its_own_flags_and_prints_no_logs() {
     let help = run(bin().args(["user", "add", "--help"])).await;
     let help = String::from_utf8_lossy(&help.stdout);
-    assert!(help.contains("--password") && help.contains("--data-dir"), "{help}");
-    for server_flag in ["--tls-cert", "--requests-per-second", "--listen", "--api-key"] {
+    assert!(
+        help.contains("--password") && help.contains("--data-dir"),
+        "{help}"
+    );
+    for server_flag in [
+        "--tls-cert",
+        "--requests-per-second",
+        "--listen",
+        "--api-key",
+    ] {
         assert!(!help.contains(server_flag), "{server_flag} in: {help}");
     }
     let main_help = run(bin().arg("--help")).await;
@@ -216,17 +239,25 @@ async fn boolean_env_vars_accept_yes_no_and_logs_can_be_json() {
     s.child.wait().await.unwrap();
     assert!(!tmp.path().join("chatwire-data").exists());
 
-    let err = fails(bin().env("CHATWIRE_MEMORY", "maybe").args(["--listen", "127.0.0.1:0"])).await;
-    assert!(err.contains("CHATWIRE_MEMORY") || err.contains("maybe"), "{err}");
+    let err = fails(
+        bin()
+            .env("CHATWIRE_MEMORY", "maybe")
+            .args(["--listen", "127.0.0.1:0"]),
+    )
+    .await;
+    assert!(
+        err.contains("CHATWIRE_MEMORY") || err.contains("maybe"),
+        "{err}"
+    );
 }
 
 #[tokio::test]
 async fn the_old_idle_timeout_env_name_still_works() {
-    let mut s = start(
-        bin()
-            .env("CHATWIRE_IDLE_TIMEOUT", "1")
-            .args(["--memory", "--listen", "127.0.0.1:0"]),
-    )
+    let mut s = start(bin().env("CHATWIRE_IDLE_TIMEOUT", "1").args([
+        "--memory",
+        "--listen",
+        "127.0.0.1:0",
+    ]))
     .await;
     let mut c = Client::connect(&s.ws_url).await;
     let (code, _) = c.expect_close().await;
@@ -253,9 +284,15 @@ async fn sigterm_drains_with_1001_within_the_bound_and_loses_nothing_acknowledge
     assert!(user_add(tmp.path(), "bob").await.status.success());
     let serve = || {
         let mut c = bin();
-        c.args(["serve", "--listen", "127.0.0.1:0", "--drain-timeout-secs", "3"])
-            .arg("--data-dir")
-            .arg(tmp.path());
+        c.args([
+            "serve",
+            "--listen",
+            "127.0.0.1:0",
+            "--drain-timeout-secs",
+            "3",
+        ])
+        .arg("--data-dir")
+        .arg(tmp.path());
         c
     };
     let mut s = start(&mut serve()).await;
@@ -265,14 +302,19 @@ async fn sigterm_drains_with_1001_within_the_bound_and_loses_nothing_acknowledge
     let conv = c.create(json!({"title": "drain"})).await;
     // 1 + 15 + 3 requests: within the default 20 per second.
     for i in 0..15 {
-        c.ok("sendMessage", json!({"conversation": conv, "text": format!("m{i}")}))
-            .await;
+        c.ok(
+            "sendMessage",
+            json!({"conversation": conv, "text": format!("m{i}")}),
+        )
+        .await;
     }
     // Unacknowledged requests in flight when the signal arrives may or may not be applied.
     for i in 15..18 {
-        c.send(json!({"service": "chat", "event": "sendMessage", "request_uuid": format!("r{i}"),
-                      "payload": {"conversation": conv, "text": format!("m{i}")}}))
-            .await;
+        c.send(
+            json!({"service": "chat", "event": "sendMessage", "request_uuid": format!("r{i}"),
+                      "payload": {"conversation": conv, "text": format!("m{i}")}}),
+        )
+        .await;
     }
     let signalled = Instant::now();
     terminate(&s.child);
@@ -298,7 +340,12 @@ async fn sigterm_drains_with_1001_within_the_bound_and_loses_nothing_acknowledge
     let mut texts = vec![];
     for _ in 0..15 {
         let f = c.next_event("onRetransmitEvents").await;
-        texts.push(f["payload"]["object"]["payload"]["object"]["text"].as_str().unwrap().to_string());
+        texts.push(
+            f["payload"]["object"]["payload"]["object"]["text"]
+                .as_str()
+                .unwrap()
+                .to_string(),
+        );
     }
     let expected: Vec<String> = (0..15).map(|i| format!("m{i}")).collect();
     assert_eq!(texts, expected, "every acknowledged message survived");

@@ -67,7 +67,10 @@ async fn metrics_parse_and_follow_real_traffic() {
     let h = Harness::start().await;
     let other = Harness::start().await;
     let before = scrape(&h).await;
-    assert_eq!(sample(&before, "chatwire_logins_total{result=\"success\"}"), 0.0);
+    assert_eq!(
+        sample(&before, "chatwire_logins_total{result=\"success\"}"),
+        0.0
+    );
 
     let alice = h.user("alice").await;
     let bob = h.user("bob").await;
@@ -81,8 +84,11 @@ async fn metrics_parse_and_follow_real_traffic() {
     b.next_event("onSendMessage").await;
     assert_eq!(a.err("noSuchAction", json!({})).await, 2);
     assert_eq!(
-        a.err("sendMessage", json!({"conversation": uuid::Uuid::new_v4().to_string(), "text": "x"}))
-            .await,
+        a.err(
+            "sendMessage",
+            json!({"conversation": uuid::Uuid::new_v4().to_string(), "text": "x"})
+        )
+        .await,
         8
     );
     a.ok(
@@ -104,7 +110,10 @@ async fn metrics_parse_and_follow_real_traffic() {
         sample(&m, "chatwire_requests_total{action=\"sendMessage\"}"),
         2.0
     );
-    assert_eq!(sample(&m, "chatwire_requests_total{action=\"unknown\"}"), 1.0);
+    assert_eq!(
+        sample(&m, "chatwire_requests_total{action=\"unknown\"}"),
+        1.0
+    );
     assert_eq!(
         sample(
             &m,
@@ -133,7 +142,10 @@ async fn metrics_parse_and_follow_real_traffic() {
     assert!(sample(&m, "chatwire_store_commit_seconds_count") >= 2.0);
     assert!(sample(&m, "chatwire_fanout_seconds_count") >= 2.0);
     assert_eq!(
-        sample(&m, "chatwire_admin_calls_total{method=\"AddUser\",result=\"ok\"}"),
+        sample(
+            &m,
+            "chatwire_admin_calls_total{method=\"AddUser\",result=\"ok\"}"
+        ),
         2.0
     );
     // a, b and the failed one are open (the connections of h.user() closed, which the server

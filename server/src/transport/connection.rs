@@ -153,14 +153,20 @@ fn ended(session: &Session, client_close: Option<u16>, server_close: Option<Clos
     if session.user.is_some() {
         metrics.connections("logged_in").dec();
     }
-    let (conn, peer, user) = (session.shared.id, session.peer, session.user.map(|u| u.get()));
+    let (conn, peer, user) = (
+        session.shared.id,
+        session.peer,
+        session.user.map(|u| u.get()),
+    );
     match (client_close, server_close) {
         (Some(code), _) => tracing::info!(conn, %peer, user, code, "disconnected by the client"),
         (None, Some(c)) => {
             let (code, reason) = (c.code, c.reason);
             tracing::info!(conn, %peer, user, code, reason, "disconnected by the server")
         }
-        (None, None) => tracing::info!(conn, %peer, user, "connection dropped without a close frame"),
+        (None, None) => {
+            tracing::info!(conn, %peer, user, "connection dropped without a close frame")
+        }
     }
 }
 
