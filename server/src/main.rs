@@ -13,7 +13,8 @@ use std::time::Duration;
 
 use chatwire_server::{Config, RunningServer, Storage, TlsFiles, DEFAULT_DOMAIN};
 use clap::builder::BoolishValueParser;
-use clap::{ArgAction, Args, Parser, Subcommand, ValueEnum};
+use clap::parser::ValueSource;
+use clap::{ArgAction, Args, CommandFactory, FromArgMatches, Parser, Subcommand, ValueEnum};
 
 /// The close codes the server sends, for the help texts.
 const CLOSE_CODES: &str = "\
@@ -243,6 +244,34 @@ fn init_logging(format: LogFormat, default_filter: &str) {
     }
 }
 
+/// Parses the command line. Server flags given before a subcommand are refused (they would be
+/// ignored); `--data-dir` and `--domain` may stand there, as they did before `serve` existed.
+fn parse() -> Cli {
+    let mut command = Cli::command();
+    let matches = command.get_matches_mut();
+    if matches.subcommand().is_some() {
+        let misplaced: Vec<String> = matches
+            .ids()
+            .filter(|id| !matches!(id.as_str(), "data_dir" | "domain"))
+            .filter(|id| matches.value_source(id.as_str()) == Some(ValueSource::CommandLine))
+            .map(|id| format!("--{}", id.as_str().replace('_', "-")))
+            .collect();
+        if !misplaced.is_empty() {
+            command
+                .error(
+                    clap::error::ErrorKind::ArgumentConflict,
+                    format!(
+                        "{} must come after the subcommand (e.g. `chatwire-server serve {}`)",
+                        misplaced.join(", "),
+                        misplaced[0]
+                    ),
+                )
+                .exit();
+        }
+    }
+    Cli::from_arg_matches(&matches).unwrap_or_else(|e| e.exit())
+}
+
 /// Copies renamed environment variables to their current names (before any thread starts).
 fn apply_env_aliases() {
     for (old, new) in ENV_ALIASES {
@@ -256,7 +285,7 @@ fn apply_env_aliases() {
 
 fn main() -> ExitCode {
     apply_env_aliases();
-    let cli = Cli::parse();
+    let cli = parse();
     let runtime = match tokio::runtime::Runtime::new() {
         Ok(r) => r,
         Err(e) => {

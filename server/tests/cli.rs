@@ -199,6 +199,21 @@ async fn user_add_shows_only_its_own_flags_and_prints_no_logs() {
     ] {
         assert!(!help.contains(server_flag), "{server_flag} in: {help}");
     }
+    // A server flag before a subcommand would be ignored: it is refused instead.
+    let err = fails(bin().args([
+        "--listen",
+        "127.0.0.1:0",
+        "user",
+        "add",
+        "x",
+        "--password",
+        PASSWORD,
+    ]))
+    .await;
+    assert!(
+        err.contains("--listen must come after the subcommand"),
+        "{err}"
+    );
     let main_help = run(bin().arg("--help")).await;
     let main_help = String::from_utf8_lossy(&main_help.stdout);
     assert!(main_help.contains("4004") && main_help.contains("slow consumer"));
@@ -238,6 +253,18 @@ async fn boolean_env_vars_accept_yes_no_and_logs_can_be_json() {
     terminate(&s.child);
     s.child.wait().await.unwrap();
     assert!(!tmp.path().join("chatwire-data").exists());
+
+    // "no" means the data dir.
+    let mut s = start(
+        bin()
+            .env("CHATWIRE_MEMORY", "no")
+            .env("CHATWIRE_DATA_DIR", tmp.path().join("data"))
+            .args(["--listen", "127.0.0.1:0"]),
+    )
+    .await;
+    terminate(&s.child);
+    s.child.wait().await.unwrap();
+    assert!(tmp.path().join("data").join("chatwire.db").exists());
 
     let err = fails(
         bin()
