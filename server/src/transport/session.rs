@@ -122,6 +122,15 @@ fn count_failure(s: &mut Session, name_key: &str) {
     }
 }
 
+/// A user name as sent, for a log line: at most 64 characters (Debug-formatted by the caller,
+/// so control characters are escaped and cannot forge log lines).
+fn loggable(username: &str) -> &str {
+    username
+        .char_indices()
+        .nth(64)
+        .map_or(username, |(i, _)| &username[..i])
+}
+
 fn name_key(username: &str, domain: &str) -> String {
     short_name(username, domain).unwrap_or_else(|| username.trim().to_lowercase())
 }
@@ -141,7 +150,7 @@ async fn login(s: &mut Session, params: Option<(String, Credential)>, opt_in: Cl
     let key = name_key(&username, &domain);
     if s.services.throttle.blocked(&key, s.peer) {
         s.services.metrics.login("throttled");
-        tracing::warn!(user = %username, peer = %s.peer, "login throttled: too many failures");
+        tracing::warn!(user = ?loggable(&username), peer = %s.peer, "login throttled: too many failures");
         return login_failed(s, login_codes::THROTTLED, reason(login_codes::THROTTLED));
     }
     let outcome = match short_name(&username, &domain) {
@@ -174,7 +183,7 @@ async fn login(s: &mut Session, params: Option<(String, Credential)>, opt_in: Cl
         Ok(_) => {}
         Err(login_codes::TOO_MANY_CONNECTIONS) if s.user.is_none() => {
             s.services.metrics.login("failure");
-            tracing::info!(user = %username, peer = %s.peer, "login refused: too many connections for this user");
+            tracing::info!(user = ?loggable(&username), peer = %s.peer, "login refused: too many connections for this user");
             login_failed(
                 s,
                 login_codes::TOO_MANY_CONNECTIONS,
@@ -190,7 +199,7 @@ async fn login(s: &mut Session, params: Option<(String, Credential)>, opt_in: Cl
             };
             s.services.metrics.login("failure");
             // The user name and peer, never the credential.
-            tracing::info!(user = %username, peer = %s.peer, code, "login failed: {}", reason(code));
+            tracing::info!(user = ?loggable(&username), peer = %s.peer, code, "login failed: {}", reason(code));
             login_failed(s, code, reason(code));
             if counts(code) {
                 count_failure(s, &key);
