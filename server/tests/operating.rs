@@ -252,7 +252,10 @@ async fn readiness_recovers_when_the_store_comes_back_without_failed_commits() {
     let url = format!("{}/readyz", server.http_url());
     // A first command through the engine: its start-up writes (pruning old idempotency keys)
     // are committed before it is answered, so none of them meets the fault.
-    server.add_user("probe", "Probe", "probe-password").await.unwrap();
+    server
+        .add_user("probe", "Probe", "probe-password")
+        .await
+        .unwrap();
     fault.set_unavailable(true);
     assert_eq!(reqwest::get(&url).await.unwrap().status(), 503);
     fault.set_unavailable(false);
