@@ -148,6 +148,20 @@ pub struct MessengerBuilder {
 
 /// Normalizes a server URL: `ws://` or `wss://`; an empty path becomes `/platform`.
 pub(crate) fn normalize_url(url: &str) -> Result<Url> {
+    if !url.contains("://") {
+        return Err(Error::invalid(
+            Kind::ServerUrl,
+            format!(
+                "server URL {url:?} has no scheme: expected ws://host:port or wss://host \
+                 (such as ws://{})",
+                if url.trim().is_empty() {
+                    "127.0.0.1:8080"
+                } else {
+                    url.trim()
+                }
+            ),
+        ));
+    }
     let mut url = Url::parse(url).map_err(|e| {
         Error::invalid(
             Kind::ServerUrl,
@@ -503,5 +517,27 @@ impl MessengerBuilder {
             tls,
         };
         Messenger::start(config).await
+    }
+}
+
+#[cfg(test)]
+mod url_tests {
+    use super::normalize_url;
+
+    fn message(url: &str) -> String {
+        normalize_url(url).unwrap_err().to_string()
+    }
+
+    #[test]
+    fn a_url_without_scheme_gets_the_expected_form() {
+        let m = message("127.0.0.1:8080");
+        assert!(m.contains("has no scheme"), "{m}");
+        assert!(m.contains("ws://127.0.0.1:8080"), "{m}");
+        assert!(message("localhost:8080").contains("ws://localhost:8080"));
+        assert!(message("http://example.com").contains("ws:// or wss://"));
+        assert_eq!(
+            normalize_url("ws://127.0.0.1:8080").unwrap().as_str(),
+            "ws://127.0.0.1:8080/platform"
+        );
     }
 }

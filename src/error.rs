@@ -77,10 +77,14 @@ pub enum Error {
     ///     stage: ConnectStage::Tcp,
     ///     source: Box::new(refused),
     /// };
-    /// assert_eq!(e.to_string(), "could not connect to ws://127.0.0.1:9/platform (TCP): Connection refused");
+    /// assert_eq!(
+    ///     e.to_string(),
+    ///     "could not connect to ws://127.0.0.1:9/platform (TCP): Connection refused; \
+    ///      is chatwire-server running at 127.0.0.1:9?"
+    /// );
     /// assert!(e.is_retryable());
     /// ```
-    #[error("could not connect to {url} ({stage}): {source}")]
+    #[error("could not connect to {url} ({stage}): {source}{}", connect_hint(*.stage, .url))]
     Connect {
         /// The server URL (after normalization: an empty path becomes `/platform`).
         url: String,
@@ -127,6 +131,26 @@ pub enum ConnectStage {
     /// the login (a timeout, the connection closing, or an unexpected frame). A login the server
     /// refuses is [`Error::LoginFailed`] instead.
     Login,
+}
+
+/// What to check when connecting failed at `stage` (appended to [`Error::Connect`]'s message).
+fn connect_hint(stage: ConnectStage, url: &str) -> String {
+    match stage {
+        ConnectStage::Tcp => {
+            let address = url::Url::parse(url)
+                .ok()
+                .and_then(|u| Some(format!("{}:{}", u.host_str()?, u.port_or_known_default()?)))
+                .unwrap_or_else(|| url.to_string());
+            format!("; is chatwire-server running at {address}?")
+        }
+        ConnectStage::Tls => "; check the server's certificate, and that this port serves TLS \
+                              (use ws:// for a server without --tls-cert)"
+            .to_string(),
+        ConnectStage::WebSocket => "; is this the chatwire-server WebSocket endpoint \
+                                    (path /platform)?"
+            .to_string(),
+        _ => String::new(),
+    }
 }
 
 impl std::fmt::Display for ConnectStage {

@@ -1,11 +1,13 @@
-//! The admin HTTP API (docs/BEHAVIOUR.md section 11): `/platform_api/<Method>`, GET or POST.
+//! The admin HTTP API (docs/BEHAVIOUR.md section 11): `/platform_api/<Method>`, GET or POST, with the api
+//! key as the `api_key` parameter or an `Authorization: Bearer <key>` header.
 
 use std::collections::HashMap;
+use std::net::SocketAddr;
 use std::sync::Arc;
 
 use axum::body::Bytes;
-use axum::extract::{Path, Query, State};
-use axum::http::{Method, StatusCode};
+use axum::extract::{ConnectInfo, Path, Query, State};
+use axum::http::{header, HeaderMap, Method, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
 use serde_json::{json, Value};
@@ -13,6 +15,7 @@ use subtle::ConstantTimeEq;
 
 use crate::config::Config;
 use crate::engine::{AdminCommand, AdminError, AdminReply, EngineHandle, UserInfo};
+use crate::metrics::{AdminLabel, Metrics};
 use crate::names::admin_short_name;
 use crate::security::Hasher;
 
@@ -24,6 +27,8 @@ pub(crate) struct AppState {
     pub engine: EngineHandle,
     /// Hashes the passwords of `AddUser` and `SetUserInfo`.
     pub hasher: Hasher,
+    /// Counts the calls.
+    pub metrics: Arc<Metrics>,
 }
 
 /// An admin API failure: `{"error": {"code", "msg"}}`.
@@ -65,9 +70,11 @@ impl IntoResponse for ApiError {
 
 pub(crate) async fn handle(
     State(app): State<Arc<AppState>>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
     method: Method,
     Path(api_method): Path<String>,
     Query(query): Query<HashMap<String, String>>,
+    headers: HeaderMap,
     body: Bytes,
 ) -> Response {
     let mut params = query;
@@ -75,24 +82,74 @@ pub(crate) async fn handle(
         let form: Vec<(String, String)> = serde_urlencoded::from_bytes(&body).unwrap_or_default();
         params.extend(form);
     }
-    match run(&app, &api_method, &params).await {
+    let authorized = api_key_ok(
+        &app.config,
+        params.get("api_key").map(String::as_str),
+        &headers,
+    );
+    let result = run(&app, &api_method, &params, authorized).await;
+    let label = ADMIN_METHODS
+        .iter()
+        .find(|m| **m == api_method)
+        .copied()
+        .unwrap_or("unknown");
+    let outcome = match &result {
+        Ok(_) => "ok",
+        Err(ApiError(100, _)) => "unauthorized",
+        Err(_) => "error",
+    };
+    app.metrics
+        .admin_calls
+        .get_or_create(&AdminLabel {
+            method: label,
+            result: outcome,
+        })
+        .inc();
+    // Parameters (passwords among them) are never logged.
+    match &result {
+        Ok(_) => tracing::info!(method = label, peer = %peer.ip(), "admin call"),
+        Err(ApiError(code, msg)) if *code == 100 => {
+            tracing::warn!(method = label, peer = %peer.ip(), code, "admin call refused: {msg}")
+        }
+        Err(ApiError(code, msg)) => {
+            tracing::info!(method = label, peer = %peer.ip(), code, "admin call failed: {msg}")
+        }
+    }
+    match result {
         Ok(v) => Json(v).into_response(),
         Err(e) => e.into_response(),
     }
 }
 
-fn authenticated(app: &AppState, params: &HashMap<String, String>) -> bool {
-    match (&app.config.api_key, params.get("api_key")) {
-        (Some(key), Some(given)) => key.as_bytes().ct_eq(given.as_bytes()).into(),
-        _ => false,
-    }
+const ADMIN_METHODS: [&str; 4] = ["GetUsers", "AddUser", "DelUser", "SetUserInfo"];
+
+/// Whether a request carries the configured api key, as the `api_key` parameter or as
+/// `Authorization: Bearer <key>` (compared in constant time). Without a configured key, never.
+pub(crate) fn api_key_ok(config: &Config, query_key: Option<&str>, headers: &HeaderMap) -> bool {
+    let Some(key) = &config.api_key else {
+        return false;
+    };
+    let bearer = headers
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer "))
+        .map(str::trim);
+    [query_key, bearer]
+        .into_iter()
+        .flatten()
+        .any(|given| key.as_bytes().ct_eq(given.as_bytes()).into())
 }
 
-async fn run(app: &AppState, method: &str, p: &HashMap<String, String>) -> Result<Value, ApiError> {
-    if !["GetUsers", "AddUser", "DelUser", "SetUserInfo"].contains(&method) {
+async fn run(
+    app: &AppState,
+    method: &str,
+    p: &HashMap<String, String>,
+    authorized: bool,
+) -> Result<Value, ApiError> {
+    if !ADMIN_METHODS.contains(&method) {
         return Err(ApiError(101, format!("unknown method: {method}")));
     }
-    if !authenticated(app, p) {
+    if !authorized {
         return Err(ApiError(100, "authentication failed".into()));
     }
     let domain = &app.config.domain;

@@ -141,8 +141,19 @@ impl Default for Limits {
 /// ```
 #[derive(Debug, Clone)]
 pub struct Config {
-    /// Address serving `/platform` and `/platform_api/*`.
+    /// Address serving `/platform`, `/healthz` and `/readyz`, and also `/platform_api/*` and
+    /// `/metrics` unless [`Config::admin_listen`] is set.
     pub listen: SocketAddr,
+    /// A separate (internal) address for the admin API and `/metrics`; when set, the public
+    /// listener serves neither.
+    pub admin_listen: Option<SocketAddr>,
+    /// Serve `/metrics` without the api key (default: the api key is required, as for the
+    /// admin API).
+    pub metrics_public: bool,
+    /// How long a graceful shutdown may take: stop accepting, close clients with 1001, finish
+    /// the commits in flight (default 10 s). Whatever is left then is dropped; nothing that was
+    /// acknowledged is lost, since replies leave only once their changes are durable.
+    pub drain_timeout: Duration,
     /// Application domain (`<app>.<account>`); user names are `<name>@<domain>`.
     pub domain: String,
     /// Admin API key; without one every admin call fails with error 100.
@@ -163,6 +174,9 @@ impl Config {
     pub fn new(listen: SocketAddr) -> Self {
         Config {
             listen,
+            admin_listen: None,
+            metrics_public: false,
+            drain_timeout: Duration::from_secs(10),
             domain: DEFAULT_DOMAIN.to_string(),
             api_key: None,
             storage: Storage::Memory,

@@ -12,9 +12,11 @@
 //!   into outbound queues and never names the transport or axum;
 //! - `transport`: one task per WebSocket (read loop, session layer, limits, decoding, and the
 //!   writer that turns frames into WebSocket messages);
-//! - `admin_http` (the admin API) and [`RunningServer`] (routes, TLS, shutdown).
+//! - `admin_http` (the admin API), `ops_http` (`/healthz`, `/readyz`, `/metrics`), `startup`
+//!   (data dir, database, listeners, TLS files, with [`ServerError`]s that name what failed) and
+//!   [`RunningServer`] (routes, shutdown).
 //!
-//! `config`, [`names`] and `security` (password hashing, login throttling) are used by the
+//! `config`, `metrics` (one Prometheus registry per server), [`names`] and `security` (password hashing, login throttling) are used by the
 //! layers above them. The wire format itself lives in `chatwire-protocol`.
 //!
 //! ```no_run
@@ -33,10 +35,13 @@
 mod admin_http;
 mod config;
 mod engine;
+mod metrics;
 pub mod names;
+mod ops_http;
 mod outbound;
 mod security;
 mod server;
+mod startup;
 pub mod store;
 pub mod testing;
 mod transport;

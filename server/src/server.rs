@@ -2,7 +2,6 @@
 
 use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
-use std::time::Duration;
 
 use axum::extract::ws::WebSocketUpgrade;
 use axum::extract::{ConnectInfo, State};
@@ -12,24 +11,16 @@ use axum::Router;
 use tokio::sync::watch;
 
 use crate::admin_http::{self, AppState};
-use crate::config::{Config, Storage};
+use crate::config::{Config, Storage, TlsFiles};
 use crate::engine::{self, AdminCommand, AdminError, AdminReply, UserInfo};
+use crate::metrics::Metrics;
 use crate::names::admin_short_name;
+use crate::ops_http::{self, OpsState};
 use crate::security::{Hasher, Throttle};
-use crate::store::{MemoryStore, SqliteStore, Store, StoreError};
+pub use crate::startup::ServerError;
+use crate::startup::{bind, database_file, lock_data_dir, open_sqlite, tls_config};
+use crate::store::{MemoryStore, Store};
 use crate::transport::{self, PeerSlot, Services};
-
-/// Why the server could not start.
-#[derive(Debug, thiserror::Error)]
-#[non_exhaustive]
-pub enum ServerError {
-    /// The store could not be opened or loaded.
-    #[error("store: {0}")]
-    Store(#[from] StoreError),
-    /// Binding the listener or reading TLS files failed.
-    #[error("io: {0}")]
-    Io(#[from] std::io::Error),
-}
 
 /// A running server. Dropping it stops accepting and drops every connection without a close
 /// frame (what a crash looks like to clients); [`RunningServer::shutdown`] is the graceful way.
@@ -47,41 +38,30 @@ pub struct RunningServer {
     addr: SocketAddr,
     config: Arc<Config>,
     app: Arc<AppState>,
-    handle: axum_server::Handle<SocketAddr>,
+    /// The public listener, then the admin listener if there is one.
+    listeners: Vec<Listener>,
+    admin_addr: Option<SocketAddr>,
     shutdown_tx: watch::Sender<bool>,
     kick_tx: watch::Sender<u64>,
-    task: Option<tokio::task::JoinHandle<()>>,
     /// Held while running on a data dir, so two servers never share one.
     _lock: Option<std::fs::File>,
+}
+
+/// One serving listener.
+struct Listener {
+    handle: axum_server::Handle<SocketAddr>,
+    task: Option<tokio::task::JoinHandle<()>>,
 }
 
 impl RunningServer {
     /// Opens the store, loads the state and starts listening.
     pub async fn start(config: Config) -> Result<RunningServer, ServerError> {
-        let config = Arc::new(config);
         let mut lock = None;
         let store: Arc<dyn Store> = match &config.storage {
             Storage::Memory => Arc::new(MemoryStore::new()),
             Storage::Sqlite(dir) => {
-                std::fs::create_dir_all(dir)?;
-                let file = std::fs::OpenOptions::new()
-                    .create(true)
-                    .truncate(false)
-                    .write(true)
-                    .open(dir.join("chatwire.lock"))?;
-                if file.try_lock().is_err() {
-                    return Err(ServerError::Io(std::io::Error::other(format!(
-                        "data dir {} is in use by another chatwire-server",
-                        dir.display()
-                    ))));
-                }
-                lock = Some(file);
-                let dir = dir.clone();
-                Arc::new(
-                    tokio::task::spawn_blocking(move || SqliteStore::open(dir))
-                        .await
-                        .map_err(std::io::Error::other)??,
-                )
+                lock = Some(lock_data_dir(dir)?);
+                open_sqlite(dir).await?
             }
             #[cfg(feature = "postgres")]
             Storage::Postgres(url) => {
@@ -93,12 +73,56 @@ impl RunningServer {
                 )
             }
         };
+        let mut server = Self::start_with_store(config, store).await?;
+        server._lock = lock;
+        Ok(server)
+    }
+
+    /// Starts on a store the caller opened (a custom [`Store`] implementation, or a wrapper
+    /// around one); `config.storage` then only names the store in logs and errors.
+    ///
+    /// ```no_run
+    /// # async fn demo() -> Result<(), chatwire_server::ServerError> {
+    /// use std::sync::Arc;
+    /// use chatwire_server::{store::MemoryStore, Config, RunningServer};
+    /// let config = Config::new("127.0.0.1:0".parse().unwrap());
+    /// let server = RunningServer::start_with_store(config, Arc::new(MemoryStore::new())).await?;
+    /// # Ok(()) }
+    /// ```
+    pub async fn start_with_store(
+        config: Config,
+        store: Arc<dyn Store>,
+    ) -> Result<RunningServer, ServerError> {
+        let config = Arc::new(config);
+        let metrics = Metrics::new();
         let engine = {
-            let (store, config) = (store.clone(), config.clone());
-            tokio::task::spawn_blocking(move || engine::spawn(store, config))
+            let (store, cfg, metrics) = (store.clone(), config.clone(), metrics.clone());
+            tokio::task::spawn_blocking(move || engine::spawn(store, cfg, metrics))
                 .await
-                .map_err(std::io::Error::other)??
+                .map_err(std::io::Error::other)?
+                .map_err(|source| match &config.storage {
+                    Storage::Sqlite(dir) => ServerError::Database {
+                        path: database_file(dir),
+                        source,
+                    },
+                    _ => ServerError::Store(source),
+                })?
         };
+        match &config.storage {
+            Storage::Memory => {
+                tracing::info!(store = "memory", "store ready (nothing survives a restart)")
+            }
+            Storage::Sqlite(dir) => tracing::info!(
+                store = "sqlite",
+                data_dir = %dir.display(),
+                database = %database_file(dir).display(),
+                "store ready"
+            ),
+            #[cfg(feature = "postgres")]
+            Storage::Postgres(url) => {
+                tracing::info!(store = "postgres", database = ?url, "store ready")
+            }
+        }
         let hasher = Hasher::new(config.password_cost, config.limits.hash_concurrency);
         let (shutdown_tx, shutdown_rx) = watch::channel(false);
         let (kick_tx, kick_rx) = watch::channel(0u64);
@@ -112,68 +136,62 @@ impl RunningServer {
                 limits.throttle_window,
             ),
             hasher: hasher.clone(),
-            shutdown: shutdown_rx,
+            shutdown: shutdown_rx.clone(),
             kick: kick_rx,
             peers: Default::default(),
+            metrics: metrics.clone(),
         });
         let app = Arc::new(AppState {
             config: config.clone(),
             engine,
             hasher,
+            metrics: metrics.clone(),
         });
-        let router = Router::new()
+        let ops = Arc::new(OpsState {
+            config: config.clone(),
+            store,
+            metrics,
+            shutdown: shutdown_rx,
+        });
+        let admin_routes = Router::new()
+            .route("/platform_api/{method}", any(admin_http::handle))
+            .with_state(app.clone())
+            .merge(ops_http::metrics_routes(ops.clone()));
+        let public = Router::new()
             .route("/platform", get(ws_handler))
             .with_state(services)
-            .merge(
-                Router::new()
-                    .route("/platform_api/{method}", any(admin_http::handle))
-                    .with_state(app.clone()),
-            );
+            .merge(ops_http::health_routes(ops.clone()));
 
-        let listener = std::net::TcpListener::bind(config.listen)?;
-        listener.set_nonblocking(true)?;
+        let listener = bind(config.listen, "--listen")?;
         let addr = listener.local_addr()?;
-        let handle = axum_server::Handle::new();
-        let service = router.into_make_service_with_connect_info::<SocketAddr>();
-        let task = match &config.tls {
-            None => {
-                // TCP_NODELAY: frames are small and latency matters (without it, Nagle and delayed
-                // ACKs hold back every reply that follows a partial segment by ~40 ms).
-                let server = axum_server::from_tcp(listener)?
-                    .acceptor(axum_server::accept::NoDelayAcceptor)
-                    .handle(handle.clone());
-                tokio::spawn(async move {
-                    if let Err(e) = server.serve(service).await {
-                        tracing::error!(error = %e, "server stopped");
-                    }
-                })
-            }
-            Some(tls) => {
-                let rustls =
-                    axum_server::tls_rustls::RustlsConfig::from_pem_file(&tls.cert, &tls.key)
-                        .await?;
-                let acceptor = axum_server::tls_rustls::RustlsAcceptor::new(rustls)
-                    .acceptor(axum_server::accept::NoDelayAcceptor);
-                let server = axum_server::from_tcp(listener)?
-                    .acceptor(acceptor)
-                    .handle(handle.clone());
-                tokio::spawn(async move {
-                    if let Err(e) = server.serve(service).await {
-                        tracing::error!(error = %e, "server stopped");
-                    }
-                })
+        let (public, admin) = match config.admin_listen {
+            None => (public.merge(admin_routes), None),
+            Some(admin) => {
+                let listener = bind(admin, "--admin-listen")?;
+                let router = admin_routes.merge(ops_http::health_routes(ops));
+                (public, Some((listener, router)))
             }
         };
+        let mut listeners = vec![serve(listener, public, config.tls.as_ref()).await?];
+        let mut admin_addr = None;
+        if let Some((listener, router)) = admin {
+            admin_addr = Some(listener.local_addr()?);
+            listeners.push(serve(listener, router, config.tls.as_ref()).await?);
+        }
         tracing::info!(%addr, tls = config.tls.is_some(), domain = %config.domain, "chatwire-server listening");
+        match admin_addr {
+            Some(a) => tracing::info!(addr = %a, "admin API and /metrics on their own listener"),
+            None => tracing::info!(%addr, "admin API and /metrics on the public listener"),
+        }
         Ok(RunningServer {
             addr,
             config,
             app,
-            handle,
+            listeners,
+            admin_addr,
             shutdown_tx,
             kick_tx,
-            task: Some(task),
-            _lock: lock,
+            _lock: None,
         })
     }
 
@@ -182,12 +200,37 @@ impl RunningServer {
         self.addr
     }
 
-    fn host(&self) -> String {
-        match self.addr.ip() {
-            IpAddr::V4(ip) if ip.is_unspecified() => format!("127.0.0.1:{}", self.addr.port()),
-            IpAddr::V6(ip) if ip.is_unspecified() => format!("[::1]:{}", self.addr.port()),
-            _ => self.addr.to_string(),
+    fn host(addr: SocketAddr) -> String {
+        match addr.ip() {
+            IpAddr::V4(ip) if ip.is_unspecified() => format!("127.0.0.1:{}", addr.port()),
+            IpAddr::V6(ip) if ip.is_unspecified() => format!("[::1]:{}", addr.port()),
+            _ => addr.to_string(),
         }
+    }
+
+    fn http_scheme(&self) -> &'static str {
+        if self.config.tls.is_some() {
+            "https"
+        } else {
+            "http"
+        }
+    }
+
+    /// The address of the admin listener, when the admin API has its own
+    /// ([`Config::admin_listen`]).
+    pub fn admin_addr(&self) -> Option<SocketAddr> {
+        self.admin_addr
+    }
+
+    /// `http://host:port` of the public listener (with `/healthz` and `/readyz`).
+    pub fn http_url(&self) -> String {
+        format!("{}://{}", self.http_scheme(), Self::host(self.addr))
+    }
+
+    /// `http://host:port/metrics` on the listener that serves it (the admin listener if any).
+    pub fn metrics_url(&self) -> String {
+        let addr = self.admin_addr.unwrap_or(self.addr);
+        format!("{}://{}/metrics", self.http_scheme(), Self::host(addr))
     }
 
     /// `ws://host:port/platform` (or `wss://` with TLS).
@@ -197,17 +240,14 @@ impl RunningServer {
         } else {
             "ws"
         };
-        format!("{scheme}://{}/platform", self.host())
+        format!("{scheme}://{}/platform", Self::host(self.addr))
     }
 
-    /// `http://host:port/platform_api` (or `https://` with TLS); append `/<Method>`.
+    /// `http://host:port/platform_api` (or `https://` with TLS) on the listener that serves the
+    /// admin API (the admin listener if any); append `/<Method>`.
     pub fn admin_url(&self) -> String {
-        let scheme = if self.config.tls.is_some() {
-            "https"
-        } else {
-            "http"
-        };
-        format!("{scheme}://{}/platform_api", self.host())
+        let addr = self.admin_addr.unwrap_or(self.addr);
+        format!("{}://{}/platform_api", self.http_scheme(), Self::host(addr))
     }
 
     /// The configured admin api key.
@@ -269,16 +309,37 @@ impl RunningServer {
         self.kick_tx.send_modify(|k| *k += 1);
     }
 
-    /// Graceful shutdown: closes connections with 1001, stops accepting, and waits until every
-    /// acknowledged change is durable.
+    /// Graceful shutdown within [`Config::drain_timeout`]: stops accepting, closes every
+    /// connection with 1001 (clients reconnect at once, to this server's successor or another
+    /// node), and waits until every change in flight is durable. Anything acknowledged is
+    /// already durable, since replies leave only once their changes are.
     pub async fn shutdown(mut self) {
-        let _ = self.shutdown_tx.send(true);
-        self.handle.graceful_shutdown(Some(Duration::from_secs(5)));
-        if let Some(task) = self.task.take() {
-            let _ = tokio::time::timeout(Duration::from_secs(6), task).await;
+        let bound = self.config.drain_timeout;
+        let deadline = tokio::time::Instant::now() + bound;
+        tracing::info!(
+            timeout_secs = bound.as_secs_f64(),
+            "draining: no new connections, closing clients with 1001"
+        );
+        for l in &self.listeners {
+            l.handle.graceful_shutdown(Some(bound));
         }
-        let _ = tokio::time::timeout(Duration::from_secs(10), self.app.engine.flush()).await;
-        tracing::info!("chatwire-server stopped");
+        let _ = self.shutdown_tx.send(true);
+        let drained = tokio::time::timeout_at(deadline, async {
+            for l in &mut self.listeners {
+                if let Some(task) = l.task.take() {
+                    let _ = task.await;
+                }
+            }
+            self.app.engine.flush().await;
+        })
+        .await;
+        match drained {
+            Ok(()) => tracing::info!("chatwire-server stopped"),
+            Err(_) => tracing::warn!(
+                timeout_secs = bound.as_secs_f64(),
+                "drain timed out: remaining connections dropped"
+            ),
+        }
     }
 }
 
@@ -286,9 +347,11 @@ impl Drop for RunningServer {
     fn drop(&mut self) {
         // Open connections end too (abruptly), so the engine and store are released.
         self.kick_tx.send_modify(|k| *k += 1);
-        self.handle.shutdown();
-        if let Some(task) = self.task.take() {
-            task.abort();
+        for l in &mut self.listeners {
+            l.handle.shutdown();
+            if let Some(task) = l.task.take() {
+                task.abort();
+            }
         }
     }
 }
@@ -312,4 +375,44 @@ async fn ws_handler(
         .max_message_size(limit)
         .max_frame_size(limit)
         .on_upgrade(move |socket| transport::serve(socket, peer.ip(), services, slot))
+}
+
+/// Serves `router` on a bound listener (TLS when configured) until its handle stops it.
+async fn serve(
+    listener: std::net::TcpListener,
+    router: Router,
+    tls: Option<&TlsFiles>,
+) -> Result<Listener, ServerError> {
+    let handle = axum_server::Handle::new();
+    let service = router.into_make_service_with_connect_info::<SocketAddr>();
+    // TCP_NODELAY: frames are small and latency matters (without it, Nagle and delayed ACKs
+    // hold back every reply that follows a partial segment by ~40 ms).
+    let task = match tls {
+        None => {
+            let server = axum_server::from_tcp(listener)?
+                .acceptor(axum_server::accept::NoDelayAcceptor)
+                .handle(handle.clone());
+            tokio::spawn(async move {
+                if let Err(e) = server.serve(service).await {
+                    tracing::error!(error = %e, "server stopped");
+                }
+            })
+        }
+        Some(tls) => {
+            let acceptor = axum_server::tls_rustls::RustlsAcceptor::new(tls_config(tls).await?)
+                .acceptor(axum_server::accept::NoDelayAcceptor);
+            let server = axum_server::from_tcp(listener)?
+                .acceptor(acceptor)
+                .handle(handle.clone());
+            tokio::spawn(async move {
+                if let Err(e) = server.serve(service).await {
+                    tracing::error!(error = %e, "server stopped");
+                }
+            })
+        }
+    };
+    Ok(Listener {
+        handle,
+        task: Some(task),
+    })
 }

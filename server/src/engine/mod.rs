@@ -44,6 +44,7 @@ pub(crate) use command::{AuthCommand, AuthOutcome, Command, EngineHandle};
 pub(crate) use outbox::{error_frame, frame as encode_frame};
 
 use crate::config::Config;
+use crate::metrics::Metrics;
 use crate::outbound::{ConnShared, Frame, ReplyCredit};
 use crate::store::{EventRecord, Store, StoreError, Write};
 use outbox::{encode_payload, wrap, Outbox};
@@ -61,6 +62,7 @@ pub(crate) fn now() -> i64 {
 pub(crate) fn spawn(
     store: Arc<dyn Store>,
     config: Arc<Config>,
+    metrics: Arc<Metrics>,
 ) -> Result<EngineHandle, StoreError> {
     let snapshot = store.load()?;
     let state = State::from_snapshot(snapshot);
@@ -71,14 +73,15 @@ pub(crate) fn spawn(
     );
     let (tx, rx) = mpsc::channel();
     let (released, to_release) = tokio::sync::mpsc::unbounded_channel();
-    tokio::runtime::Handle::current().spawn(release_loop(to_release));
+    tokio::runtime::Handle::current().spawn(release_loop(to_release, metrics.clone()));
     let mut engine = Engine {
         state,
         out: Outbox::default(),
         store,
         config,
-        failed: Arc::new(AtomicBool::new(false)),
+        failed: metrics.commits_failed.clone(),
         released,
+        metrics,
     };
     std::thread::Builder::new()
         .name("chatwire-engine".into())
@@ -151,6 +154,8 @@ pub(crate) struct Engine {
     failed: Arc<AtomicBool>,
     /// Committed outboxes, in commit order, to [`release_loop`].
     released: tokio::sync::mpsc::UnboundedSender<Released>,
+    /// Commit latency, events committed, refused requests.
+    metrics: Arc<Metrics>,
 }
 
 /// A committed outbox: whether the commit succeeded, and the request that produced it (which
@@ -160,15 +165,21 @@ type Released = (Outbox, bool, Option<Ctx>);
 /// Sends the frames of committed outboxes, in commit order. It runs as a task on the server's
 /// runtime, so that waking the writer of each receiving connection is a wake within the runtime
 /// (one cross-thread wake per outbox instead of one per receiver).
-async fn release_loop(mut rx: tokio::sync::mpsc::UnboundedReceiver<Released>) {
+async fn release_loop(
+    mut rx: tokio::sync::mpsc::UnboundedReceiver<Released>,
+    metrics: Arc<Metrics>,
+) {
     let mut batch = Vec::new();
     while rx.recv_many(&mut batch, 64).await > 0 {
         for (out, ok, request) in batch.drain(..) {
             if let (false, Some(ctx)) = (ok, &request) {
+                metrics.request_error(ctx.action.name(), ErrorCode::Unavailable.code());
                 ctx.conn
                     .reply(error_for(ctx, ErrorCode::Unavailable.into()));
             }
+            let started = Instant::now();
             out.release(ok);
+            metrics.fanout.observe(started.elapsed().as_secs_f64());
         }
     }
 }
@@ -204,12 +215,29 @@ impl Engine {
         let batch = std::mem::take(&mut out.batch);
         let failed = self.failed.clone();
         let released = self.released.clone();
+        let metrics = self.metrics.clone();
+        let events = batch
+            .writes
+            .iter()
+            .filter(|w| matches!(w, Write::Event(_)))
+            .count() as u64;
+        let started = Instant::now();
         self.store.commit(
             batch,
             Box::new(move |result| {
                 let ok = result.is_ok();
-                if !ok {
-                    failed.store(true, Ordering::SeqCst);
+                metrics
+                    .store_commit
+                    .observe(started.elapsed().as_secs_f64());
+                if ok {
+                    metrics.events_committed.inc_by(events);
+                } else {
+                    if !failed.swap(true, Ordering::SeqCst) {
+                        tracing::error!(
+                            "a store commit failed: changes are refused until a restart"
+                        );
+                    }
+                    metrics.store_commit_failures.inc();
                 }
                 // Fails only once the runtime is gone: then there is no one to send to.
                 let _ = released.send((out, ok, request));
@@ -262,6 +290,7 @@ impl Engine {
                 debug_assert!(self.out.batch.is_empty(), "a failed request must not write");
                 self.out = Outbox::default();
                 tracing::debug!(code = fail.code.code(), "request refused");
+                self.metrics.request_error(action.name(), fail.code.code());
                 let frame = error_for(&ctx, fail);
                 self.out.reply(frame, &ctx.conn);
                 self.out.credit = Some(credit);

@@ -145,4 +145,10 @@ pub trait Store: Send + Sync + 'static {
     fn resume(&self) -> Result<(), StoreError> {
         Err(StoreError::Closed)
     }
+
+    /// Whether the store can serve now (the server's `/readyz`); a networked store checks its
+    /// connection here. The default: always healthy.
+    fn health(&self) -> Result<(), StoreError> {
+        Ok(())
+    }
 }

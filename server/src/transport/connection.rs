@@ -18,7 +18,7 @@ use super::session::Session;
 use super::writer::write_loop;
 use crate::config::Limits;
 use crate::engine::Command;
-use crate::outbound::{ConnShared, Frame, Outbound};
+use crate::outbound::{CloseRequest, ConnShared, Frame, Outbound};
 
 /// Serves one upgraded WebSocket until it closes.
 pub(crate) async fn serve(
@@ -44,10 +44,16 @@ async fn run(
     limits: Limits,
 ) {
     tracing::debug!("connected");
+    services.metrics.connections("open").inc();
     let (sink, mut stream) = socket.split();
     // The very first frame (the official SDK waits for it forever).
     shared.reply(Frame::from(ServerSession::ConnectionSuccessful.encode()));
-    let writer = tokio::spawn(write_loop(sink, rx, shared.clone()));
+    let writer = tokio::spawn(write_loop(
+        sink,
+        rx,
+        shared.clone(),
+        services.metrics.clone(),
+    ));
 
     let mut session = Session {
         services: services.clone(),
@@ -68,6 +74,8 @@ async fn run(
     // A request waiting for reply room: while there is one, or while the replies already
     // queued exceed the queue's size, nothing more is read from this connection.
     let mut pending: Option<Pending> = None;
+    // The close code the client sent, if it closed first.
+    let mut client_close: Option<u16> = None;
 
     loop {
         let paused = pending.is_some() || shared.replies_full();
@@ -89,6 +97,7 @@ async fn run(
                 writer.abort();
                 services.engine.send(Command::Detach { conn: shared.id });
                 tracing::debug!("connection dropped");
+                ended(&session, None, None);
                 return;
             }
             _ = shared.reply_room(), if paused => {}
@@ -110,7 +119,10 @@ async fn run(
                         session.error(None, None, ErrorCode::MalformedFrame, "Malformed frame: binary frames are not accepted.");
                     }
                     Ok(Message::Ping(_) | Message::Pong(_)) => {}
-                    Ok(Message::Close(_)) => break,
+                    Ok(Message::Close(frame)) => {
+                        client_close = Some(frame.map_or(1005, |f| f.code));
+                        break;
+                    }
                     Err(e) => {
                         if is_capacity_error(e) {
                             oversized(&session, limits.max_frame_bytes);
@@ -125,9 +137,37 @@ async fn run(
         }
     }
     shared.close(1000, "", true);
-    let _ = tokio::time::timeout(Duration::from_secs(5), writer).await;
+    let server_close = tokio::time::timeout(Duration::from_secs(5), writer)
+        .await
+        .ok()
+        .and_then(Result::ok)
+        .flatten();
     services.engine.send(Command::Detach { conn: shared.id });
-    tracing::debug!("disconnected");
+    ended(&session, client_close, server_close);
+}
+
+/// Logs the end of a connection with its close code and updates the connection gauges.
+fn ended(session: &Session, client_close: Option<u16>, server_close: Option<CloseRequest>) {
+    let metrics = &session.services.metrics;
+    metrics.connections("open").dec();
+    if session.user.is_some() {
+        metrics.connections("logged_in").dec();
+    }
+    let (conn, peer, user) = (
+        session.shared.id,
+        session.peer,
+        session.user.map(|u| u.get()),
+    );
+    match (client_close, server_close) {
+        (Some(code), _) => tracing::info!(conn, %peer, user, code, "disconnected by the client"),
+        (None, Some(c)) => {
+            let (code, reason) = (c.code, c.reason);
+            tracing::info!(conn, %peer, user, code, reason, "disconnected by the server")
+        }
+        (None, None) => {
+            tracing::info!(conn, %peer, user, "connection dropped without a close frame")
+        }
+    }
 }
 
 fn is_capacity_error(e: axum::Error) -> bool {

@@ -12,6 +12,7 @@ use chatwire_protocol::{
 use super::ratelimit::RateLimit;
 use super::session::{handle_frame, Session};
 use crate::engine::Command;
+use crate::metrics::{action_label, ActionLabel};
 
 /// A decoded request waiting for reply room before it goes to the engine.
 pub(super) struct Pending {
@@ -84,6 +85,18 @@ pub(super) async fn handle_text(
         }
     };
     let (event, request_uuid) = (Some(frame.event.as_str()), frame.request_uuid.as_deref());
+    let metrics = &session.services.metrics;
+    let label = action_label(event);
+    metrics
+        .requests
+        .get_or_create(&ActionLabel { action: label })
+        .inc();
+    if matches!(label, "catchUp" | "retransmitEvents") {
+        metrics
+            .catchup
+            .get_or_create(&ActionLabel { action: label })
+            .inc();
+    }
     if rate_limited(session, rate, event, request_uuid) {
         return None;
     }

@@ -9,6 +9,7 @@ use tokio::sync::watch;
 
 use crate::config::Config;
 use crate::engine::EngineHandle;
+use crate::metrics::Metrics;
 use crate::security::{Hasher, Throttle};
 
 /// What every connection task shares.
@@ -23,6 +24,8 @@ pub(crate) struct Services {
     pub kick: watch::Receiver<u64>,
     /// Open connections per peer address.
     pub peers: Mutex<HashMap<IpAddr, usize>>,
+    /// The server's metrics.
+    pub metrics: Arc<Metrics>,
 }
 
 /// Holds one place of a peer address's connection count until dropped.

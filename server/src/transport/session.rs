@@ -12,6 +12,7 @@ use tokio::sync::oneshot;
 
 use super::services::Services;
 use crate::engine::{error_frame, now, AuthCommand, AuthOutcome, Command};
+use crate::metrics::action_label;
 use crate::names::short_name;
 use crate::outbound::{ConnShared, Frame};
 
@@ -40,6 +41,9 @@ impl Session {
         code: ErrorCode,
         description: &str,
     ) {
+        let action = action_label(event);
+        tracing::debug!(action, code = code.code(), "request refused: {description}");
+        self.services.metrics.request_error(action, code.code());
         let frame = error_frame(
             self.user,
             event.unwrap_or("UNKNOWN"),
@@ -118,12 +122,23 @@ fn count_failure(s: &mut Session, name_key: &str) {
     }
 }
 
+/// A user name as sent, for a log line: at most 64 characters (Debug-formatted by the caller,
+/// so control characters are escaped and cannot forge log lines).
+fn loggable(username: &str) -> &str {
+    username
+        .char_indices()
+        .nth(64)
+        .map_or(username, |(i, _)| &username[..i])
+}
+
 fn name_key(username: &str, domain: &str) -> String {
     short_name(username, domain).unwrap_or_else(|| username.trim().to_lowercase())
 }
 
 async fn login(s: &mut Session, params: Option<(String, Credential)>, opt_in: ClientExtensions) {
     let Some((username, credential)) = params else {
+        s.services.metrics.login("failure");
+        tracing::info!(peer = %s.peer, "login failed: no user name or credential");
         login_failed(
             s,
             login_codes::BAD_CREDENTIALS,
@@ -134,6 +149,8 @@ async fn login(s: &mut Session, params: Option<(String, Credential)>, opt_in: Cl
     let domain = s.services.config.domain.clone();
     let key = name_key(&username, &domain);
     if s.services.throttle.blocked(&key, s.peer) {
+        s.services.metrics.login("throttled");
+        tracing::warn!(user = ?loggable(&username), peer = %s.peer, "login throttled: too many failures");
         return login_failed(s, login_codes::THROTTLED, reason(login_codes::THROTTLED));
     }
     let outcome = match short_name(&username, &domain) {
@@ -155,14 +172,18 @@ async fn login(s: &mut Session, params: Option<(String, Credential)>, opt_in: Cl
     };
     match outcome {
         Ok(AuthOutcome::LoggedIn(user)) => {
+            s.services.metrics.login("success");
             if s.user.is_none() {
-                tracing::info!(user = user.get(), "logged in");
+                s.services.metrics.connections("logged_in").inc();
+                tracing::info!(conn = s.shared.id, peer = %s.peer, user = user.get(), "logged in");
             }
             s.user = Some(user);
             s.idempotency = opt_in.idempotency;
         }
         Ok(_) => {}
         Err(login_codes::TOO_MANY_CONNECTIONS) if s.user.is_none() => {
+            s.services.metrics.login("failure");
+            tracing::info!(user = ?loggable(&username), peer = %s.peer, "login refused: too many connections for this user");
             login_failed(
                 s,
                 login_codes::TOO_MANY_CONNECTIONS,
@@ -176,6 +197,9 @@ async fn login(s: &mut Session, params: Option<(String, Credential)>, opt_in: Cl
             } else {
                 code
             };
+            s.services.metrics.login("failure");
+            // The user name and peer, never the credential.
+            tracing::info!(user = ?loggable(&username), peer = %s.peer, code, "login failed: {}", reason(code));
             login_failed(s, code, reason(code));
             if counts(code) {
                 count_failure(s, &key);

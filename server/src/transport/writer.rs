@@ -9,6 +9,7 @@ use futures::stream::SplitSink;
 use futures::SinkExt;
 use tokio::time::Duration;
 
+use crate::metrics::{KindLabel, Metrics};
 use crate::outbound::{CloseRequest, ConnShared, Frame, Kind, Outbound};
 
 /// The sending half of the connection's WebSocket.
@@ -29,8 +30,14 @@ fn wire(frame: Frame) -> Utf8Bytes {
 /// Owns the sink: sends queued frames in batches (one flush per batch) until a close is
 /// requested, then sends the close frame. A close request also interrupts a write that is
 /// blocked on a full socket (a client that stopped reading). A batch counts against the
-/// outbound queue (replies and broadcasts apart) until it is written.
-pub(super) async fn write_loop(mut sink: Sink, mut rx: Outbound, shared: Arc<ConnShared>) {
+/// outbound queue (replies and broadcasts apart) until it is written. Returns the close it
+/// sent, if any.
+pub(super) async fn write_loop(
+    mut sink: Sink,
+    mut rx: Outbound,
+    shared: Arc<ConnShared>,
+    metrics: Arc<Metrics>,
+) -> Option<CloseRequest> {
     let mut taken = Vec::with_capacity(16);
     let mut batch = Vec::with_capacity(16);
     let req = loop {
@@ -40,7 +47,7 @@ pub(super) async fn write_loop(mut sink: Sink, mut rx: Outbound, shared: Arc<Con
             n = rx.recv_many(&mut taken, WRITE_BATCH) => n,
         };
         if n == 0 {
-            return;
+            return None;
         }
         let mut replies = 0;
         batch.extend(taken.drain(..).map(|(frame, kind)| {
@@ -54,9 +61,10 @@ pub(super) async fn write_loop(mut sink: Sink, mut rx: Outbound, shared: Arc<Con
             ok = send_batch(&mut sink, &mut batch, &mut next) => Ok(ok),
         };
         shared.written(replies, n - replies);
+        count_deliveries(&metrics, replies, n - replies);
         match sent {
             Ok(true) => batch.clear(),
-            Ok(false) => return,
+            Ok(false) => return None,
             Err(req) => {
                 // Frames of the interrupted batch not yet written come before the queue's.
                 batch.drain(..next);
@@ -64,7 +72,20 @@ pub(super) async fn write_loop(mut sink: Sink, mut rx: Outbound, shared: Arc<Con
             }
         }
     };
-    finish(&mut sink, batch, &mut rx, req).await;
+    metrics.closed(req.code);
+    finish(&mut sink, batch, &mut rx, req.clone()).await;
+    Some(req)
+}
+
+fn count_deliveries(metrics: &Metrics, replies: usize, broadcasts: usize) {
+    for (kind, n) in [("reply", replies), ("broadcast", broadcasts)] {
+        if n > 0 {
+            metrics
+                .deliveries
+                .get_or_create(&KindLabel { kind })
+                .inc_by(n as u64);
+        }
+    }
 }
 
 /// Writes `batch[*next..]`, advancing `next`, then flushes.

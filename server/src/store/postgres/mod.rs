@@ -365,6 +365,14 @@ impl Store for PostgresStore {
         self.shared.is_available()
     }
 
+    fn health(&self) -> Result<(), StoreError> {
+        if self.shared.is_available() {
+            Ok(())
+        } else {
+            Err(StoreError::Unavailable("PostgreSQL is unreachable".into()))
+        }
+    }
+
     fn resume(&self) -> Result<(), StoreError> {
         if !self.shared.is_available() {
             return Err(StoreError::Unavailable("PostgreSQL is unreachable".into()));
