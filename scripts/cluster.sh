@@ -25,6 +25,8 @@
 #   CLUSTER_NODE_ARGS    extra arguments for every node (e.g. "--requests-per-second 0")
 #   CLUSTER_API_KEY      the admin API key (default: a random one)
 #   RR_PROXY_BIN         a chatwire-rr-proxy binary (default: built here with cargo)
+#   CLUSTER_TLS_CERT, CLUSTER_TLS_KEY  PEM files: the nodes serve wss:// and https:// (the URLs
+#                        printed say so; readiness is then checked with curl)
 #
 # The server is built with its `cluster` feature (PostgreSQL + NATS) when the crate has one,
 # otherwise with `postgres`; a binary without `--nats` still starts (its nodes then do not fan
@@ -106,7 +108,7 @@ proxy_bin() {
 
 # spawn_node DIR I: starts node I in the background, records its pid (does not wait).
 spawn_node() {
-    local dir=$1 i=$2 nd bin port admin pg nats key nats_args=() extra=()
+    local dir=$1 i=$2 nd bin port admin pg nats key opt_args=() extra=()
     nd=$dir/node$i
     bin=$(cat "$dir/bin")
     port=$(cat "$nd/port")
@@ -115,7 +117,10 @@ spawn_node() {
     nats=$(cat "$dir/nats_url")
     key=$(cat "$dir/api_key")
     if [[ $(cat "$dir/has_nats") == 1 ]]; then
-        nats_args=(--nats "$nats")
+        opt_args=(--nats "$nats")
+    fi
+    if [[ -s "$dir/tls_cert" ]]; then
+        opt_args+=(--tls-cert "$(cat "$dir/tls_cert")" --tls-key "$(cat "$dir/tls_key")")
     fi
     # Word splitting of the extra arguments is intended.
     # shellcheck disable=SC2206
@@ -123,7 +128,7 @@ spawn_node() {
     (
         cd "$nd"
         exec "$bin" serve --listen "127.0.0.1:$port" --admin-listen "127.0.0.1:$admin" \
-            --postgres "$pg" "${nats_args[@]}" --api-key "$key" "${extra[@]}" \
+            --postgres "$pg" "${opt_args[@]}" --api-key "$key" "${extra[@]}" \
             >>"$nd/log" 2>&1 </dev/null
     ) &
     echo $! >"$nd/pid"
@@ -140,7 +145,12 @@ wait_node() {
             tail -n 20 "$nd/log" >&2 || true
             die "node $i exited during start (log: $nd/log)"
         fi
-        [[ $(http_status "$port" /readyz) == 200 ]] && return 0
+        if [[ -s "$dir/tls_cert" ]]; then
+            [[ $(curl -sk -o /dev/null -w '%{http_code}' "https://127.0.0.1:$port/readyz" 2>/dev/null) == 200 ]] &&
+                return 0
+        else
+            [[ $(http_status "$port" /readyz) == 200 ]] && return 0
+        fi
         sleep 0.05
     done
     tail -n 20 "$nd/log" >&2 || true
@@ -189,6 +199,13 @@ cmd_start() {
     echo "$n" >"$dir/nodes"
     echo "$bin" >"$dir/bin"
     echo "${CLUSTER_NODE_ARGS:-}" >"$dir/node_args"
+    if [[ -n "${CLUSTER_TLS_CERT:-}" ]]; then
+        [[ -r "$CLUSTER_TLS_CERT" && -r "${CLUSTER_TLS_KEY:-}" ]] ||
+            die "CLUSTER_TLS_CERT and CLUSTER_TLS_KEY must name readable PEM files"
+        command -v curl >/dev/null || die "curl is needed with CLUSTER_TLS_CERT"
+        realpath "$CLUSTER_TLS_CERT" >"$dir/tls_cert"
+        realpath "$CLUSTER_TLS_KEY" >"$dir/tls_key"
+    fi
     key=${CLUSTER_API_KEY:-cluster-$(od -An -N8 -tx8 /dev/urandom | tr -d ' ')}
     echo "$key" >"$dir/api_key"
     local help
@@ -244,18 +261,22 @@ cmd_start() {
 }
 
 write_env() {
-    local dir=$1 i pids=()
+    local dir=$1 i pids=() ws=ws http=http
+    if [[ -s "$dir/tls_cert" ]]; then
+        ws=wss
+        http=https
+    fi
     {
         echo "DIR=$dir"
         echo "PG_URL=$(cat "$dir/pg_url")"
         echo "NATS_URL=$(cat "$dir/nats_url")"
         echo "API_KEY=$(cat "$dir/api_key")"
         for i in $(seq 1 "$(node_count "$dir")"); do
-            echo "NODE$i=ws://127.0.0.1:$(cat "$dir/node$i/port")/platform"
-            echo "ADMIN$i=http://127.0.0.1:$(cat "$dir/node$i/admin_port")"
+            echo "NODE$i=$ws://127.0.0.1:$(cat "$dir/node$i/port")/platform"
+            echo "ADMIN$i=$http://127.0.0.1:$(cat "$dir/node$i/admin_port")"
             pids+=("$(cat "$dir/node$i/pid")")
         done
-        [[ ! -f "$dir/proxy/addr" ]] || echo "PROXY=ws://$(cat "$dir/proxy/addr")/platform"
+        [[ ! -f "$dir/proxy/addr" ]] || echo "PROXY=$ws://$(cat "$dir/proxy/addr")/platform"
         echo "PIDS=$(IFS=,; echo "${pids[*]}")"
     } >"$dir/env"
 }
