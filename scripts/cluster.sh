@@ -90,7 +90,7 @@ server_bin() {
     echo "cluster.sh: building chatwire-server ($prof, feature $feature)" >&2
     (cd "$ROOT" && cargo build --quiet --profile "${CLUSTER_PROFILE:-release}" \
         -p chatwire-server --features "$feature" >&2) || die "cargo build of chatwire-server failed"
-    echo "$ROOT/target/$prof/chatwire-server"
+    echo "${CARGO_TARGET_DIR:-$ROOT/target}/$prof/chatwire-server"
 }
 
 proxy_bin() {
@@ -103,7 +103,7 @@ proxy_bin() {
     prof=$(profile_dir)
     (cd "$ROOT" && cargo build --quiet --profile "${CLUSTER_PROFILE:-release}" \
         -p chatwire-loadgen --bin chatwire-rr-proxy >&2) || die "cargo build of chatwire-rr-proxy failed"
-    echo "$ROOT/target/$prof/chatwire-rr-proxy"
+    echo "${CARGO_TARGET_DIR:-$ROOT/target}/$prof/chatwire-rr-proxy"
 }
 
 # spawn_node DIR I: starts node I in the background, records its pid (does not wait).

@@ -20,9 +20,10 @@ grep -q '^cluster *=' server/Cargo.toml && feature=cluster
 cargo build --quiet -p chatwire-server --features "$feature"
 cargo build --quiet -p chatwire-loadgen --bin chatwire-rr-proxy
 # A copy, so that later builds of the workspace (without the feature) cannot replace it meanwhile.
-BIN=$ROOT/target/cluster-bin
+TARGET=${CARGO_TARGET_DIR:-$ROOT/target}
+BIN=$TARGET/cluster-bin
 mkdir -p "$BIN"
-cp target/debug/chatwire-server target/debug/chatwire-rr-proxy "$BIN/"
+cp "$TARGET/debug/chatwire-server" "$TARGET/debug/chatwire-rr-proxy" "$BIN/"
 export CHATWIRE_SERVER_BIN=$BIN/chatwire-server RR_PROXY_BIN=$BIN/chatwire-rr-proxy
 
 CHATWIRE_CLUSTER_TEST=1 cargo test --quiet --test cluster -- --nocapture
