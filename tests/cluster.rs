@@ -100,6 +100,25 @@ impl Cluster {
     }
 }
 
+impl Cluster {
+    /// Logged-in connections on node `i` (1-based), from its `/metrics`.
+    async fn logged_in(&self, i: usize) -> u64 {
+        let text = reqwest::Client::new()
+            .get(format!("{}/metrics", self.var(&format!("ADMIN{i}"))))
+            .bearer_auth(self.var("API_KEY"))
+            .send()
+            .await
+            .expect("metrics reachable")
+            .text()
+            .await
+            .expect("metrics text");
+        text.lines()
+            .find_map(|l| l.strip_prefix("chatwire_connections{state=\"logged_in\"} "))
+            .and_then(|v| v.trim().parse::<f64>().ok())
+            .unwrap_or_else(|| panic!("no logged-in gauge in node {i}'s metrics")) as u64
+    }
+}
+
 impl Drop for Cluster {
     fn drop(&mut self) {
         if let Some(dir) = self.vars.get("DIR") {
@@ -272,6 +291,9 @@ async fn nothing_acknowledged_is_lost_across_node_nats_and_postgres_failures() {
         messengers.push(m);
     }
     let ids: Vec<UserId> = messengers.iter().map(Messenger::user_id).collect();
+    for i in 1..=nodes {
+        assert!(cluster.logged_in(i).await >= 1, "node {i} serves a user");
+    }
 
     // Shared conversations, created on one node, used from every node.
     let mut conversations = Vec::new();
