@@ -116,7 +116,10 @@ start_chatwire() {
         >"$WORK/chatwire-$port.log" 2>&1 &
     SERVER_PID=$!
     PIDS+=("$SERVER_PID")
-    wait_port "$port"
+    wait_port "$port" || {
+        tail -n 20 "$WORK/chatwire-$port.log" >&2
+        return 1
+    }
 }
 
 start_floor() {
