@@ -90,7 +90,7 @@ else
     cargo build --release --quiet -p chatwire-server --features "$CLUSTER_FEATURE"
     cargo build --release --quiet -p chatwire-loadgen
 fi
-BIN=$ROOT/target/release
+BIN=${CARGO_TARGET_DIR:-$ROOT/target}/release
 LOAD=$BIN/chatwire-load
 
 wait_port() { # port
