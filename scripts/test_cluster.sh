@@ -29,5 +29,5 @@ export CHATWIRE_SERVER_BIN=$BIN/chatwire-server RR_PROXY_BIN=$BIN/chatwire-rr-pr
 CHATWIRE_CLUSTER_TEST=1 cargo test --quiet --test cluster -- --nocapture
 
 if [[ "${CLUSTER_INTEROP:-1}" != 0 ]]; then
-    CLUSTER=2 timeout --kill-after=10 300 bash interop/websdk/run.sh
+    CLUSTER=3 timeout --kill-after=10 300 bash interop/websdk/run.sh
 fi
