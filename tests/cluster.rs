@@ -136,6 +136,8 @@ struct Seen {
     events: BTreeMap<ConversationId, Vec<(u64, Option<String>)>>,
     /// Events that must never arrive here (`Gap`, `HistoryReset`, `Lagged`), as debug text.
     bad: Vec<String>,
+    /// Reconnection attempts seen (connection dropped, or a retry failed).
+    reconnects: u32,
 }
 
 impl Seen {
@@ -156,6 +158,9 @@ fn record(m: &Messenger, seen: Arc<Mutex<Seen>>) -> tokio::task::JoinHandle<()> 
             match &event {
                 Event::Gap { .. } | Event::HistoryReset | Event::Lagged { .. } => {
                     seen.bad.push(format!("{event:?}"));
+                }
+                Event::Connection(ConnectionState::Reconnecting { .. }) => {
+                    seen.reconnects += 1;
                 }
                 _ => {}
             }
@@ -332,10 +337,11 @@ async fn nothing_acknowledged_is_lost_across_node_nats_and_postgres_failures() {
     tokio::time::sleep(PHASE).await;
     // The node in the middle dies without warning; its users reconnect through the proxy to
     // the others; it comes back later and takes new connections again.
-    let victim = nodes.div_ceil(2).to_string();
-    cluster.script("kill-node", &[&victim]).await;
+    let victim = nodes.div_ceil(2);
+    let on_victim = cluster.logged_in(victim).await;
+    cluster.script("kill-node", &[&victim.to_string()]).await;
     tokio::time::sleep(PHASE).await;
-    cluster.script("restart-node", &[&victim]).await;
+    cluster.script("restart-node", &[&victim.to_string()]).await;
     tokio::time::sleep(PHASE / 2).await;
     cluster.script("restart-nats", &["1"]).await;
     tokio::time::sleep(PHASE).await;
@@ -348,6 +354,16 @@ async fn nothing_acknowledged_is_lost_across_node_nats_and_postgres_failures() {
     for m in &messengers {
         wait_live(m, Duration::from_secs(30)).await;
     }
+    // The kill hit clients: every user of the killed node reconnected (through the proxy, to
+    // another node). Nothing else drops client connections.
+    let reconnected = seen
+        .iter()
+        .filter(|s| s.lock().expect("not poisoned").reconnects > 0)
+        .count() as u64;
+    assert!(
+        on_victim >= 1 && reconnected >= on_victim,
+        "{reconnected} users reconnected, {on_victim} were on the killed node"
+    );
 
     // The log as the database has it, read through one messenger.
     let acks = acks.lock().expect("not poisoned").clone();
