@@ -432,7 +432,8 @@ async fn nothing_acknowledged_is_lost_across_node_nats_and_postgres_failures() {
         r.abort();
     }
     eprintln!(
-        "cluster: {nodes} nodes, {} messages acknowledged, {} not ({}); logs {:?}",
+        "cluster: {nodes} nodes, {reconnected} users moved off the killed node, {} messages \
+         acknowledged, {} not ({}); logs {:?}",
         acks.len(),
         failed.len(),
         failed
