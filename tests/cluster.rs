@@ -3,10 +3,11 @@
 //! limits: users spread over every node, senders on every node into shared conversations, one
 //! node SIGKILLed mid-run (and started again), then NATS restarted, then PostgreSQL restarted.
 //!
-//! Asserts: every acknowledged message exists exactly once, at the seq its acknowledgement
-//! named, in a gap-free log (read back with `retransmitEvents`); no message exists twice; every
-//! SDK event stream received every persisted event of its conversations exactly once, in seq
-//! order, and never `Gap`, `HistoryReset` or `Lagged`.
+//! Asserts: every node served a user and every user of the killed node reconnected; every
+//! acknowledged message exists exactly once, at the seq its acknowledgement named, in a gap-free
+//! log (read back with `retransmitEvents`); no message exists twice; every SDK event stream
+//! received every persisted event of its conversations exactly once, in seq order, and never
+//! `Gap`, `HistoryReset` or `Lagged`.
 //!
 //! Needs PostgreSQL and nats-server, so it runs only when `CHATWIRE_CLUSTER_TEST=1` (set by
 //! `scripts/test_cluster.sh`, which also builds the binaries) and prints `SKIP` otherwise. When
