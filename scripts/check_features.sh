@@ -12,6 +12,11 @@ for f in $features; do
   cargo check -p chatwire --no-default-features --features "$f" --quiet
   echo "chatwire: feature $f alone: ok"
 done
+# The SDK on its own (not unified with the server's features) keeps JSON key order.
+cargo tree -p chatwire --no-default-features -e normal,build,features -i serde_json |
+  grep -q 'serde_json feature "preserve_order"' ||
+  { echo "chatwire: serde_json without preserve_order (custom data key order would be lost)"; exit 1; }
+echo "chatwire: serde_json preserve_order: ok"
 python3 scripts/check_msrv.py
 cargo package -p chatwire-protocol -p chatwire-server -p chatwire --no-verify --allow-dirty --quiet
 echo "cargo package (protocol, server, SDK): ok"
