@@ -45,16 +45,26 @@ port_free() {
     ! (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null
 }
 
+# free_port DIR: a port nothing listens on and no node of DIR was given yet.
 free_port() {
-    local port
+    local dir=$1 port
     for _ in $(seq 1 100); do
         port=$((20000 + RANDOM % 40000))
-        if port_free "$port"; then
+        if port_free "$port" && ! grep -qx "$port" "$dir"/node*/port "$dir"/node*/admin_port 2>/dev/null; then
             echo "$port"
             return
         fi
     done
     die "no free port found"
+}
+
+# pick_ports DIR I: new ports for node I.
+pick_ports() {
+    local port admin
+    port=$(free_port "$1")
+    echo "$port" >"$1/node$2/port"
+    admin=$(free_port "$1")
+    echo "$admin" >"$1/node$2/admin_port"
 }
 
 # http_status PORT PATH: the HTTP status code of GET PATH on 127.0.0.1:PORT (empty on failure).
@@ -134,14 +144,20 @@ spawn_node() {
     echo $! >"$nd/pid"
 }
 
-# wait_node DIR I: waits until node I answers /readyz with 200 (fails if it exits).
+# wait_node DIR I [RETRY]: waits until node I answers /readyz with 200 (fails if it exits).
+# With RETRY=1, a node that exits because another process took one of its ports (a port found
+# free can be taken before the node binds it) returns 2 instead, its log kept for the next try.
 wait_node() {
-    local dir=$1 i=$2 nd pid port
+    local dir=$1 i=$2 retry=${3:-0} nd pid port
     nd=$dir/node$i
     pid=$(cat "$nd/pid")
     port=$(cat "$nd/port")
     for _ in $(seq 1 600); do
         if ! kill -0 "$pid" 2>/dev/null; then
+            if [[ $retry == 1 ]] && grep -q "Address already in use" "$nd/log"; then
+                mv "$nd/log" "$nd/log.port-taken"
+                return 2
+            fi
             tail -n 20 "$nd/log" >&2 || true
             die "node $i exited during start (log: $nd/log)"
         fi
@@ -155,6 +171,26 @@ wait_node() {
     done
     tail -n 20 "$nd/log" >&2 || true
     die "node $i not ready within 30 s (log: $nd/log)"
+}
+
+# start_nodes DIR I...: starts nodes I... together and waits for each; a node whose port another
+# process took before it bound it gets new ports (up to 3 times).
+start_nodes() {
+    local dir=$1 i rc tries
+    shift
+    for i in "$@"; do
+        spawn_node "$dir" "$i"
+    done
+    for i in "$@"; do
+        for tries in 1 2 3 4; do
+            rc=0
+            wait_node "$dir" "$i" "$((tries < 4 ? 1 : 0))" || rc=$?
+            [[ $rc == 2 ]] || break
+            echo "cluster.sh: a port of node $i was taken before it bound it: new ports" >&2
+            pick_ports "$dir" "$i"
+            spawn_node "$dir" "$i"
+        done
+    done
 }
 
 stop_pid() { # PID [signal]: signal it and wait up to 10 s for it to exit, then SIGKILL
@@ -227,18 +263,11 @@ cmd_start() {
     sed -n 's/^URL=//p' <<<"$out" >"$dir/nats_url"
     for i in $(seq 1 "$n"); do
         mkdir -p "$dir/node$i"
-        free_port >"$dir/node$i/port"
-        free_port >"$dir/node$i/admin_port"
+        pick_ports "$dir" "$i"
     done
     # The first node migrates the fresh database alone; the others start together after it.
-    spawn_node "$dir" 1
-    wait_node "$dir" 1
-    for i in $(seq 2 "$n"); do
-        spawn_node "$dir" "$i"
-    done
-    for i in $(seq 2 "$n"); do
-        wait_node "$dir" "$i"
-    done
+    start_nodes "$dir" 1
+    [[ $n -lt 2 ]] || start_nodes "$dir" $(seq 2 "$n")
     if [[ $proxy == 1 ]]; then
         mkdir -p "$dir/proxy"
         local to=() line=
