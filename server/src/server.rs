@@ -95,9 +95,31 @@ impl RunningServer {
     ) -> Result<RunningServer, ServerError> {
         let config = Arc::new(config);
         let metrics = Metrics::new();
+        // The bus subscribes before the engine loads the state (Synapse issue 7427).
+        #[cfg(feature = "cluster")]
+        let (link, pending) = match &config.nats {
+            Some(url) => {
+                if !store.shared() {
+                    return Err(ServerError::Store(crate::store::StoreError::Config(
+                        "--nats needs --postgres: nodes share their state through PostgreSQL"
+                            .into(),
+                    )));
+                }
+                let (link, pending) =
+                    crate::nats::connect(url, metrics.clone())
+                        .await
+                        .map_err(|e| {
+                            ServerError::Store(crate::store::StoreError::Config(e.to_string()))
+                        })?;
+                (Some(link), Some(pending))
+            }
+            None => (None, None),
+        };
+        #[cfg(not(feature = "cluster"))]
+        let link = None;
         let engine = {
             let (store, cfg, metrics) = (store.clone(), config.clone(), metrics.clone());
-            tokio::task::spawn_blocking(move || engine::spawn(store, cfg, metrics))
+            tokio::task::spawn_blocking(move || engine::spawn(store, cfg, metrics, link))
                 .await
                 .map_err(std::io::Error::other)?
                 .map_err(|source| match &config.storage {
@@ -108,6 +130,10 @@ impl RunningServer {
                     _ => ServerError::Store(source),
                 })?
         };
+        #[cfg(feature = "cluster")]
+        if let Some(pending) = pending {
+            pending.run(engine.clone());
+        }
         match &config.storage {
             Storage::Memory => {
                 tracing::info!(store = "memory", "store ready (nothing survives a restart)")

@@ -28,11 +28,13 @@ mod idempotency;
 mod messages;
 mod outbox;
 mod participants;
+mod remote;
 mod state;
 mod users;
 
+use std::collections::{HashMap, HashSet};
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{mpsc, Arc};
+use std::sync::{mpsc, Arc, Mutex};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use chatwire_protocol::{
@@ -43,10 +45,11 @@ pub use command::{AdminCommand, AdminError, AdminReply, AdminTarget, UserInfo};
 pub(crate) use command::{AuthCommand, AuthOutcome, Command, EngineHandle};
 pub(crate) use outbox::{error_frame, frame as encode_frame};
 
+use crate::bus::{BusLink, NodeId};
 use crate::config::Config;
 use crate::metrics::Metrics;
 use crate::outbound::{ConnShared, Frame, ReplyCredit};
-use crate::store::{EventRecord, Store, StoreError, Write};
+use crate::store::{Batch, EventRecord, IdKind, Store, StoreError, Write};
 use outbox::{encode_payload, wrap, Outbox};
 use state::{Conversation, State};
 
@@ -58,14 +61,22 @@ pub(crate) fn now() -> i64 {
         .unwrap_or(0)
 }
 
-/// Starts the engine thread on a store; loads the state first.
+/// Starts the engine thread on a store; loads the state first. With a bus (several nodes on
+/// one database), the bus must already be subscribed: what other nodes commit while the state
+/// loads is then delivered after it, never lost between the two.
 pub(crate) fn spawn(
     store: Arc<dyn Store>,
     config: Arc<Config>,
     metrics: Arc<Metrics>,
+    bus: Option<BusLink>,
 ) -> Result<EngineHandle, StoreError> {
     let snapshot = store.load()?;
     let state = State::from_snapshot(snapshot);
+    let delivered = state
+        .conversations
+        .iter()
+        .map(|(id, c)| (*id, c.rec.last_seq))
+        .collect();
     tracing::info!(
         users = state.users.len(),
         conversations = state.conversations.len(),
@@ -82,6 +93,13 @@ pub(crate) fn spawn(
         failed: metrics.commits_failed.clone(),
         released,
         metrics,
+        delivered,
+        stale: Arc::new(Mutex::new(Vec::new())),
+        wake: tx.clone(),
+        bus,
+        remote_online: HashMap::new(),
+        local_online: HashSet::new(),
+        fault: remote::Fault::from_env(),
     };
     std::thread::Builder::new()
         .name("chatwire-engine".into())
@@ -156,7 +174,40 @@ pub(crate) struct Engine {
     released: tokio::sync::mpsc::UnboundedSender<Released>,
     /// Commit latency, events committed, refused requests.
     metrics: Arc<Metrics>,
+    /// Per conversation, the last seq whose frames went (or are queued to go, in commit order)
+    /// to this node's connections. Behind the cached last seq when another node committed
+    /// something this node has not delivered yet (filled from the log).
+    pub delivered: HashMap<ConversationId, u64>,
+    /// Outboxes whose batch failed as stale, in commit order (from the store's completions).
+    stale: StaleList,
+    /// The engine's own command channel (a stale completion wakes the engine through it).
+    wake: mpsc::Sender<Command>,
+    /// The bus to the other nodes, if any.
+    pub bus: Option<BusLink>,
+    /// Users online on other nodes: which nodes.
+    pub remote_online: HashMap<UserId, HashSet<NodeId>>,
+    /// Users with an online connection on this node (as last published).
+    pub local_online: HashSet<UserId>,
+    /// A test hook that makes the process exit between a commit and its publication.
+    fault: Option<remote::Fault>,
 }
+
+/// Outboxes whose batch failed as stale, with their requests, in commit order.
+type StaleList = Arc<Mutex<Vec<(Outbox, Option<Ctx>)>>>;
+
+/// A request kept for running it again (see [`Outbox::rerun`]).
+pub(crate) struct Rerun {
+    pub conn: Arc<ConnShared>,
+    pub user: UserId,
+    pub request_uuid: Option<String>,
+    pub idempotency_key: Option<String>,
+    pub request: Request,
+    /// How many times it ran into a stale batch.
+    pub attempts: u32,
+}
+
+/// How many times a request whose batch was stale runs again before it is answered with 30.
+const MAX_RERUNS: u32 = 5;
 
 /// A committed outbox: whether the commit succeeded, and the request that produced it (which
 /// gets error 30 if it did not).
@@ -201,6 +252,8 @@ impl Engine {
             Command::Flush(reply) => self.out.after.push(Box::new(move |_| {
                 let _ = reply.send(());
             })),
+            Command::Stale => self.on_stale(),
+            Command::Bus(msg) => self.on_bus(msg),
         }
         self.release(None);
     }
@@ -212,7 +265,13 @@ impl Engine {
         if out.is_empty() {
             return;
         }
-        let batch = std::mem::take(&mut out.batch);
+        let shared = self.store.shared();
+        // A shared store may fail the batch as stale: keep it to tell what was delivered.
+        let batch = if shared {
+            out.batch.clone()
+        } else {
+            std::mem::take(&mut out.batch)
+        };
         let failed = self.failed.clone();
         let released = self.released.clone();
         let metrics = self.metrics.clone();
@@ -221,10 +280,34 @@ impl Engine {
             .iter()
             .filter(|w| matches!(w, Write::Event(_)))
             .count() as u64;
+        let announce = self
+            .bus
+            .as_ref()
+            .and_then(|bus| remote::announcement(bus.node, &batch).map(|a| (bus.clone(), a)));
+        let fault = self.fault.clone();
+        let (stale, wake) = (self.stale.clone(), self.wake.clone());
         let started = Instant::now();
         self.store.commit(
             batch,
             Box::new(move |result| {
+                if let Err(StoreError::Stale(why)) = &result {
+                    tracing::debug!(%why, "stale batch: the engine runs it again");
+                    metrics.store_commit_stale.inc();
+                    if let Ok(mut list) = stale.lock() {
+                        list.push((out, request));
+                    }
+                    let _ = wake.send(Command::Stale);
+                    return;
+                }
+                if shared {
+                    out.batch = Batch::default();
+                }
+                if let (Ok(()), Some((bus, announce))) = (&result, announce) {
+                    if let Some(f) = &fault {
+                        f.after_commit();
+                    }
+                    bus.publish(crate::bus::Outgoing::Committed(announce));
+                }
                 let ok = result.is_ok();
                 metrics
                     .store_commit
@@ -254,6 +337,37 @@ impl Engine {
         request: Request,
         credit: ReplyCredit,
     ) {
+        self.run(
+            Rerun {
+                conn,
+                user,
+                request_uuid,
+                idempotency_key,
+                request,
+                attempts: 0,
+            },
+            credit,
+        )
+    }
+
+    /// Runs a request (again, after a stale batch, with `attempts` > 0).
+    pub(crate) fn run(&mut self, r: Rerun, credit: ReplyCredit) {
+        let kept = self.store.shared().then(|| Rerun {
+            conn: r.conn.clone(),
+            user: r.user,
+            request_uuid: r.request_uuid.clone(),
+            idempotency_key: r.idempotency_key.clone(),
+            request: r.request.clone(),
+            attempts: r.attempts,
+        });
+        let Rerun {
+            conn,
+            user,
+            request_uuid,
+            idempotency_key,
+            request,
+            ..
+        } = r;
         if !self.state.conns.contains_key(&conn.id) {
             // Detached by an admin change (4003) while the request was on its way.
             return;
@@ -284,6 +398,7 @@ impl Engine {
             Ok(()) => {
                 // The reserved room goes back once the replies are queued.
                 self.out.credit = Some(credit);
+                self.out.rerun = kept;
                 self.release(Some(ctx));
             }
             Err(fail) => {
@@ -308,6 +423,7 @@ impl Engine {
         match self.store.load() {
             Ok(snapshot) => {
                 self.state.reload(State::from_snapshot(snapshot));
+                self.clamp_delivered();
                 self.failed.store(false, Ordering::SeqCst);
                 tracing::info!("state reloaded from the store after a failed commit");
             }
@@ -460,6 +576,9 @@ impl Engine {
             event,
             EventName::SendMessage | EventName::EditMessage | EventName::RemoveMessage
         );
+        // Whatever other nodes committed before this event goes out first.
+        self.fill_missed(conv_id, seq - 1);
+        self.delivered.insert(conv_id, seq);
         let mut payload = EventPayload::new(Some(ctx.user), ctx.action.name(), timestamp);
         payload.seq = Some(Seq(seq));
         payload.object = Some(object);
@@ -476,6 +595,28 @@ impl Engine {
         let rec = self.conv(conv_id).rec.clone();
         self.out.write(Write::Conversation(Box::new(rec)));
         frame
+    }
+
+    /// A new id: from the database when it is shared with other nodes, else the next value
+    /// of this engine's counter.
+    pub(crate) fn allocate(&mut self, kind: IdKind) -> Result<u64, Fail> {
+        if let Some(id) = self.store.allocate(kind)? {
+            let s = &mut self.state;
+            match kind {
+                IdKind::User => s.next_im_id = s.next_im_id.max(id + 1),
+                IdKind::Admin => s.next_admin_id = s.next_admin_id.max(id + 1),
+                IdKind::Ordinal => s.next_ordinal = s.next_ordinal.max(id + 1),
+            }
+            return Ok(id);
+        }
+        let s = &mut self.state;
+        let counter = match kind {
+            IdKind::User => &mut s.next_im_id,
+            IdKind::Admin => &mut s.next_admin_id,
+            IdKind::Ordinal => &mut s.next_ordinal,
+        };
+        *counter += 1;
+        Ok(*counter - 1)
     }
 
     /// Persists a user's record.

@@ -23,7 +23,7 @@ mod queue;
 mod records;
 mod sqlite;
 
-pub use api::{Batch, Completion, Snapshot, Store, StoreError, Write};
+pub use api::{Batch, Completion, IdKind, Snapshot, Store, StoreError, Write};
 pub use memory::MemoryStore;
 #[cfg(feature = "postgres")]
 pub use postgres::{copy_sqlite_to_postgres, CopyReport, PostgresStore, PostgresUrl};

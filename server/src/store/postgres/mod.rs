@@ -28,9 +28,12 @@ use tokio_postgres::NoTls;
 pub use copy::{copy_sqlite_to_postgres, CopyReport};
 use schema::Identity;
 
-use super::api::{Batch, Completion, Snapshot, Store, StoreError};
+use super::api::{Batch, Completion, IdKind, Snapshot, Store, StoreError};
 use super::queue::CommitQueue;
-use super::records::{EventRecord, IdempotencyRecord, MessageRecord};
+use super::records::{
+    ConversationRecord, EventRecord, IdempotencyRecord, MemberRecord, MessageRecord, TokenRecord,
+    UserRecord,
+};
 
 /// How long a read may take before it is answered with code 30.
 const READ_TIMEOUT: Duration = Duration::from_secs(5);
@@ -355,6 +358,112 @@ impl Store for PostgresStore {
 
     fn commit(&self, batch: Batch, done: Completion) {
         self.shared.queue.submit(batch, done);
+    }
+
+    fn shared(&self) -> bool {
+        true
+    }
+
+    fn conversation(
+        &self,
+        id: ConversationId,
+    ) -> Result<Option<(ConversationRecord, Vec<MemberRecord>)>, StoreError> {
+        self.read(async {
+            let client = self.pool.get().await.map_err(pool_error)?;
+            // One snapshot for the row and its members.
+            let stmt = client
+                .prepare_cached(
+                    "SELECT c.last_seq, c.data, (SELECT array_agg(m.data) FROM members m
+                         WHERE m.conversation = c.uuid)
+                     FROM conversations c WHERE c.uuid = $1",
+                )
+                .await?;
+            let Some(row) = client.query_opt(&stmt, &[id.as_uuid()]).await? else {
+                return Ok(None);
+            };
+            let mut rec: ConversationRecord = decode(row.get(1))?;
+            rec.last_seq = row.get::<_, i64>(0) as u64;
+            let members = row
+                .get::<_, Option<Vec<String>>>(2)
+                .unwrap_or_default()
+                .iter()
+                .map(|m| decode(m))
+                .collect::<Result<Vec<MemberRecord>, _>>()?;
+            Ok(Some((rec, members)))
+        })
+    }
+
+    fn users(&self, ids: &[UserId]) -> Result<Vec<UserRecord>, StoreError> {
+        let ids: Vec<i64> = ids.iter().map(|u| u.get() as i64).collect();
+        self.read(async {
+            let client = self.pool.get().await.map_err(pool_error)?;
+            let stmt = client
+                .prepare_cached("SELECT data FROM users WHERE id = ANY($1)")
+                .await?;
+            client
+                .query(&stmt, &[&ids])
+                .await?
+                .iter()
+                .map(|r| decode(r.get(0)))
+                .collect()
+        })
+    }
+
+    fn user_named(&self, name: &str) -> Result<Option<UserRecord>, StoreError> {
+        self.read(async {
+            let client = self.pool.get().await.map_err(pool_error)?;
+            let stmt = client
+                .prepare_cached("SELECT data FROM users WHERE name = $1")
+                .await?;
+            let row = client.query_opt(&stmt, &[&name]).await?;
+            row.map(|r| decode(r.get(0))).transpose()
+        })
+    }
+
+    fn token(&self, hash: &str) -> Result<Option<TokenRecord>, StoreError> {
+        self.read(async {
+            let client = self.pool.get().await.map_err(pool_error)?;
+            let stmt = client
+                .prepare_cached("SELECT data FROM tokens WHERE hash = $1")
+                .await?;
+            let row = client.query_opt(&stmt, &[&hash]).await?;
+            row.map(|r| decode(r.get(0))).transpose()
+        })
+    }
+
+    fn positions(&self, ids: &[ConversationId]) -> Result<Vec<(ConversationId, u64)>, StoreError> {
+        let ids: Vec<uuid::Uuid> = ids.iter().map(|c| *c.as_uuid()).collect();
+        self.read(async {
+            let client = self.pool.get().await.map_err(pool_error)?;
+            let stmt = client
+                .prepare_cached("SELECT uuid, last_seq FROM conversations WHERE uuid = ANY($1)")
+                .await?;
+            Ok(client
+                .query(&stmt, &[&ids])
+                .await?
+                .iter()
+                .map(|r| {
+                    let id: uuid::Uuid = r.get(0);
+                    (id.into(), r.get::<_, i64>(1) as u64)
+                })
+                .collect())
+        })
+    }
+
+    fn allocate(&self, kind: IdKind) -> Result<Option<u64>, StoreError> {
+        let sequence = match kind {
+            IdKind::User => "chatwire_user_ids",
+            IdKind::Admin => "chatwire_admin_ids",
+            IdKind::Ordinal => "chatwire_ordinals",
+        };
+        self.read(async {
+            let client = self.pool.get().await.map_err(pool_error)?;
+            let stmt = client
+                .prepare_cached("SELECT nextval($1::text::regclass)")
+                .await?;
+            let row = client.query_one(&stmt, &[&sequence]).await?;
+            Ok(Some(row.get::<_, i64>(0) as u64))
+        })
     }
 
     fn flush(&self) -> Result<(), StoreError> {

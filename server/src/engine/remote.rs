@@ -1,0 +1,504 @@
+//! Several nodes on one database: what the engine does with other nodes' commits (delivered
+//! in seq order per conversation, holes filled from the log), stale batches (refresh, run the
+//! requests again), position checks (a tail nobody announced), and presence across nodes.
+//!
+//! The invariant: for each conversation, [`Engine::delivered`] is the last seq whose frames
+//! this node handed to its connections (in commit order, through the release path). Whenever a
+//! newer seq is known (another node's announcement, a refreshed row, a position check), the
+//! events between are read from the log and delivered first; an event at or below it is never
+//! delivered again. A stale batch's frames never left, so its positions go back.
+
+use std::collections::{BTreeMap, HashSet};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+
+use chatwire_protocol::{
+    ConversationId, EventName, EventObject, EventPayload, StatusObject, UserId,
+};
+
+use super::outbox::wrap;
+use super::{encode_frame, now, Engine, State, MAX_RERUNS};
+use crate::bus::{Committed, Heartbeat, Incoming, NodeId, Outgoing, Presence, WireEvent};
+use crate::outbound::Frame;
+use crate::store::{Batch, EventRecord, Write};
+
+/// The test hook `CHATWIRE_FAULT=exit-after-commit[:N]`: the process exits right after its
+/// N-th (default first) commit that logged an event, before publishing it. Tests use it to
+/// prove that other nodes repair a tail nobody announced.
+#[derive(Clone)]
+pub(crate) struct Fault {
+    left: Arc<AtomicU64>,
+}
+
+impl Fault {
+    pub fn from_env() -> Option<Fault> {
+        let value = std::env::var("CHATWIRE_FAULT").ok()?;
+        let rest = value.strip_prefix("exit-after-commit")?;
+        let n = rest
+            .strip_prefix(':')
+            .and_then(|n| n.parse().ok())
+            .unwrap_or(1u64);
+        tracing::warn!(
+            after = n,
+            "fault hook armed: exit after a commit, before publishing"
+        );
+        Some(Fault {
+            left: Arc::new(AtomicU64::new(n.max(1))),
+        })
+    }
+
+    /// Called after each commit that logged events (before it is published).
+    pub fn after_commit(&self) {
+        if self.left.fetch_sub(1, Ordering::SeqCst) == 1 {
+            tracing::error!("fault hook: exiting after a commit, before publishing it");
+            std::process::exit(86);
+        }
+    }
+}
+
+/// What other nodes must learn about a batch: its events, the users and conversations whose
+/// rows it changed, the tokens it deleted. `None` if there is nothing to tell.
+pub(crate) fn announcement(node: NodeId, batch: &Batch) -> Option<Committed> {
+    let mut c = Committed {
+        node,
+        ..Committed::default()
+    };
+    let mut convs = std::collections::BTreeSet::new();
+    for w in &batch.writes {
+        match w {
+            Write::Event(e) => {
+                if !e.is_message {
+                    convs.insert(*e.conversation.as_uuid());
+                }
+                c.events.push(WireEvent {
+                    conversation: *e.conversation.as_uuid(),
+                    seq: e.seq,
+                    event: e.event.clone(),
+                    initiator: e.initiator.get(),
+                    is_message: e.is_message,
+                    payload: e.payload.to_string(),
+                });
+            }
+            Write::User(u) => c.users.push(u.id.get()),
+            Write::Member(conv, _) | Write::DeleteMembers(conv) => {
+                convs.insert(*conv.as_uuid());
+            }
+            Write::DeleteToken(hash) => c.revoked_tokens.push(hash.clone()),
+            _ => {}
+        }
+    }
+    c.conversations = convs.into_iter().collect();
+    c.users.sort_unstable();
+    c.users.dedup();
+    let empty = c.events.is_empty()
+        && c.users.is_empty()
+        && c.conversations.is_empty()
+        && c.revoked_tokens.is_empty();
+    (!empty).then_some(c)
+}
+
+/// The timestamp of a logged payload.
+fn timestamp(payload: &str) -> Option<i64> {
+    #[derive(serde::Deserialize)]
+    struct Ts {
+        timestamp: i64,
+    }
+    serde_json::from_str::<Ts>(payload)
+        .ok()
+        .map(|t| t.timestamp)
+}
+
+impl Engine {
+    /// Delivers the logged events of `conv` after [`Engine::delivered`] up to `upto`, read from
+    /// the log, to this node's connections. On a read failure the rest waits for the next fill.
+    pub(crate) fn fill_missed(&mut self, conv: ConversationId, upto: u64) {
+        self.fill_with(conv, upto, &[]);
+    }
+
+    /// [`Engine::fill_missed`], taking the events from `known` (ascending) when they cover the range.
+    fn fill_with(&mut self, conv: ConversationId, upto: u64, known: &[EventRecord]) {
+        let from = self.delivered.get(&conv).copied().unwrap_or(0) + 1;
+        if from > upto {
+            return;
+        }
+        let Some(c) = self.state.conversations.get(&conv) else {
+            return;
+        };
+        let local = c
+            .members
+            .keys()
+            .any(|u| self.state.users.get(u).is_some_and(|u| !u.conns.is_empty()));
+        if !local {
+            self.delivered.insert(conv, upto);
+            return;
+        }
+        let covered = known
+            .iter()
+            .skip_while(|e| e.seq < from)
+            .take_while(|e| e.seq <= upto)
+            .map(|e| e.seq)
+            .eq(from..=upto);
+        let read;
+        let events: &[EventRecord] = if covered {
+            known
+        } else {
+            read = match self.store.events(conv, from, upto) {
+                Ok(events) => events,
+                Err(e) => {
+                    tracing::warn!(error = %e, %conv, "reading missed events failed");
+                    return;
+                }
+            };
+            &read
+        };
+        for e in events.iter().filter(|e| e.seq >= from && e.seq <= upto) {
+            self.deliver_logged(e);
+        }
+    }
+
+    /// Sends one logged event of another node to this node's connections of the users who were
+    /// participants at its seq (docs/BEHAVIOUR.md 7.4: the same users local delivery reaches).
+    fn deliver_logged(&mut self, e: &EventRecord) {
+        let conv = &self.state.conversations[&e.conversation];
+        let users: Vec<UserId> = conv
+            .members
+            .values()
+            .filter(|m| {
+                m.intervals
+                    .iter()
+                    .any(|(a, b)| e.seq >= *a && b.is_none_or(|b| e.seq <= b))
+            })
+            .map(|m| m.user)
+            .collect();
+        let to = self.conns_of(users);
+        let frame = wrap(&EventName::from_name(&e.event), None, &e.payload);
+        self.out.send(frame, to);
+        if let Some(d) = self.out.deliveries.last_mut() {
+            d.remote = true;
+        }
+        self.out.remote.push((e.conversation, e.seq));
+        self.delivered.insert(e.conversation, e.seq);
+    }
+
+    /// No delivered position beyond a conversation's cached last seq (after a reload: what
+    /// was beyond it was never committed).
+    pub(crate) fn clamp_delivered(&mut self) {
+        for (id, d) in self.delivered.iter_mut() {
+            if let Some(c) = self.state.conversations.get(id) {
+                *d = (*d).min(c.rec.last_seq);
+            }
+        }
+    }
+
+    /// Reads a conversation's committed row and memberships into the cache.
+    fn refresh_conversation(&mut self, id: ConversationId) -> bool {
+        match self.store.conversation(id) {
+            Ok(Some((rec, members))) => {
+                self.state.put_conversation(rec, members);
+                true
+            }
+            Ok(None) => false,
+            Err(e) => {
+                tracing::warn!(error = %e, conv = %id, "refreshing a conversation failed");
+                false
+            }
+        }
+    }
+
+    /// Reads users' committed records into the cache.
+    fn refresh_users(&mut self, ids: &[UserId]) {
+        match self.store.users(ids) {
+            Ok(recs) => {
+                for rec in recs {
+                    self.state.put_user(rec);
+                }
+            }
+            Err(e) => tracing::warn!(error = %e, "refreshing users failed"),
+        }
+    }
+
+    /// Batches failed as stale: waits until nothing is queued (every batch behind them failed
+    /// too), reloads the state, delivers what other nodes committed, and runs the requests
+    /// again in their order.
+    pub(crate) fn on_stale(&mut self) {
+        if let Err(e) = self.store.resume() {
+            tracing::warn!(error = %e, "store unavailable after a stale batch");
+        }
+        let failed = match self.stale.lock() {
+            Ok(mut list) => std::mem::take(&mut *list),
+            Err(_) => return,
+        };
+        if failed.is_empty() {
+            return;
+        }
+        for (out, _) in &failed {
+            for (conv, seq) in out.positions() {
+                let d = self.delivered.entry(conv).or_insert(0);
+                *d = (*d).min(seq.saturating_sub(1));
+            }
+        }
+        match self.store.load() {
+            Ok(snapshot) => {
+                self.state.reload(State::from_snapshot(snapshot));
+                self.clamp_delivered();
+            }
+            Err(e) => tracing::warn!(error = %e, "reloading the state after a stale batch failed"),
+        }
+        let behind: Vec<(ConversationId, u64)> = self
+            .state
+            .conversations
+            .iter()
+            .filter(|(id, c)| self.delivered.get(id).copied().unwrap_or(0) < c.rec.last_seq)
+            .map(|(id, c)| (*id, c.rec.last_seq))
+            .collect();
+        for (id, last) in behind {
+            self.fill_missed(id, last);
+        }
+        self.release(None);
+        for (mut out, ctx) in failed {
+            let credit = out.credit.take();
+            match (out.rerun.take(), credit) {
+                (Some(mut r), Some(credit)) if r.attempts < MAX_RERUNS => {
+                    r.attempts += 1;
+                    self.run(r, credit);
+                }
+                (_, credit) => {
+                    // Out of attempts (the release path answers 30), or not a request: other
+                    // nodes' events were refilled above; what wrote nothing (error replies,
+                    // presence) still goes out; what wrote is refused.
+                    let ok = ctx.is_none() && out.batch.is_empty();
+                    out.credit = credit;
+                    out.deliveries.retain(|d| !d.remote);
+                    out.remote.clear();
+                    let _ = self.released.send((out, ok, ctx));
+                }
+            }
+        }
+    }
+
+    /// A message from the bus.
+    pub(crate) fn on_bus(&mut self, msg: Incoming) {
+        match msg {
+            Incoming::Committed(c) => self.remote_committed(c),
+            Incoming::Presence(p) => self.remote_presence(p),
+            Incoming::Heartbeat(h) => self.remote_heartbeat(h),
+            Incoming::PeerDown(node) => {
+                tracing::info!(%node, "peer missed its heartbeats: its users go offline");
+                let users: Vec<UserId> = self.remote_online.keys().copied().collect();
+                for u in users {
+                    self.set_remote_online(u, node, false);
+                }
+                self.position_check();
+            }
+            Incoming::Typing(t) => {
+                let (Some(conv), Some(user)) = (
+                    Some(ConversationId::from(t.conversation)),
+                    UserId::new(t.user),
+                ) else {
+                    return;
+                };
+                if let Some(c) = self.state.conversations.get(&conv) {
+                    let others: Vec<UserId> = c
+                        .participants
+                        .iter()
+                        .copied()
+                        .filter(|u| *u != user)
+                        .collect();
+                    let to = self.conns_of(others);
+                    self.out.send(Frame::from(t.frame), to);
+                }
+            }
+            Incoming::Kick { user, code } => {
+                if let Some(user) = UserId::new(user) {
+                    let conns = self.conns_of([user]);
+                    for conn in conns {
+                        self.out
+                            .closes
+                            .push((conn, code, "user deleted or deactivated"));
+                    }
+                }
+            }
+            Incoming::PositionCheck => self.position_check(),
+        }
+    }
+
+    fn remote_committed(&mut self, c: Committed) {
+        if !c.users.is_empty() {
+            let ids: Vec<UserId> = c.users.iter().filter_map(|u| UserId::new(*u)).collect();
+            self.refresh_users(&ids);
+        }
+        for hash in &c.revoked_tokens {
+            self.state.tokens.remove(hash);
+        }
+        let mut by_conv: BTreeMap<ConversationId, Vec<EventRecord>> = BTreeMap::new();
+        for conv in &c.conversations {
+            by_conv.entry((*conv).into()).or_default();
+        }
+        for e in c.events {
+            let Some(initiator) = UserId::new(e.initiator) else {
+                continue;
+            };
+            by_conv
+                .entry(e.conversation.into())
+                .or_default()
+                .push(EventRecord {
+                    conversation: e.conversation.into(),
+                    seq: e.seq,
+                    event: e.event,
+                    initiator,
+                    is_message: e.is_message,
+                    payload: e.payload.into(),
+                });
+        }
+        let changed: HashSet<ConversationId> =
+            c.conversations.iter().map(|u| (*u).into()).collect();
+        for (conv, mut events) in by_conv {
+            events.sort_by_key(|e| e.seq);
+            let newest = events.last().map(|e| e.seq).unwrap_or(0);
+            let delivered = self.delivered.get(&conv).copied().unwrap_or(0);
+            let known = self.state.conversations.contains_key(&conv);
+            // A hole before these events may hide a membership change: read the row too.
+            let hole = events.first().is_some_and(|e| e.seq > delivered + 1);
+            if !known || hole || (changed.contains(&conv) && (newest > delivered || newest == 0)) {
+                if !self.refresh_conversation(conv) {
+                    continue;
+                }
+            } else if let Some(cached) = self.state.conversations.get_mut(&conv) {
+                for e in &events {
+                    if e.seq > cached.rec.last_seq {
+                        cached.rec.last_seq = e.seq;
+                        if let Some(ts) = timestamp(&e.payload) {
+                            cached.rec.last_update = cached.rec.last_update.max(ts);
+                        }
+                    }
+                }
+            }
+            let last = self.state.conversations[&conv].rec.last_seq;
+            self.fill_with(conv, last, &events);
+        }
+    }
+
+    /// Compares the cached last seq of every conversation with a participant connected here
+    /// with the database, and delivers what this node missed (a tail whose node died between
+    /// commit and publication, announcements lost while the bus was down).
+    pub(crate) fn position_check(&mut self) {
+        if !self.store.shared() {
+            return;
+        }
+        let local: Vec<UserId> = self
+            .state
+            .users
+            .iter()
+            .filter(|(_, u)| !u.conns.is_empty())
+            .map(|(id, _)| *id)
+            .collect();
+        if local.is_empty() {
+            return;
+        }
+        // Memberships may have changed unannounced too.
+        self.refresh_users(&local);
+        let mut convs: Vec<ConversationId> = local
+            .iter()
+            .filter_map(|u| self.state.users.get(u))
+            .flat_map(|u| u.rec.conversations.iter().copied())
+            .collect();
+        convs.sort_unstable();
+        convs.dedup();
+        let positions = match self.store.positions(&convs) {
+            Ok(p) => p,
+            Err(e) => {
+                tracing::warn!(error = %e, "position check failed");
+                return;
+            }
+        };
+        for (id, committed) in positions {
+            let delivered = self.delivered.get(&id).copied().unwrap_or(0);
+            let cached = self.state.conversations.get(&id).map(|c| c.rec.last_seq);
+            if committed > delivered || cached.is_none_or(|c| committed > c) {
+                tracing::debug!(conv = %id, committed, delivered, "position check: behind");
+                if !self.refresh_conversation(id) {
+                    continue;
+                }
+                let last = self.state.conversations[&id].rec.last_seq;
+                self.fill_missed(id, last);
+            }
+        }
+    }
+
+    // ---- presence across nodes ----
+
+    /// Whether the user has an online connection on another node.
+    pub(crate) fn online_elsewhere(&self, user: UserId) -> bool {
+        self.remote_online.get(&user).is_some_and(|n| !n.is_empty())
+    }
+
+    /// Publishes the user's online state on this node if it changed.
+    pub(crate) fn publish_presence(&mut self, user: UserId, online_here: bool) {
+        let changed = if online_here {
+            self.local_online.insert(user)
+        } else {
+            self.local_online.remove(&user)
+        };
+        if let (true, Some(bus)) = (changed, &self.bus) {
+            if let Ok(mut set) = bus.online.lock() {
+                if online_here {
+                    set.insert(user.get());
+                } else {
+                    set.remove(&user.get());
+                }
+            }
+            bus.publish(Outgoing::Presence(Presence {
+                node: bus.node,
+                user: user.get(),
+                online: online_here,
+                at: now(),
+            }));
+        }
+    }
+
+    /// Records whether `user` is online on `node`; tells this node's audience when the user's
+    /// aggregate state changes.
+    fn set_remote_online(&mut self, user: UserId, node: NodeId, online: bool) {
+        let before = self.aggregate_online(user);
+        let nodes = self.remote_online.entry(user).or_default();
+        let changed = if online {
+            nodes.insert(node)
+        } else {
+            nodes.remove(&node)
+        };
+        if nodes.is_empty() {
+            self.remote_online.remove(&user);
+        }
+        if !changed || self.aggregate_online(user) == before {
+            return;
+        }
+        let mut payload = EventPayload::new(Some(user), "setStatus", now());
+        payload.object = Some(EventObject::Status(StatusObject { online: !before }));
+        let frame = encode_frame(EventName::SetStatus, None, payload);
+        let to = self.conns_of(self.presence_audience(user));
+        self.out.send(frame, to);
+    }
+
+    fn remote_presence(&mut self, p: Presence) {
+        if let Some(user) = UserId::new(p.user) {
+            self.set_remote_online(user, p.node, p.online);
+        }
+    }
+
+    /// A heartbeat carries the node's whole online set: converge on it.
+    fn remote_heartbeat(&mut self, h: Heartbeat) {
+        let online: HashSet<u64> = h.online.iter().copied().collect();
+        let was: Vec<UserId> = self
+            .remote_online
+            .iter()
+            .filter(|(u, nodes)| nodes.contains(&h.node) && !online.contains(&u.get()))
+            .map(|(u, _)| *u)
+            .collect();
+        for u in was {
+            self.set_remote_online(u, h.node, false);
+        }
+        for u in online.iter().filter_map(|u| UserId::new(*u)) {
+            self.set_remote_online(u, h.node, true);
+        }
+    }
+}

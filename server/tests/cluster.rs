@@ -1,0 +1,499 @@
+//! Several nodes on one PostgreSQL database with live fan-out over NATS (feature `cluster`):
+//! nodes in this process (and one spawned `chatwire-server` process where a node must die),
+//! raw WebSocket clients at the default limits, PostgreSQL from `scripts/postgres.sh` and
+//! nats-server from `scripts/nats.sh`.
+//!
+//! When PostgreSQL or nats-server cannot be started the tests fail under `CI=true` and are
+//! skipped (with a message) otherwise.
+#![cfg(feature = "cluster")]
+
+mod common;
+
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use chatwire_server::store::PostgresUrl;
+use chatwire_server::{Config, RunningServer, Storage};
+use common::{Client, Harness, TestUser};
+use serde_json::{json, Value};
+
+const PG_SCRIPT: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../scripts/postgres.sh");
+const NATS_SCRIPT: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../scripts/nats.sh");
+
+/// A service started by one of the scripts (`start` prints `DIR=` and `URL=`), stopped when
+/// dropped.
+struct Service {
+    script: &'static str,
+    dir: String,
+    url: String,
+}
+
+impl Service {
+    fn start(script: &'static str) -> Result<Service, String> {
+        let o = Command::new("bash")
+            .args([script, "start"])
+            .output()
+            .map_err(|e| e.to_string())?;
+        if !o.status.success() {
+            return Err(String::from_utf8_lossy(&o.stderr).to_string());
+        }
+        let out = String::from_utf8_lossy(&o.stdout).to_string();
+        let get = |k: &str| {
+            out.lines()
+                .find_map(|l| l.strip_prefix(k))
+                .map(str::to_string)
+        };
+        match (get("DIR="), get("URL=")) {
+            (Some(dir), Some(url)) => Ok(Service { script, dir, url }),
+            _ => Err(format!("unexpected output: {out}")),
+        }
+    }
+
+    fn run(&self, cmd: &str) {
+        let ok = Command::new("bash")
+            .args([self.script, cmd, &self.dir])
+            .stdout(Stdio::null())
+            .status()
+            .expect("script runs")
+            .success();
+        assert!(ok, "{} {cmd} failed", self.script);
+    }
+}
+
+impl Drop for Service {
+    fn drop(&mut self) {
+        let _ = Command::new("bash")
+            .args([self.script, "stop", &self.dir])
+            .status();
+    }
+}
+
+/// PostgreSQL and NATS for one test.
+struct Backend {
+    pg: Service,
+    nats: Service,
+}
+
+impl Backend {
+    /// Starts both; `None` (skip) only when CI is not set.
+    fn start() -> Option<Backend> {
+        let started = Service::start(PG_SCRIPT).and_then(|pg| {
+            let nats = Service::start(NATS_SCRIPT)?;
+            Ok(Backend { pg, nats })
+        });
+        match started {
+            Ok(b) => Some(b),
+            Err(why) => {
+                if std::env::var("CI").is_ok_and(|v| v == "true") {
+                    panic!("PostgreSQL or nats-server could not be started (CI=true): {why}");
+                }
+                eprintln!("SKIP: PostgreSQL or nats-server could not be started ({why})");
+                None
+            }
+        }
+    }
+
+    /// A node's configuration at the default limits.
+    fn config(&self, api_key: &str) -> Config {
+        let mut c =
+            chatwire_server::testing::config(Storage::Postgres(PostgresUrl::new(&self.pg.url)));
+        c.nats = Some(self.nats.url.clone());
+        c.api_key = Some(api_key.to_string());
+        c
+    }
+
+    /// Starts `n` nodes in this process; the first one's harness creates users.
+    async fn nodes(&self, n: usize) -> Vec<Harness> {
+        let key = format!("k-{}", uuid::Uuid::new_v4().simple());
+        let mut out = Vec::new();
+        for _ in 0..n {
+            out.push(Harness::with_config(self.config(&key)).await);
+        }
+        out
+    }
+}
+
+macro_rules! backend {
+    () => {
+        match Backend::start() {
+            Some(b) => b,
+            None => return,
+        }
+    };
+}
+
+/// Logs `user` in on `node` (opted in to idempotency keys).
+async fn login(node: &RunningServer, user: &TestUser) -> Client {
+    let mut c = Client::connect(&node.ws_url()).await;
+    let answer = c
+        .session(
+            "login",
+            json!([user.full_name, user.password, {"chatwire": {"idempotency": true}}]),
+        )
+        .await;
+    assert_eq!(answer["name"], "loginSuccessful", "{answer}");
+    c.user = Some(user.im_id);
+    c
+}
+
+/// Reads frames until `pred` holds for the collected events of `conv` (or the deadline).
+async fn collect_until(
+    c: &mut Client,
+    conv: &str,
+    got: &mut Vec<Value>,
+    deadline: Duration,
+    done: impl Fn(&[Value]) -> bool,
+) {
+    let end = Instant::now() + deadline;
+    while !done(got) {
+        let left = end.saturating_duration_since(Instant::now());
+        if left.is_zero() {
+            break;
+        }
+        let Some(v) = c.next_within(left).await else {
+            break;
+        };
+        let object = &v["payload"]["object"];
+        if (object["conversation"] == conv || object["uuid"] == conv)
+            && v["payload"]["seq"].is_u64()
+        {
+            got.push(v);
+        }
+    }
+}
+
+fn seqs(events: &[Value]) -> Vec<u64> {
+    events
+        .iter()
+        .map(|e| e["payload"]["seq"].as_u64().unwrap())
+        .collect()
+}
+
+/// Asserts that a stream holds every seq from `first` to `last` once, in order.
+fn assert_in_order(who: &str, events: &[Value], first: u64, last: u64) {
+    let got = seqs(events);
+    let want: Vec<u64> = (first..=last).collect();
+    assert_eq!(got, want, "{who}: every event once, in seq order");
+}
+
+async fn last_seq(c: &mut Client, conv: &str) -> u64 {
+    let got = c.ok("getConversation", json!({"uuid": conv})).await;
+    got["payload"]["seq"].as_u64().unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn concurrent_senders_on_every_node_get_gap_free_seqs_and_every_event_once_in_order() {
+    let b = backend!();
+    let nodes = b.nodes(2).await;
+    let mut users = Vec::new();
+    for i in 0..4 {
+        users.push(nodes[0].user(&format!("u{i}")).await);
+    }
+    let mut clients = Vec::new();
+    for (i, u) in users.iter().enumerate() {
+        clients.push(login(&nodes[i % 2].server, u).await);
+    }
+    let participants: Vec<Value> = users[1..]
+        .iter()
+        .map(|u| json!({"user_id": u.im_id, "flags": 3}))
+        .collect();
+    let conv = clients[0]
+        .create(json!({"title": "shared", "participants": participants}))
+        .await;
+    const PER_SENDER: usize = 12;
+    let total = 4 * PER_SENDER;
+    let last = 1 + total as u64; // seq 1 is the creation
+    let mut tasks = Vec::new();
+    for (i, mut c) in clients.into_iter().enumerate() {
+        let conv = conv.clone();
+        tasks.push(tokio::spawn(async move {
+            let mut mine = Vec::new();
+            for n in 0..PER_SENDER {
+                let id = uuid::Uuid::new_v4().to_string();
+                c.send(
+                    json!({"service": "chat", "event": "sendMessage", "request_uuid": id,
+                              "payload": {"conversation": conv, "text": format!("s{i}-{n}")}}),
+                )
+                .await;
+                mine.push(id);
+                // Default limits: 20 requests per second per connection.
+                tokio::time::sleep(Duration::from_millis(70)).await;
+            }
+            // Every message event of the conversation, in arrival order (this client's own
+            // results included: they are the same events).
+            let mut stream = Vec::new();
+            let end = Instant::now() + Duration::from_secs(20);
+            while stream.len() < total && Instant::now() < end {
+                let Some(v) = c.next_within(Duration::from_secs(2)).await else {
+                    continue;
+                };
+                if v["event"] == "onError" {
+                    panic!("client {i}: a send failed: {v}");
+                }
+                if v["event"] == "onSendMessage"
+                    && v["payload"]["object"]["conversation"] == conv.as_str()
+                {
+                    stream.push(v);
+                }
+            }
+            (c, mine, stream)
+        }));
+    }
+    let mut acked = Vec::new();
+    for (i, t) in tasks.into_iter().enumerate() {
+        let (mut c, mine, stream) = t.await.expect("sender");
+        assert_in_order(&format!("client {i}"), &stream, 2, last);
+        for id in &mine {
+            let result = stream
+                .iter()
+                .find(|v| v["request_uuid"] == id.as_str())
+                .unwrap_or_else(|| panic!("client {i}: request {id} acknowledged"));
+            acked.push(result["payload"]["seq"].as_u64().unwrap());
+        }
+        assert_eq!(last_seq(&mut c, &conv).await, last, "client {i}: last seq");
+    }
+    acked.sort_unstable();
+    assert_eq!(
+        acked,
+        (2..=last).collect::<Vec<_>>(),
+        "acks: gap-free, each once"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn membership_edits_direct_pairs_and_keys_hold_across_nodes() {
+    let b = backend!();
+    let nodes = b.nodes(2).await;
+    let (a_node, b_node) = (&nodes[0].server, &nodes[1].server);
+    let alice = nodes[0].user("alice").await;
+    let bob = nodes[0].user("bob").await;
+    let carol = nodes[0].user("carol").await;
+    let mut a = login(a_node, &alice).await;
+    let mut c = login(b_node, &carol).await;
+
+    // A participant added on node A writes on node B at once.
+    let conv = a.create(json!({"title": "team"})).await;
+    a.ok(
+        "addParticipants",
+        json!({"uuid": conv, "participants": [{"user_id": carol.im_id, "flags": 3}]}),
+    )
+    .await;
+    let sent = c
+        .ok(
+            "sendMessage",
+            json!({"conversation": conv, "text": "hi from B"}),
+        )
+        .await;
+    assert_eq!(sent["payload"]["seq"], 3, "{sent}");
+    let got = a.next_event("onSendMessage").await;
+    assert_eq!(got["payload"]["seq"], 3);
+
+    // An edit on A is seen by getConversation on B.
+    a.ok(
+        "editConversation",
+        json!({"uuid": conv, "title": "renamed"}),
+    )
+    .await;
+    // (Carol's addition, seq 2, is an onEditConversation too.)
+    let mut seen = c.next_event("onEditConversation").await;
+    if seen["payload"]["seq"] == 2 {
+        seen = c.next_event("onEditConversation").await;
+    }
+    assert_eq!(seen["payload"]["seq"], 4, "{seen}");
+    let on_b = c.ok("getConversation", json!({"uuid": conv})).await;
+    assert_eq!(on_b["payload"]["object"]["title"], "renamed", "{on_b}");
+    assert_eq!(on_b["payload"]["seq"], 4);
+
+    // A direct conversation created concurrently from both nodes is one.
+    let mut b1 = login(a_node, &bob).await;
+    let mut c2 = login(b_node, &carol).await;
+    let (x, y) = tokio::join!(
+        b1.create(json!({"direct": true, "participants": [{"user_id": carol.im_id}]})),
+        c2.create(json!({"direct": true, "participants": [{"user_id": bob.im_id}]})),
+    );
+    assert_eq!(x, y, "one direct conversation per pair");
+
+    // An idempotent resend that lands on the other node is answered once.
+    let key = "resend-1";
+    let mut first = login(a_node, &alice).await;
+    let id1 = uuid::Uuid::new_v4().to_string();
+    first
+        .send(
+            json!({"service": "chat", "event": "sendMessage", "request_uuid": id1,
+                     "idempotency_key": key, "payload": {"conversation": conv, "text": "once"}}),
+        )
+        .await;
+    let r1 = first.reply_to(&id1).await;
+    let mut second = login(b_node, &alice).await;
+    let id2 = uuid::Uuid::new_v4().to_string();
+    second
+        .send(
+            json!({"service": "chat", "event": "sendMessage", "request_uuid": id2,
+                     "idempotency_key": key, "payload": {"conversation": conv, "text": "once"}}),
+        )
+        .await;
+    let r2 = second.reply_to(&id2).await;
+    assert_eq!(r1["payload"]["seq"], r2["payload"]["seq"], "{r1} {r2}");
+    assert_eq!(
+        last_seq(&mut second, &conv).await,
+        r1["payload"]["seq"].as_u64().unwrap(),
+        "the resend appended nothing"
+    );
+}
+
+/// A `chatwire-server` process on the shared database and bus.
+struct Process {
+    child: Child,
+    url: String,
+}
+
+impl Process {
+    async fn start(b: &Backend, api_key: &str, fault: Option<&str>) -> Process {
+        let port = {
+            let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+            l.local_addr().unwrap().port()
+        };
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_chatwire-server"));
+        cmd.args(["serve", "--listen", &format!("127.0.0.1:{port}")])
+            .env("CHATWIRE_POSTGRES", &b.pg.url)
+            .env("CHATWIRE_NATS", &b.nats.url)
+            .env("CHATWIRE_API_KEY", api_key)
+            .env("CHATWIRE_DOMAIN", chatwire_server::DEFAULT_DOMAIN)
+            .stdout(Stdio::null())
+            .stderr(Stdio::null());
+        if let Some(f) = fault {
+            cmd.env("CHATWIRE_FAULT", f);
+        }
+        let child = cmd.spawn().expect("chatwire-server starts");
+        let http = format!("http://127.0.0.1:{port}/readyz");
+        let client = reqwest::Client::new();
+        let end = Instant::now() + Duration::from_secs(30);
+        loop {
+            if let Ok(r) = client.get(&http).send().await {
+                if r.status().is_success() {
+                    break;
+                }
+            }
+            assert!(Instant::now() < end, "spawned node never became ready");
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        Process {
+            child,
+            url: format!("ws://127.0.0.1:{port}/platform"),
+        }
+    }
+
+    fn wait_exit(&mut self, within: Duration) -> Option<i32> {
+        let end = Instant::now() + within;
+        while Instant::now() < end {
+            if let Ok(Some(status)) = self.child.try_wait() {
+                return status.code();
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        None
+    }
+}
+
+impl Drop for Process {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_tail_lost_between_commit_and_publish_and_a_dead_nodes_presence_are_repaired() {
+    let b = backend!();
+    let nodes = b.nodes(1).await;
+    let key = nodes[0].server.api_key().unwrap().to_string();
+    let alice = nodes[0].user("alice").await;
+    let bob = nodes[0].user("bob").await;
+    // The spawned node exits right after its first commit that logs an event.
+    let mut dying = Process::start(&b, &key, Some("exit-after-commit:1")).await;
+
+    let mut watcher = login(&nodes[0].server, &bob).await;
+    watcher
+        .ok("subscribe", json!({"user_id": [alice.im_id]}))
+        .await;
+    let mut a = Client::connect(&dying.url).await;
+    a.login(&alice.full_name, &alice.password).await;
+    a.user = Some(alice.im_id);
+    a.ok("setStatus", json!({"online": true})).await;
+    let online = watcher.next_event("onSetStatus").await;
+    assert_eq!(online["payload"]["initiator"], alice.im_id, "{online}");
+    assert_eq!(online["payload"]["object"]["online"], true, "{online}");
+
+    // The creation commits on the dying node, which exits before announcing it.
+    let id = uuid::Uuid::new_v4().to_string();
+    a.send(
+        json!({"service": "chat", "event": "createConversation", "request_uuid": id,
+                  "payload": {"title": "tail",
+                              "participants": [{"user_id": bob.im_id, "flags": 3}]}}),
+    )
+    .await;
+    let code = dying.wait_exit(Duration::from_secs(10));
+    assert_eq!(
+        code,
+        Some(86),
+        "the fault hook ends the node after its commit"
+    );
+    let started = Instant::now();
+    let created = watcher.next_event("onCreateConversation").await;
+    assert_eq!(created["payload"]["seq"], 1, "{created}");
+    let offline = watcher.next_event("onSetStatus").await;
+    assert_eq!(offline["payload"]["object"]["online"], false, "{offline}");
+    assert!(
+        started.elapsed() < Duration::from_secs(6),
+        "tail and presence repaired within 5 s (took {:?})",
+        started.elapsed()
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn nats_restarted_mid_run_loses_nothing() {
+    let b = backend!();
+    let nodes = b.nodes(2).await;
+    let alice = nodes[0].user("alice").await;
+    let bob = nodes[0].user("bob").await;
+    let mut a = login(&nodes[0].server, &alice).await;
+    let mut r = login(&nodes[1].server, &bob).await;
+    let conv = a
+        .create(json!({"title": "bus", "participants": [{"user_id": bob.im_id, "flags": 3}]}))
+        .await;
+    let mut got = Vec::new();
+    collect_until(&mut r, &conv, &mut got, Duration::from_secs(5), |s| {
+        !s.is_empty()
+    })
+    .await;
+    assert_eq!(seqs(&got), vec![1], "creation seen on node B");
+    for i in 0..5 {
+        a.ok(
+            "sendMessage",
+            json!({"conversation": conv, "text": format!("before {i}")}),
+        )
+        .await;
+    }
+    b.nats.run("pause");
+    for i in 0..5 {
+        a.ok(
+            "sendMessage",
+            json!({"conversation": conv, "text": format!("during {i}")}),
+        )
+        .await;
+    }
+    b.nats.run("resume");
+    for i in 0..5 {
+        a.ok(
+            "sendMessage",
+            json!({"conversation": conv, "text": format!("after {i}")}),
+        )
+        .await;
+    }
+    collect_until(&mut r, &conv, &mut got, Duration::from_secs(15), |s| {
+        s.len() >= 16
+    })
+    .await;
+    assert_in_order("node B's client", &got, 1, 16);
+    r.expect_silence(Duration::from_millis(500)).await;
+}
