@@ -49,6 +49,10 @@ pub struct Committed {
     pub conversations: Vec<Uuid>,
     /// Token hashes deleted (refresh, password change): other nodes forget them.
     pub revoked_tokens: Vec<String>,
+    /// The `request_uuid` of the request that caused the events (sent with them on every
+    /// node, as local delivery does).
+    #[serde(default)]
+    pub request_uuid: Option<String>,
 }
 
 /// A change of how many online connections a user has on one node (0 = none).

@@ -258,6 +258,24 @@ async fn concurrent_senders_on_every_node_get_gap_free_seqs_and_every_event_once
         (2..=last).collect::<Vec<_>>(),
         "acks: gap-free, each once"
     );
+    // How often a node's batch was stale (the re-run path): informative, timing-dependent.
+    for (i, n) in nodes.iter().enumerate() {
+        let text = n
+            .http
+            .get(format!("http://{}/metrics", n.server.local_addr()))
+            .bearer_auth(n.server.api_key().unwrap())
+            .send()
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap();
+        let stale = text
+            .lines()
+            .find(|l| l.starts_with("chatwire_store_commit_stale"))
+            .unwrap_or("no stale metric");
+        eprintln!("node {i}: {stale}");
+    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -112,11 +112,18 @@ impl Engine {
     /// Delivers the logged events of `conv` after [`Engine::delivered`] up to `upto`, read from
     /// the log, to this node's connections. On a read failure the rest waits for the next fill.
     pub(crate) fn fill_missed(&mut self, conv: ConversationId, upto: u64) {
-        self.fill_with(conv, upto, &[]);
+        self.fill_with(conv, upto, &[], None);
     }
 
     /// [`Engine::fill_missed`], taking the events from `known` (ascending) when they cover the range.
-    fn fill_with(&mut self, conv: ConversationId, upto: u64, known: &[EventRecord]) {
+    /// `request_uuid` goes with the events of `known` (the request that caused them).
+    fn fill_with(
+        &mut self,
+        conv: ConversationId,
+        upto: u64,
+        known: &[EventRecord],
+        request_uuid: Option<&str>,
+    ) {
         let from = self.delivered.get(&conv).copied().unwrap_or(0) + 1;
         if from > upto {
             return;
@@ -139,8 +146,8 @@ impl Engine {
             .map(|e| e.seq)
             .eq(from..=upto);
         let read;
-        let events: &[EventRecord] = if covered {
-            known
+        let (events, request_uuid): (&[EventRecord], _) = if covered {
+            (known, request_uuid)
         } else {
             read = match self.store.events(conv, from, upto) {
                 Ok(events) => events,
@@ -149,16 +156,16 @@ impl Engine {
                     return;
                 }
             };
-            &read
+            (&read, None)
         };
         for e in events.iter().filter(|e| e.seq >= from && e.seq <= upto) {
-            self.deliver_logged(e);
+            self.deliver_logged(e, request_uuid);
         }
     }
 
     /// Sends one logged event of another node to this node's connections of the users who were
     /// participants at its seq (docs/BEHAVIOUR.md 7.4: the same users local delivery reaches).
-    fn deliver_logged(&mut self, e: &EventRecord) {
+    fn deliver_logged(&mut self, e: &EventRecord, request_uuid: Option<&str>) {
         let conv = &self.state.conversations[&e.conversation];
         let users: Vec<UserId> = conv
             .members
@@ -171,7 +178,7 @@ impl Engine {
             .map(|m| m.user)
             .collect();
         let to = self.conns_of(users);
-        let frame = wrap(&EventName::from_name(&e.event), None, &e.payload);
+        let frame = wrap(&EventName::from_name(&e.event), request_uuid, &e.payload);
         self.out.send(frame, to);
         if let Some(d) = self.out.deliveries.last_mut() {
             d.remote = true;
@@ -322,7 +329,7 @@ impl Engine {
         }
     }
 
-    fn remote_committed(&mut self, c: Committed) {
+    fn remote_committed(&mut self, mut c: Committed) {
         if !c.users.is_empty() {
             let ids: Vec<UserId> = c.users.iter().filter_map(|u| UserId::new(*u)).collect();
             self.refresh_users(&ids);
@@ -334,7 +341,7 @@ impl Engine {
         for conv in &c.conversations {
             by_conv.entry((*conv).into()).or_default();
         }
-        for e in c.events {
+        for e in std::mem::take(&mut c.events) {
             let Some(initiator) = UserId::new(e.initiator) else {
                 continue;
             };
@@ -374,7 +381,7 @@ impl Engine {
                 }
             }
             let last = self.state.conversations[&conv].rec.last_seq;
-            self.fill_with(conv, last, &events);
+            self.fill_with(conv, last, &events, c.request_uuid.as_deref());
         }
     }
 
