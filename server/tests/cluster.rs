@@ -515,3 +515,77 @@ async fn nats_restarted_mid_run_loses_nothing() {
     assert_in_order("node B's client", &got, 1, 16);
     r.expect_silence(Duration::from_millis(500)).await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn typing_reconnects_and_admin_kicks_cross_nodes() {
+    let b = backend!();
+    let nodes = b.nodes(2).await;
+    let alice = nodes[0].user("alice").await;
+    let bob = nodes[0].user("bob").await;
+    let mut a = login(&nodes[0].server, &alice).await;
+    let mut r = login(&nodes[1].server, &bob).await;
+    let conv = a
+        .create(json!({"title": "t", "participants": [{"user_id": bob.im_id, "flags": 3}]}))
+        .await;
+    r.next_event("onCreateConversation").await;
+
+    // Typing on A reaches B.
+    a.ok("typingMessage", json!({"conversation": conv})).await;
+    let typing = r.next_event("onTyping").await;
+    assert_eq!(typing["payload"]["initiator"], alice.im_id, "{typing}");
+
+    // A token issued on A logs in on B (a client reconnecting elsewhere), and a read on B
+    // answers with what A committed even before B's client saw it live.
+    let login_a = a_tokens(&nodes[0].server, &alice).await;
+    let mut again = Client::connect(&nodes[1].server.ws_url()).await;
+    let ok = again
+        .session(
+            "login",
+            json!([alice.full_name, "", {"serverPresenceControl": false, "accessToken": login_a}]),
+        )
+        .await;
+    assert_eq!(
+        ok["name"], "loginSuccessful",
+        "token from node A on node B: {ok}"
+    );
+    again.user = Some(alice.im_id);
+    for i in 0..3 {
+        a.ok(
+            "sendMessage",
+            json!({"conversation": conv, "text": format!("{i}")}),
+        )
+        .await;
+    }
+    let seen = again.ok("getConversation", json!({"uuid": conv})).await;
+    assert_eq!(seen["payload"]["seq"], 4, "{seen}");
+
+    // Deactivating Bob through node A's admin API closes his connection on node B.
+    let key = nodes[0].server.api_key().unwrap().to_string();
+    let resp: Value = nodes[0]
+        .http
+        .get(format!("{}/SetUserInfo", nodes[0].server.admin_url()))
+        .query(&[
+            ("api_key", key.as_str()),
+            ("user_name", bob.name.as_str()),
+            ("user_active", "false"),
+        ])
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(resp["result"], 1, "{resp}");
+    let (code, _) = r.expect_close().await;
+    assert_eq!(code, 4003);
+}
+
+/// Logs in on `node` and returns the access token.
+async fn a_tokens(node: &RunningServer, user: &TestUser) -> String {
+    let mut c = Client::connect(&node.ws_url()).await;
+    let v = c.login(&user.full_name, &user.password).await;
+    v["params"][1]["OAuth"]["accessToken"]
+        .as_str()
+        .unwrap_or_else(|| panic!("an access token in {v}"))
+        .to_string()
+}

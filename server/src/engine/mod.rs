@@ -387,6 +387,9 @@ impl Engine {
             self.recover();
         }
         let unavailable = self.failed.load(Ordering::SeqCst) || !self.store.available();
+        if !unavailable {
+            self.catch_up_with_database(&request);
+        }
         let result = if unavailable && mutates(action) {
             Err(Fail::from(ErrorCode::Unavailable))
         } else if let Some(key) = &key {

@@ -13,7 +13,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 
 use chatwire_protocol::{
-    ConversationId, EventName, EventObject, EventPayload, StatusObject, UserId,
+    ConversationId, EventName, EventObject, EventPayload, Request, StatusObject, UserId,
 };
 
 use super::outbox::wrap;
@@ -426,6 +426,52 @@ impl Engine {
                 if !self.refresh_conversation(id) {
                     continue;
                 }
+                let last = self.state.conversations[&id].rec.last_seq;
+                self.fill_missed(id, last);
+            }
+        }
+    }
+
+    /// Before a read that answers with last seqs (getConversation(s), retransmitEvents, isRead,
+    /// catchUp): with a shared store, reads the committed positions of the conversations it
+    /// names and brings those behind up to date (row, memberships, missed events), so that the
+    /// answer reflects what any node committed, not only what the bus delivered so far.
+    pub(crate) fn catch_up_with_database(&mut self, request: &Request) {
+        if !self.store.shared() {
+            return;
+        }
+        let named: Vec<&str> = match request {
+            Request::GetConversation(r) => vec![r.uuid.as_str()],
+            Request::GetConversations(r) => r.uuid.iter().map(String::as_str).collect(),
+            Request::RetransmitEvents(r) => vec![r.conversation.as_str()],
+            Request::IsRead(r) => vec![r.conversation.as_str()],
+            Request::CatchUp(r) => r
+                .positions
+                .iter()
+                .map(|p| p.conversation.as_str())
+                .collect(),
+            _ => return,
+        };
+        let mut ids: Vec<ConversationId> = named
+            .into_iter()
+            .filter_map(ConversationId::parse)
+            .collect();
+        ids.sort_unstable();
+        ids.dedup();
+        if ids.is_empty() {
+            return;
+        }
+        let positions = match self.store.positions(&ids) {
+            Ok(p) => p,
+            Err(e) => {
+                // The read is answered from the cache (the node's own commits are in it).
+                tracing::debug!(error = %e, "position read before a read failed");
+                return;
+            }
+        };
+        for (id, committed) in positions {
+            let cached = self.state.conversations.get(&id).map(|c| c.rec.last_seq);
+            if cached.is_none_or(|c| committed > c) && self.refresh_conversation(id) {
                 let last = self.state.conversations[&id].rec.last_seq;
                 self.fill_missed(id, last);
             }
