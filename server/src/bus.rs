@@ -64,6 +64,10 @@ pub struct Presence {
     pub user: u64,
     /// Whether the user has an online connection on that node.
     pub online: bool,
+    /// How many logged-in connections the user has on that node (the per-user connection
+    /// cap counts every node's).
+    #[serde(default)]
+    pub connections: u32,
     /// The UNIX time of the change.
     pub at: i64,
 }
@@ -89,6 +93,20 @@ pub struct Heartbeat {
     pub node: NodeId,
     /// IM ids of users with an online connection on that node.
     pub online: Vec<u64>,
+    /// (IM id, logged-in connections) of every user connected to that node.
+    #[serde(default)]
+    pub connections: Vec<(u64, u32)>,
+}
+
+/// A counted login failure on one node: every node's throttle counts it.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct LoginFailed {
+    /// The node.
+    pub node: NodeId,
+    /// The throttle's name key.
+    pub name: String,
+    /// The peer address.
+    pub peer: std::net::IpAddr,
 }
 
 /// A message to publish.
@@ -100,6 +118,8 @@ pub enum Outgoing {
     Presence(Presence),
     /// Typing.
     Typing(Typing),
+    /// A counted login failure.
+    LoginFailed(LoginFailed),
     /// Disconnect every connection of a user (admin deactivation, deletion, password change):
     /// close code and reason.
     Kick {
@@ -145,6 +165,9 @@ pub struct BusLink {
     pub tx: tokio::sync::mpsc::UnboundedSender<Outgoing>,
     /// Users online on this node (kept by the engine, sent in each heartbeat).
     pub online: std::sync::Arc<std::sync::Mutex<std::collections::HashSet<u64>>>,
+    /// Logged-in connections per user on this node (kept by the engine, sent in each
+    /// heartbeat).
+    pub connections: std::sync::Arc<std::sync::Mutex<std::collections::HashMap<u64, u32>>>,
 }
 
 impl BusLink {

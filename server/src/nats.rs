@@ -3,7 +3,7 @@
 //! watches the peers' heartbeats.
 //!
 //! Subjects (JSON bodies, see `bus.rs`): `chatwire.committed`, `chatwire.presence`,
-//! `chatwire.typing`, `chatwire.kick`, `chatwire.heartbeat`. The node subscribes before the
+//! `chatwire.typing`, `chatwire.kick`, `chatwire.login_failed`, `chatwire.heartbeat`. The node subscribes before the
 //! engine loads its state (what commits meanwhile waits in the subscription), and asks the
 //! engine for a position check every [`CHECK_EVERY`], after every (re)connection and when a
 //! peer misses its heartbeats for [`PEER_TIMEOUT`]: so a lost announcement or a tail whose node
@@ -17,9 +17,10 @@ use async_nats::{Client, ConnectOptions, Event, Subscriber};
 use futures::StreamExt;
 use tokio::sync::mpsc::UnboundedReceiver;
 
-use crate::bus::{BusLink, Heartbeat, Incoming, NodeId, Outgoing, SUBJECT_PREFIX};
+use crate::bus::{BusLink, Heartbeat, Incoming, LoginFailed, NodeId, Outgoing, SUBJECT_PREFIX};
 use crate::engine::EngineHandle;
 use crate::metrics::Metrics;
+use crate::security::Throttle;
 
 /// How often this node says it is alive.
 const HEARTBEAT_EVERY: Duration = Duration::from_secs(1);
@@ -110,6 +111,7 @@ pub(crate) async fn connect(
         node,
         tx,
         online: Arc::new(Mutex::new(HashSet::new())),
+        connections: Arc::default(),
     };
     tracing::info!(%node, "bus subscribed");
     Ok((
@@ -125,8 +127,9 @@ pub(crate) async fn connect(
 }
 
 impl PendingBus {
-    /// Starts the bus tasks now that the engine runs.
-    pub(crate) fn run(self, engine: EngineHandle) {
+    /// Starts the bus tasks now that the engine runs; other nodes' login failures go to
+    /// `throttle`.
+    pub(crate) fn run(self, engine: EngineHandle, throttle: Arc<Throttle>) {
         let PendingBus {
             client,
             subscriber,
@@ -142,6 +145,7 @@ impl PendingBus {
             link.node,
             engine.clone(),
             peers.clone(),
+            throttle,
         ));
         tokio::spawn(heartbeat_loop(client, link, engine, peers));
     }
@@ -153,6 +157,7 @@ async fn publish_loop(client: Client, mut rx: UnboundedReceiver<Outgoing>) {
             Outgoing::Committed(c) => ("committed", serde_json::to_vec(c)),
             Outgoing::Presence(p) => ("presence", serde_json::to_vec(p)),
             Outgoing::Typing(t) => ("typing", serde_json::to_vec(t)),
+            Outgoing::LoginFailed(f) => ("login_failed", serde_json::to_vec(f)),
             Outgoing::Kick { node, user, code } => (
                 "kick",
                 serde_json::to_vec(&serde_json::json!({"node": node, "user": user, "code": code})),
@@ -206,6 +211,7 @@ async fn receive_loop(
     me: NodeId,
     engine: EngineHandle,
     peers: Arc<Mutex<HashMap<NodeId, Instant>>>,
+    throttle: Arc<Throttle>,
 ) {
     while let Some(msg) = subscriber.next().await {
         let kind = msg
@@ -214,6 +220,14 @@ async fn receive_loop(
             .strip_prefix(SUBJECT_PREFIX)
             .and_then(|k| k.strip_prefix('.'))
             .unwrap_or("");
+        if kind == "login_failed" {
+            if let Ok(f) = serde_json::from_slice::<LoginFailed>(&msg.payload) {
+                if f.node != me {
+                    throttle.failed(&f.name, f.peer);
+                }
+            }
+            continue;
+        }
         let Some((node, incoming)) = decode(kind, &msg.payload, me) else {
             continue;
         };
@@ -243,9 +257,15 @@ async fn heartbeat_loop(
             .lock()
             .map(|s| s.iter().copied().collect())
             .unwrap_or_default();
+        let connections: Vec<(u64, u32)> = link
+            .connections
+            .lock()
+            .map(|m| m.iter().map(|(u, n)| (*u, *n)).collect())
+            .unwrap_or_default();
         let body = Heartbeat {
             node: link.node,
             online,
+            connections,
         };
         if let Ok(body) = serde_json::to_vec(&body) {
             let _ = client.publish(subject("heartbeat"), body.into()).await;

@@ -116,7 +116,14 @@ impl RunningServer {
             None => (None, None),
         };
         #[cfg(not(feature = "cluster"))]
-        let link = None;
+        let link: Option<crate::bus::BusLink> = None;
+        let services_bus = link.clone();
+        let limits = &config.limits;
+        let throttle = Arc::new(Throttle::new(
+            limits.failed_logins_per_name,
+            limits.failed_logins_per_peer,
+            limits.throttle_window,
+        ));
         let engine = {
             let (store, cfg, metrics) = (store.clone(), config.clone(), metrics.clone());
             tokio::task::spawn_blocking(move || engine::spawn(store, cfg, metrics, link))
@@ -132,7 +139,7 @@ impl RunningServer {
         };
         #[cfg(feature = "cluster")]
         if let Some(pending) = pending {
-            pending.run(engine.clone());
+            pending.run(engine.clone(), throttle.clone());
         }
         match &config.storage {
             Storage::Memory => {
@@ -152,15 +159,11 @@ impl RunningServer {
         let hasher = Hasher::new(config.password_cost, config.limits.hash_concurrency);
         let (shutdown_tx, shutdown_rx) = watch::channel(false);
         let (kick_tx, kick_rx) = watch::channel(0u64);
-        let limits = &config.limits;
         let services = Arc::new(Services {
             engine: engine.clone(),
             config: config.clone(),
-            throttle: Throttle::new(
-                limits.failed_logins_per_name,
-                limits.failed_logins_per_peer,
-                limits.throttle_window,
-            ),
+            throttle,
+            bus: services_bus,
             hasher: hasher.clone(),
             shutdown: shutdown_rx.clone(),
             kick: kick_rx,

@@ -589,3 +589,52 @@ async fn a_tokens(node: &RunningServer, user: &TestUser) -> String {
         .unwrap_or_else(|| panic!("an access token in {v}"))
         .to_string()
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_connection_cap_and_the_login_throttle_count_every_node() {
+    let b = backend!();
+    let nodes = b.nodes(2).await;
+    let alice = nodes[0].user("alice").await;
+    let bob = nodes[0].user("bob").await;
+    let cap = chatwire_server::Limits::default().max_connections_per_user;
+    let mut held = Vec::new();
+    for i in 0..cap {
+        held.push(login(&nodes[i % 2].server, &alice).await);
+    }
+    // Each node holds half of the cap; the cap counts both.
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    for node in &nodes {
+        let mut c = Client::connect(&node.server.ws_url()).await;
+        let refused = c
+            .session("login", json!([alice.full_name, alice.password, {}]))
+            .await;
+        assert_eq!(refused["name"], "loginFailed", "{refused}");
+        assert_eq!(refused["params"][0], 429, "{refused}");
+    }
+    drop(held);
+
+    // Failed logins for one name, half on each node, reach the per-name limit on both.
+    let limit = chatwire_server::Limits::default().failed_logins_per_name as usize;
+    let per_connection = chatwire_server::Limits::default().max_failed_logins as usize;
+    let mut failures = 0;
+    while failures < limit {
+        let node = &nodes[(failures / per_connection) % 2].server;
+        let mut c = Client::connect(&node.ws_url()).await;
+        for _ in 0..per_connection.min(limit - failures) {
+            let v = c
+                .session("login", json!([bob.full_name, "wrong-password", {}]))
+                .await;
+            assert_eq!(v["name"], "loginFailed", "{v}");
+            failures += 1;
+        }
+    }
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    for node in &nodes {
+        let mut c = Client::connect(&node.server.ws_url()).await;
+        let v = c
+            .session("login", json!([bob.full_name, bob.password, {}]))
+            .await;
+        assert_eq!(v["name"], "loginFailed", "throttled on every node: {v}");
+        assert_eq!(v["params"][0], 429, "{v}");
+    }
+}

@@ -216,7 +216,7 @@ impl Engine {
                 .state
                 .users
                 .get(&user)
-                .is_some_and(|u| u.conns.len() >= limit)
+                .is_some_and(|u| u.conns.len() + self.connections_elsewhere(user) >= limit)
         {
             let _ = reply.send(AuthOutcome::Failed(login_codes::TOO_MANY_CONNECTIONS));
             return;
@@ -236,6 +236,8 @@ impl Engine {
                 .conns
                 .push(conn.id);
             self.state.conn_generation += 1;
+            let here = self.online_here(user);
+            self.publish_presence(user, here);
         }
         let mut frame = ServerSession::LoginSuccessful {
             display_name,

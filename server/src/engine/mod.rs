@@ -99,6 +99,7 @@ pub(crate) fn spawn(
         bus,
         remote_online: HashMap::new(),
         local_online: HashSet::new(),
+        remote_conns: HashMap::new(),
         fault: remote::Fault::from_env(),
     };
     std::thread::Builder::new()
@@ -188,6 +189,8 @@ pub(crate) struct Engine {
     pub remote_online: HashMap<UserId, HashSet<NodeId>>,
     /// Users with an online connection on this node (as last published).
     pub local_online: HashSet<UserId>,
+    /// Logged-in connections of users on other nodes, per node (the per-user cap counts them).
+    pub remote_conns: HashMap<UserId, HashMap<NodeId, u32>>,
     /// A test hook that makes the process exit between a commit and its publication.
     fault: Option<remote::Fault>,
 }

@@ -295,6 +295,10 @@ impl Engine {
                 for u in users {
                     self.set_remote_online(u, node, false);
                 }
+                let users: Vec<UserId> = self.remote_conns.keys().copied().collect();
+                for u in users {
+                    self.set_remote_conns(u, node, 0);
+                }
                 self.position_check();
             }
             Incoming::Typing(t) => {
@@ -485,14 +489,30 @@ impl Engine {
         self.remote_online.get(&user).is_some_and(|n| !n.is_empty())
     }
 
-    /// Publishes the user's online state on this node if it changed.
+    /// Publishes the user's online state and connection count on this node if either
+    /// changed (after a login, a `setStatus`, a connection closing).
     pub(crate) fn publish_presence(&mut self, user: UserId, online_here: bool) {
-        let changed = if online_here {
+        let Some(bus) = &self.bus else {
+            return;
+        };
+        let count = self.state.users.get(&user).map_or(0, |u| u.conns.len()) as u32;
+        let online_changed = if online_here {
             self.local_online.insert(user)
         } else {
             self.local_online.remove(&user)
         };
-        if let (true, Some(bus)) = (changed, &self.bus) {
+        let count_changed = match bus.connections.lock() {
+            Ok(mut m) => {
+                let before = if count == 0 {
+                    m.remove(&user.get())
+                } else {
+                    m.insert(user.get(), count)
+                };
+                before.unwrap_or(0) != count
+            }
+            Err(_) => false,
+        };
+        if online_changed {
             if let Ok(mut set) = bus.online.lock() {
                 if online_here {
                     set.insert(user.get());
@@ -500,12 +520,35 @@ impl Engine {
                     set.remove(&user.get());
                 }
             }
+        }
+        if online_changed || count_changed {
             bus.publish(Outgoing::Presence(Presence {
                 node: bus.node,
                 user: user.get(),
                 online: online_here,
+                connections: count,
                 at: now(),
             }));
+        }
+    }
+
+    /// Logged-in connections of `user` on other nodes (as last heard).
+    pub(crate) fn connections_elsewhere(&self, user: UserId) -> usize {
+        self.remote_conns
+            .get(&user)
+            .map_or(0, |m| m.values().map(|n| *n as usize).sum())
+    }
+
+    /// Records how many connections `user` has on `node`.
+    fn set_remote_conns(&mut self, user: UserId, node: NodeId, count: u32) {
+        let m = self.remote_conns.entry(user).or_default();
+        if count == 0 {
+            m.remove(&node);
+        } else {
+            m.insert(node, count);
+        }
+        if m.is_empty() {
+            self.remote_conns.remove(&user);
         }
     }
 
@@ -534,12 +577,28 @@ impl Engine {
 
     fn remote_presence(&mut self, p: Presence) {
         if let Some(user) = UserId::new(p.user) {
+            self.set_remote_conns(user, p.node, p.connections);
             self.set_remote_online(user, p.node, p.online);
         }
     }
 
     /// A heartbeat carries the node's whole online set: converge on it.
     fn remote_heartbeat(&mut self, h: Heartbeat) {
+        let counts: std::collections::HashMap<u64, u32> = h.connections.iter().copied().collect();
+        let stale: Vec<UserId> = self
+            .remote_conns
+            .iter()
+            .filter(|(u, m)| m.contains_key(&h.node) && !counts.contains_key(&u.get()))
+            .map(|(u, _)| *u)
+            .collect();
+        for u in stale {
+            self.set_remote_conns(u, h.node, 0);
+        }
+        for (u, n) in &counts {
+            if let Some(u) = UserId::new(*u) {
+                self.set_remote_conns(u, h.node, *n);
+            }
+        }
         let online: HashSet<u64> = h.online.iter().copied().collect();
         let was: Vec<UserId> = self
             .remote_online

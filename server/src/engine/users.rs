@@ -150,7 +150,7 @@ impl Engine {
     }
 
     /// Whether at least one of the user's connections on this node has set online.
-    fn online_here(&self, user: UserId) -> bool {
+    pub(crate) fn online_here(&self, user: UserId) -> bool {
         self.state.users.get(&user).is_some_and(|u| {
             u.conns
                 .iter()
