@@ -331,6 +331,31 @@ async fn membership_edits_direct_pairs_and_keys_hold_across_nodes() {
     );
     assert_eq!(x, y, "one direct conversation per pair");
 
+    // Bob added to two conversations at once from two nodes: his record lists both (no lost
+    // update of the user record).
+    let x = a.create(json!({"title": "x"})).await;
+    let y = c.create(json!({"title": "y"})).await;
+    let add =
+        |conv: &str| json!({"uuid": conv, "participants": [{"user_id": bob.im_id, "flags": 3}]});
+    let (rx, ry) = tokio::join!(
+        a.request("addParticipants", add(&x)),
+        c.request("addParticipants", add(&y))
+    );
+    assert_ne!(rx["event"], "onError", "{rx}");
+    assert_ne!(ry["event"], "onError", "{ry}");
+    let mut bob_b = login(b_node, &bob).await;
+    let me = bob_b.ok("getUser", json!({"user_id": bob.im_id})).await;
+    let list: Vec<&str> = me["payload"]["object"]["conversations_list"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(Value::as_str)
+        .collect();
+    assert!(
+        list.contains(&x.as_str()) && list.contains(&y.as_str()),
+        "{me}"
+    );
+
     // An idempotent resend that lands on the other node is answered once.
     let key = "resend-1";
     let mut first = login(a_node, &alice).await;

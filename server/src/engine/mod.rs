@@ -391,7 +391,7 @@ impl Engine {
         }
         let unavailable = self.failed.load(Ordering::SeqCst) || !self.store.available();
         if !unavailable {
-            self.catch_up_with_database(&request);
+            self.catch_up_with_database(user, &request);
         }
         let result = if unavailable && mutates(action) {
             Err(Fail::from(ErrorCode::Unavailable))

@@ -197,8 +197,11 @@ impl Engine {
         }
     }
 
-    /// Reads a conversation's committed row and memberships into the cache.
+    /// Reads a conversation's committed row and memberships into the cache. This node's own
+    /// queued writes are committed first, so that the row read includes them (the cache never
+    /// goes back behind a seq this node already handed out).
     fn refresh_conversation(&mut self, id: ConversationId) -> bool {
+        let _ = self.store.flush();
         match self.store.conversation(id) {
             Ok(Some((rec, members))) => {
                 self.state.put_conversation(rec, members);
@@ -212,8 +215,9 @@ impl Engine {
         }
     }
 
-    /// Reads users' committed records into the cache.
+    /// Reads users' committed records into the cache (after this node's queued writes).
     fn refresh_users(&mut self, ids: &[UserId]) {
+        let _ = self.store.flush();
         match self.store.users(ids) {
             Ok(recs) => {
                 for rec in recs {
@@ -440,8 +444,27 @@ impl Engine {
     /// catchUp): with a shared store, reads the committed positions of the conversations it
     /// names and brings those behind up to date (row, memberships, missed events), so that the
     /// answer reflects what any node committed, not only what the bus delivered so far.
-    pub(crate) fn catch_up_with_database(&mut self, request: &Request) {
+    ///
+    /// Before a change of a conversation this node does not know, or where the caller is not a
+    /// participant as far as the cache knows (created or joined through another node, the
+    /// announcement not here yet): reads the conversation first, so the change is checked
+    /// against what is committed. A change computed on a stale cache otherwise fails as stale
+    /// in the writer and runs again.
+    pub(crate) fn catch_up_with_database(&mut self, user: UserId, request: &Request) {
         if !self.store.shared() {
+            return;
+        }
+        if let Some(id) = request
+            .changed_conversation()
+            .and_then(ConversationId::parse)
+        {
+            let known = self.state.conversations.get(&id).is_some_and(|c| {
+                c.is_participant(user) || matches!(request, Request::JoinConversation(_))
+            });
+            if !known && self.refresh_conversation(id) {
+                let last = self.state.conversations[&id].rec.last_seq;
+                self.fill_missed(id, last);
+            }
             return;
         }
         let named: Vec<&str> = match request {

@@ -11,6 +11,7 @@
 
 mod copy;
 mod schema;
+mod versions;
 mod writer;
 
 use std::fmt;
@@ -94,6 +95,8 @@ struct Shared {
     replaced: AtomicBool,
     /// The identity the node started on.
     identity: Identity,
+    /// The version of each user record the engine's cache holds.
+    users: versions::UserVersions,
 }
 
 impl Shared {
@@ -162,6 +165,7 @@ impl PostgresStore {
             available: AtomicBool::new(true),
             replaced: AtomicBool::new(false),
             identity,
+            users: versions::UserVersions::default(),
         });
         let (handle, writer_pool, writer_shared) =
             (rt.handle().clone(), pool.clone(), shared.clone());
@@ -239,11 +243,14 @@ impl Store for PostgresStore {
                 epoch: self.epoch.clone(),
                 ..Snapshot::default()
             };
+            self.shared.users.reset();
             for row in client
-                .query("SELECT data FROM users ORDER BY id", &[])
+                .query("SELECT id, data FROM users ORDER BY id", &[])
                 .await?
             {
-                snap.users.push(decode(row.get(0))?);
+                let text: &str = row.get(1);
+                self.shared.users.learn(row.get::<_, i64>(0) as u64, text);
+                snap.users.push(decode(text)?);
             }
             for row in client.query("SELECT data FROM tokens", &[]).await? {
                 snap.tokens.push(decode(row.get(0))?);
@@ -357,6 +364,7 @@ impl Store for PostgresStore {
     }
 
     fn commit(&self, batch: Batch, done: Completion) {
+        self.shared.users.queued(&batch);
         self.shared.queue.submit(batch, done);
     }
 
@@ -398,13 +406,17 @@ impl Store for PostgresStore {
         self.read(async {
             let client = self.pool.get().await.map_err(pool_error)?;
             let stmt = client
-                .prepare_cached("SELECT data FROM users WHERE id = ANY($1)")
+                .prepare_cached("SELECT id, data FROM users WHERE id = ANY($1)")
                 .await?;
             client
                 .query(&stmt, &[&ids])
                 .await?
                 .iter()
-                .map(|r| decode(r.get(0)))
+                .map(|r| {
+                    let text: &str = r.get(1);
+                    self.shared.users.learn(r.get::<_, i64>(0) as u64, text);
+                    decode(text)
+                })
                 .collect()
         })
     }
@@ -413,10 +425,15 @@ impl Store for PostgresStore {
         self.read(async {
             let client = self.pool.get().await.map_err(pool_error)?;
             let stmt = client
-                .prepare_cached("SELECT data FROM users WHERE name = $1")
+                .prepare_cached("SELECT id, data FROM users WHERE name = $1")
                 .await?;
             let row = client.query_opt(&stmt, &[&name]).await?;
-            row.map(|r| decode(r.get(0))).transpose()
+            row.map(|r| {
+                let text: &str = r.get(1);
+                self.shared.users.learn(r.get::<_, i64>(0) as u64, text);
+                decode(text)
+            })
+            .transpose()
         })
     }
 

@@ -12,6 +12,7 @@ use tokio::runtime::Handle;
 use uuid::Uuid;
 
 use super::schema::{self, Identity};
+use super::versions::{version_of, Version};
 use super::{pool_error, Shared};
 use crate::store::queue::{Group, Next};
 use crate::store::records::{
@@ -109,6 +110,8 @@ fn commit(
     group_no: i64,
 ) -> Result<(), StoreError> {
     let net = Net::of(group.iter().flat_map(|(b, _)| &b.writes));
+    let batches: Vec<&crate::store::Batch> = group.iter().map(|(b, _)| b).collect();
+    let user_bases = shared.users.take_bases(&batches);
     let mut attempt: u32 = 0;
     let started = std::time::Instant::now();
     loop {
@@ -119,6 +122,7 @@ fn commit(
             }
             let tx = client.transaction().await?;
             net.check(&tx).await?;
+            check_users(&tx, &user_bases).await?;
             net.write(&tx).await.map_err(stale_on_conflict)?;
             let stmt = tx
                 .prepare_cached(
@@ -177,6 +181,36 @@ async fn committed(client: &Object, writer: Uuid, group_no: i64) -> Result<bool,
         )
         .await?;
     Ok(row.is_some_and(|r| r.get::<_, i64>(0) >= group_no))
+}
+
+/// Locks the rows of the users the group writes, in id order, and checks that each one still
+/// has the version the engine's write was computed on; otherwise another node changed the
+/// record meanwhile: [`StoreError::Stale`].
+async fn check_users(
+    tx: &deadpool_postgres::Transaction<'_>,
+    bases: &std::collections::HashMap<u64, Version>,
+) -> Result<(), StoreError> {
+    if bases.is_empty() {
+        return Ok(());
+    }
+    let mut ids: Vec<i64> = bases.keys().map(|id| *id as i64).collect();
+    ids.sort_unstable();
+    let stmt = tx
+        .prepare_cached("SELECT id, data FROM users WHERE id = ANY($1) ORDER BY id FOR UPDATE")
+        .await?;
+    let rows = tx.query(&stmt, &[&ids]).await?;
+    let current: std::collections::HashMap<u64, u64> = rows
+        .iter()
+        .map(|r| (r.get::<_, i64>(0) as u64, version_of(r.get::<_, &str>(1))))
+        .collect();
+    for (id, base) in bases {
+        if current.get(id).copied() != *base {
+            return Err(StoreError::Stale(format!(
+                "user {id} was changed by another node"
+            )));
+        }
+    }
+    Ok(())
 }
 
 /// A unique violation (another node took the same direct pair, user name or id first) makes
@@ -558,6 +592,6 @@ pub(super) const CLAIM_DIRECT_PAIRS: &str = "
     GROUP BY m.conversation HAVING count(*) = 2
     ON CONFLICT (conversation) DO NOTHING";
 
-fn encode<T: serde::Serialize>(v: &T) -> String {
+pub(super) fn encode<T: serde::Serialize>(v: &T) -> String {
     serde_json::to_string(v).expect("records always serialize")
 }
