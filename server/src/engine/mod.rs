@@ -268,8 +268,8 @@ impl Engine {
         if out.is_empty() {
             return;
         }
-        let shared = self.store.shared();
-        // A shared store may fail the batch as stale: keep it to tell what was delivered.
+        let shared = self.clustered();
+        // With other nodes a batch may fail as stale: keep it to tell what was delivered.
         let batch = if shared {
             out.batch.clone()
         } else {
@@ -306,7 +306,7 @@ impl Engine {
                     out.batch = Batch::default();
                 }
                 if let (Ok(()), Some((bus, announce))) = (&result, announce) {
-                    if let Some(f) = &fault {
+                    if let (Some(f), false) = (&fault, announce.events.is_empty()) {
                         f.after_commit();
                     }
                     bus.publish(crate::bus::Outgoing::Committed(announce));
@@ -355,7 +355,7 @@ impl Engine {
 
     /// Runs a request (again, after a stale batch, with `attempts` > 0).
     pub(crate) fn run(&mut self, r: Rerun, credit: ReplyCredit) {
-        let kept = self.store.shared().then(|| Rerun {
+        let kept = self.clustered().then(|| Rerun {
             conn: r.conn.clone(),
             user: r.user,
             request_uuid: r.request_uuid.clone(),
@@ -601,6 +601,12 @@ impl Engine {
         let rec = self.conv(conv_id).rec.clone();
         self.out.write(Write::Conversation(Box::new(rec)));
         frame
+    }
+
+    /// Whether this node is one of several on a shared database (a bus is configured): then
+    /// batches may fail as stale and requests are kept to run them again.
+    pub(crate) fn clustered(&self) -> bool {
+        self.bus.is_some() && self.store.shared()
     }
 
     /// A new id: from the database when it is shared with other nodes, else the next value

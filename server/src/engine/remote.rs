@@ -397,7 +397,7 @@ impl Engine {
     /// with the database, and delivers what this node missed (a tail whose node died between
     /// commit and publication, announcements lost while the bus was down).
     pub(crate) fn position_check(&mut self) {
-        if !self.store.shared() {
+        if !self.clustered() {
             return;
         }
         let local: Vec<UserId> = self
@@ -451,7 +451,8 @@ impl Engine {
     /// against what is committed. A change computed on a stale cache otherwise fails as stale
     /// in the writer and runs again.
     pub(crate) fn catch_up_with_database(&mut self, user: UserId, request: &Request) {
-        if !self.store.shared() {
+        // Without a bus this node is the database's only writer: its cache is current.
+        if !self.clustered() {
             return;
         }
         if let Some(id) = request
