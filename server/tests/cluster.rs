@@ -663,3 +663,61 @@ async fn the_connection_cap_and_the_login_throttle_count_every_node() {
         assert_eq!(v["params"][0], 429, "{v}");
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn postgres_restarted_mid_run_every_acknowledged_event_reaches_the_other_node_once() {
+    let b = backend!();
+    let nodes = b.nodes(2).await;
+    let alice = nodes[0].user("alice").await;
+    let bob = nodes[0].user("bob").await;
+    let mut a = login(&nodes[0].server, &alice).await;
+    let mut r = login(&nodes[1].server, &bob).await;
+    let conv = a
+        .create(json!({"title": "pg", "participants": [{"user_id": bob.im_id, "flags": 3}]}))
+        .await;
+    let mut acked = 1;
+    for i in 0..3 {
+        a.ok(
+            "sendMessage",
+            json!({"conversation": conv, "text": format!("before {i}")}),
+        )
+        .await;
+        acked += 1;
+    }
+    b.pg.run("pause");
+    // Refused while the database is away (30), and nothing of it is delivered anywhere.
+    let v = a
+        .request(
+            "sendMessage",
+            json!({"conversation": conv, "text": "refused"}),
+        )
+        .await;
+    assert_eq!(v["payload"]["code"], 30, "{v}");
+    b.pg.run("resume");
+    let end = Instant::now() + Duration::from_secs(20);
+    let mut after = 0;
+    while after < 3 {
+        let v = a
+            .request(
+                "sendMessage",
+                json!({"conversation": conv, "text": format!("after {after}")}),
+            )
+            .await;
+        if v["event"] == "onError" {
+            assert_eq!(v["payload"]["code"], 30, "{v}");
+            assert!(Instant::now() < end, "no recovery");
+            tokio::time::sleep(Duration::from_millis(200)).await;
+            continue;
+        }
+        after += 1;
+        acked += 1;
+        assert_eq!(v["payload"]["seq"], acked, "{v}");
+    }
+    let mut got = Vec::new();
+    collect_until(&mut r, &conv, &mut got, Duration::from_secs(10), |s| {
+        s.len() >= acked as usize
+    })
+    .await;
+    assert_in_order("node B's client", &got, 1, acked);
+    r.expect_silence(Duration::from_millis(500)).await;
+}

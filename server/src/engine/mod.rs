@@ -95,6 +95,7 @@ pub(crate) fn spawn(
         metrics,
         delivered,
         stale: Arc::new(Mutex::new(Vec::new())),
+        lost: Arc::new(Mutex::new(Vec::new())),
         wake: tx.clone(),
         bus,
         remote_online: HashMap::new(),
@@ -181,6 +182,9 @@ pub(crate) struct Engine {
     pub delivered: HashMap<ConversationId, u64>,
     /// Outboxes whose batch failed as stale, in commit order (from the store's completions).
     stale: StaleList,
+    /// Positions of outboxes whose commit failed (not stale): delivered again from the log
+    /// after the node recovers.
+    lost: Arc<Mutex<Vec<(ConversationId, u64)>>>,
     /// The engine's own command channel (a stale completion wakes the engine through it).
     wake: mpsc::Sender<Command>,
     /// The bus to the other nodes, if any.
@@ -288,7 +292,7 @@ impl Engine {
             .as_ref()
             .and_then(|bus| remote::announcement(bus.node, &batch).map(|a| (bus.clone(), a)));
         let fault = self.fault.clone();
-        let (stale, wake) = (self.stale.clone(), self.wake.clone());
+        let (stale, wake, lost) = (self.stale.clone(), self.wake.clone(), self.lost.clone());
         let started = Instant::now();
         self.store.commit(
             batch,
@@ -303,6 +307,13 @@ impl Engine {
                     return;
                 }
                 if shared {
+                    if result.is_err() {
+                        // Its frames never leave: what it delivered must be delivered again
+                        // (from the log) once the node recovers.
+                        if let Ok(mut l) = lost.lock() {
+                            l.extend(out.positions());
+                        }
+                    }
                     out.batch = Batch::default();
                 }
                 if let (Ok(()), Some((bus, announce))) = (&result, announce) {
@@ -422,15 +433,25 @@ impl Engine {
     /// After a failed commit, once the store is back: reloads the durable state (the memory
     /// was ahead of it) and accepts mutations again. Clients saw nothing of the lost changes:
     /// their frames were never released and their requests got code 30.
-    fn recover(&mut self) {
+    pub(crate) fn recover(&mut self) {
         if self.store.resume().is_err() {
             return;
         }
         match self.store.load() {
             Ok(snapshot) => {
                 self.state.reload(State::from_snapshot(snapshot));
+                let lost = self
+                    .lost
+                    .lock()
+                    .map(|mut l| std::mem::take(&mut *l))
+                    .unwrap_or_default();
+                for (conv, seq) in lost {
+                    let d = self.delivered.entry(conv).or_insert(0);
+                    *d = (*d).min(seq.saturating_sub(1));
+                }
                 self.clamp_delivered();
                 self.failed.store(false, Ordering::SeqCst);
+                self.refill_behind();
                 tracing::info!("state reloaded from the store after a failed commit");
             }
             Err(e) => tracing::warn!(error = %e, "reloading the state failed"),

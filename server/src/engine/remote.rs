@@ -187,6 +187,21 @@ impl Engine {
         self.delivered.insert(e.conversation, e.seq);
     }
 
+    /// Delivers, for every conversation, what lies between the delivered position and the
+    /// cached last seq (after a reload).
+    pub(crate) fn refill_behind(&mut self) {
+        let behind: Vec<(ConversationId, u64)> = self
+            .state
+            .conversations
+            .iter()
+            .filter(|(id, c)| self.delivered.get(id).copied().unwrap_or(0) < c.rec.last_seq)
+            .map(|(id, c)| (*id, c.rec.last_seq))
+            .collect();
+        for (id, last) in behind {
+            self.fill_missed(id, last);
+        }
+    }
+
     /// No delivered position beyond a conversation's cached last seq (after a reload: what
     /// was beyond it was never committed).
     pub(crate) fn clamp_delivered(&mut self) {
@@ -255,16 +270,7 @@ impl Engine {
             }
             Err(e) => tracing::warn!(error = %e, "reloading the state after a stale batch failed"),
         }
-        let behind: Vec<(ConversationId, u64)> = self
-            .state
-            .conversations
-            .iter()
-            .filter(|(id, c)| self.delivered.get(id).copied().unwrap_or(0) < c.rec.last_seq)
-            .map(|(id, c)| (*id, c.rec.last_seq))
-            .collect();
-        for (id, last) in behind {
-            self.fill_missed(id, last);
-        }
+        self.refill_behind();
         self.release(None);
         for (mut out, ctx) in failed {
             let credit = out.credit.take();
@@ -333,7 +339,12 @@ impl Engine {
                     }
                 }
             }
-            Incoming::PositionCheck => self.position_check(),
+            Incoming::PositionCheck => {
+                if self.failed.load(std::sync::atomic::Ordering::SeqCst) && self.store.available() {
+                    self.recover();
+                }
+                self.position_check();
+            }
         }
     }
 
