@@ -131,11 +131,25 @@ impl Engine {
         let Some(c) = self.state.conversations.get(&conv) else {
             return;
         };
-        let local = c
+        // Nothing before the earliest participation of a user connected here is delivered to
+        // anyone here: skip it (a conversation first seen here may have a long history).
+        let earliest = c
             .members
-            .keys()
-            .any(|u| self.state.users.get(u).is_some_and(|u| !u.conns.is_empty()));
-        if !local {
+            .values()
+            .filter(|m| {
+                self.state
+                    .users
+                    .get(&m.user)
+                    .is_some_and(|u| !u.conns.is_empty())
+            })
+            .filter_map(|m| m.intervals.first().map(|(a, _)| *a))
+            .min();
+        let Some(earliest) = earliest else {
+            self.delivered.insert(conv, upto);
+            return;
+        };
+        let from = from.max(earliest);
+        if from > upto {
             self.delivered.insert(conv, upto);
             return;
         }
@@ -179,9 +193,12 @@ impl Engine {
             .collect();
         let to = self.conns_of(users);
         let frame = wrap(&EventName::from_name(&e.event), request_uuid, &e.payload);
+        let before = self.out.deliveries.len();
         self.out.send(frame, to);
-        if let Some(d) = self.out.deliveries.last_mut() {
-            d.remote = true;
+        if self.out.deliveries.len() > before {
+            if let Some(d) = self.out.deliveries.last_mut() {
+                d.remote = true;
+            }
         }
         self.out.remote.push((e.conversation, e.seq));
         self.delivered.insert(e.conversation, e.seq);
