@@ -184,14 +184,17 @@ async fn last_seq(c: &mut Client, conv: &str) -> u64 {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn concurrent_senders_on_every_node_get_gap_free_seqs_and_every_event_once_in_order() {
     let b = backend!();
-    let nodes = b.nodes(2).await;
+    // Three nodes, two senders on each; CHATWIRE_CLUSTER_MESSAGES (default 10) per sender.
+    const NODES: usize = 3;
+    const SENDERS: usize = 6;
+    let nodes = b.nodes(NODES).await;
     let mut users = Vec::new();
-    for i in 0..4 {
+    for i in 0..SENDERS {
         users.push(nodes[0].user(&format!("u{i}")).await);
     }
     let mut clients = Vec::new();
     for (i, u) in users.iter().enumerate() {
-        clients.push(login(&nodes[i % 2].server, u).await);
+        clients.push(login(&nodes[i % NODES].server, u).await);
     }
     let participants: Vec<Value> = users[1..]
         .iter()
@@ -200,15 +203,18 @@ async fn concurrent_senders_on_every_node_get_gap_free_seqs_and_every_event_once
     let conv = clients[0]
         .create(json!({"title": "shared", "participants": participants}))
         .await;
-    const PER_SENDER: usize = 12;
-    let total = 4 * PER_SENDER;
+    let per_sender: usize = std::env::var("CHATWIRE_CLUSTER_MESSAGES")
+        .ok()
+        .and_then(|n| n.parse().ok())
+        .unwrap_or(10);
+    let total = SENDERS * per_sender;
     let last = 1 + total as u64; // seq 1 is the creation
     let mut tasks = Vec::new();
     for (i, mut c) in clients.into_iter().enumerate() {
         let conv = conv.clone();
         tasks.push(tokio::spawn(async move {
             let mut mine = Vec::new();
-            for n in 0..PER_SENDER {
+            for n in 0..per_sender {
                 let id = uuid::Uuid::new_v4().to_string();
                 c.send(
                     json!({"service": "chat", "event": "sendMessage", "request_uuid": id,
@@ -222,7 +228,7 @@ async fn concurrent_senders_on_every_node_get_gap_free_seqs_and_every_event_once
             // Every message event of the conversation, in arrival order (this client's own
             // results included: they are the same events).
             let mut stream = Vec::new();
-            let end = Instant::now() + Duration::from_secs(20);
+            let end = Instant::now() + Duration::from_secs(20 + total as u64 / 10);
             while stream.len() < total && Instant::now() < end {
                 let Some(v) = c.next_within(Duration::from_secs(2)).await else {
                     continue;

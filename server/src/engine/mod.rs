@@ -96,6 +96,7 @@ pub(crate) fn spawn(
         delivered,
         stale: Arc::new(Mutex::new(Vec::new())),
         lost: Arc::new(Mutex::new(Vec::new())),
+        stale_everywhere: Arc::new(AtomicBool::new(false)),
         wake: tx.clone(),
         bus,
         remote_online: HashMap::new(),
@@ -182,6 +183,9 @@ pub(crate) struct Engine {
     pub delivered: HashMap<ConversationId, u64>,
     /// Outboxes whose batch failed as stale, in commit order (from the store's completions).
     stale: StaleList,
+    /// Set when a stale failure may come from rows no failed batch wrote (a unique
+    /// constraint): the engine then reloads everything.
+    stale_everywhere: Arc<AtomicBool>,
     /// Positions of outboxes whose commit failed (not stale): delivered again from the log
     /// after the node recovers.
     lost: Arc<Mutex<Vec<(ConversationId, u64)>>>,
@@ -293,13 +297,17 @@ impl Engine {
             .and_then(|bus| remote::announcement(bus.node, &batch).map(|a| (bus.clone(), a)));
         let fault = self.fault.clone();
         let (stale, wake, lost) = (self.stale.clone(), self.wake.clone(), self.lost.clone());
+        let stale_everywhere = self.stale_everywhere.clone();
         let started = Instant::now();
         self.store.commit(
             batch,
             Box::new(move |result| {
-                if let Err(StoreError::Stale(why)) = &result {
+                if let Err(e @ StoreError::Stale(why)) = &result {
                     tracing::debug!(%why, "stale batch: the engine runs it again");
                     metrics.store_commit_stale.inc();
+                    if e.stale_everywhere() {
+                        stale_everywhere.store(true, Ordering::SeqCst);
+                    }
                     if let Ok(mut list) = stale.lock() {
                         list.push((out, request));
                     }

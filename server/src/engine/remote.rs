@@ -280,13 +280,15 @@ impl Engine {
                 *d = (*d).min(seq.saturating_sub(1));
             }
         }
-        match self.store.load() {
-            Ok(snapshot) => {
-                self.state.reload(State::from_snapshot(snapshot));
-                self.clamp_delivered();
+        if self.stale_everywhere.swap(false, Ordering::SeqCst) {
+            match self.store.load() {
+                Ok(snapshot) => self.state.reload(State::from_snapshot(snapshot)),
+                Err(e) => tracing::warn!(error = %e, "reloading the state failed"),
             }
-            Err(e) => tracing::warn!(error = %e, "reloading the state after a stale batch failed"),
+        } else {
+            self.reload_written(failed.iter().map(|(out, _)| &out.batch));
         }
+        self.clamp_delivered();
         self.refill_behind();
         self.release(None);
         for (mut out, ctx) in failed {
@@ -306,6 +308,75 @@ impl Engine {
                     out.remote.clear();
                     let _ = self.released.send((out, ok, ctx));
                 }
+            }
+        }
+    }
+
+    /// Reloads from the database every row the failed batches wrote (their changes are in the
+    /// cache but were never committed, and the rows they were computed on are outdated): the
+    /// conversations with their memberships, the users, the tokens. What the database does
+    /// not have (created by a failed batch) leaves the cache.
+    fn reload_written<'a>(&mut self, batches: impl Iterator<Item = &'a crate::store::Batch>) {
+        let mut convs = std::collections::BTreeSet::new();
+        let mut users = std::collections::BTreeSet::new();
+        let mut tokens = std::collections::BTreeSet::new();
+        for batch in batches {
+            for w in &batch.writes {
+                match w {
+                    Write::Event(e) => {
+                        convs.insert(e.conversation);
+                    }
+                    Write::Conversation(c) => {
+                        convs.insert(c.uuid);
+                    }
+                    Write::Member(c, _) | Write::DeleteMembers(c) => {
+                        convs.insert(*c);
+                    }
+                    Write::User(u) => {
+                        users.insert(u.id);
+                    }
+                    Write::Token(t) => {
+                        tokens.insert(t.hash.clone());
+                    }
+                    Write::DeleteToken(h) => {
+                        tokens.insert(h.clone());
+                    }
+                    _ => {}
+                }
+            }
+        }
+        let _ = self.store.flush();
+        for id in convs {
+            match self.store.conversation(id) {
+                Ok(Some((rec, members))) => self.state.put_conversation(rec, members),
+                Ok(None) => self.state.remove_conversation(id),
+                Err(e) => tracing::warn!(error = %e, conv = %id, "reloading a conversation failed"),
+            }
+        }
+        if !users.is_empty() {
+            let ids: Vec<UserId> = users.iter().copied().collect();
+            match self.store.users(&ids) {
+                Ok(recs) => {
+                    let found: HashSet<UserId> = recs.iter().map(|r| r.id).collect();
+                    for rec in recs {
+                        self.state.put_user(rec);
+                    }
+                    for id in ids.into_iter().filter(|id| !found.contains(id)) {
+                        self.state.remove_user(id);
+                    }
+                }
+                Err(e) => tracing::warn!(error = %e, "reloading users failed"),
+            }
+        }
+        for hash in tokens {
+            match self.store.token(&hash) {
+                Ok(Some(t)) => {
+                    self.state.tokens.insert(hash, t);
+                }
+                Ok(None) => {
+                    self.state.tokens.remove(&hash);
+                }
+                Err(e) => tracing::warn!(error = %e, "reloading a token failed"),
             }
         }
     }

@@ -276,6 +276,31 @@ impl State {
         );
     }
 
+    /// Forgets a conversation the database does not have (created by a batch that failed).
+    pub fn remove_conversation(&mut self, id: ConversationId) {
+        self.public.retain(|_, c| *c != id);
+        self.direct.retain(|_, c| *c != id);
+        self.conversations.remove(&id);
+    }
+
+    /// Forgets a user the database does not have (created by a batch that failed).
+    pub fn remove_user(&mut self, id: UserId) {
+        if let Some(old) = self.users.remove(&id) {
+            let old = old.rec;
+            if self.by_name.get(&old.name) == Some(&id) {
+                self.by_name.remove(&old.name);
+            }
+            if self.by_admin_id.get(&old.admin_id) == Some(&id) {
+                self.by_admin_id.remove(&old.admin_id);
+            }
+            for target in &old.subscriptions {
+                if let Some(set) = self.subscribers.get_mut(target) {
+                    set.remove(&id);
+                }
+            }
+        }
+    }
+
     /// Replaces one user's record with the committed one (another node changed it), keeping
     /// the name, admin id and subscriber indexes current and the user's connections.
     pub fn put_user(&mut self, rec: UserRecord) {

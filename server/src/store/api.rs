@@ -41,6 +41,19 @@ pub enum StoreError {
     Io(#[from] std::io::Error),
 }
 
+/// How a stale failure caused by a unique constraint starts (see
+/// [`StoreError::stale_everywhere`]).
+pub(crate) const STALE_UNIQUE: &str = "unique constraint";
+
+impl StoreError {
+    /// Whether a stale failure may come from rows the batch did not write (another node's
+    /// direct pair, user name): the engine then reloads its whole state, not only what the
+    /// failed batches wrote.
+    pub fn stale_everywhere(&self) -> bool {
+        matches!(self, StoreError::Stale(why) if why.starts_with(STALE_UNIQUE))
+    }
+}
+
 /// Called once a batch is durable (or failed), in commit order.
 pub type Completion = Box<dyn FnOnce(Result<(), StoreError>) + Send>;
 

@@ -220,7 +220,7 @@ fn stale_on_conflict(e: StoreError) -> StoreError {
         StoreError::Postgres(pg)
             if pg.code() == Some(&tokio_postgres::error::SqlState::UNIQUE_VIOLATION) =>
         {
-            StoreError::Stale(format!("unique constraint: {pg}"))
+            StoreError::Stale(format!("{}: {pg}", crate::store::STALE_UNIQUE))
         }
         _ => e,
     }
