@@ -23,6 +23,7 @@ mod queue;
 mod records;
 mod sqlite;
 
+#[cfg(feature = "postgres")]
 pub(crate) use api::STALE_UNIQUE;
 pub use api::{Batch, Completion, IdKind, Snapshot, Store, StoreError, Write};
 pub use memory::MemoryStore;
