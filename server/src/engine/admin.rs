@@ -161,12 +161,17 @@ impl Engine {
             .map(|u| u.conns.clone())
             .unwrap_or_default();
         let now = now();
-        if let Some(bus) = &self.bus {
-            bus.publish(crate::bus::Outgoing::Kick {
-                node: bus.node,
-                user: user.get(),
-                code: 4003,
-            });
+        if let Some(bus) = self.bus.clone() {
+            // Other nodes close theirs once the change is durable, like this node.
+            self.out.after.push(Box::new(move |ok| {
+                if ok {
+                    bus.publish(crate::bus::Outgoing::Kick {
+                        node: bus.node,
+                        user: user.get(),
+                        code: 4003,
+                    });
+                }
+            }));
         }
         for c in conns {
             if let Some(conn) = self.state.conns.get(&c) {
