@@ -490,12 +490,15 @@ async fn a_tail_lost_between_commit_and_publish_and_a_dead_nodes_presence_are_re
     let started = Instant::now();
     let created = watcher.next_event("onCreateConversation").await;
     assert_eq!(created["payload"]["seq"], 1, "{created}");
+    let tail = started.elapsed();
     let offline = watcher.next_event("onSetStatus").await;
     assert_eq!(offline["payload"]["object"]["online"], false, "{offline}");
+    let presence = started.elapsed();
+    eprintln!("tail delivered after {tail:?}, offline after {presence:?}");
+    // The target (5 s), measured from the node's exit; the design gives 2-4 s.
     assert!(
-        started.elapsed() < Duration::from_secs(6),
-        "tail and presence repaired within 5 s (took {:?})",
-        started.elapsed()
+        presence < Duration::from_secs(5),
+        "tail and presence repaired within 5 s (tail {tail:?}, offline {presence:?})"
     );
 }
 
