@@ -16,7 +16,10 @@
 //! command, frame encoding) are what the core works on; this file is the core (command loop,
 //! request context, fan-out, log appends); the handlers (`users`, `conversations`,
 //! `participants`, `messages`, `history`, `catchup`, `idempotency`, `auth`, `admin`) add
-//! `impl Engine` methods and import from the core, which only calls them.
+//! `impl Engine` methods and import from the core, which only calls them. With several nodes
+//! on one database (docs/SCALING.md), `remote` delivers other nodes' events and checks
+//! positions, `stale` runs again the requests whose batch another node made stale, and
+//! `presence` aggregates presence and connection counts over the nodes.
 
 mod admin;
 mod auth;
@@ -28,7 +31,9 @@ mod idempotency;
 mod messages;
 mod outbox;
 mod participants;
+mod presence;
 mod remote;
+mod stale;
 mod state;
 mod users;
 

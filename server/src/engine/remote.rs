@@ -1,6 +1,6 @@
 //! Several nodes on one database: what the engine does with other nodes' commits (delivered
-//! in seq order per conversation, holes filled from the log), stale batches (refresh, run the
-//! requests again), position checks (a tail nobody announced), and presence across nodes.
+//! in seq order per conversation, holes filled from the log) and position checks (a tail
+//! nobody announced); stale batches are in `stale.rs`, presence across nodes in `presence.rs`.
 //!
 //! The invariant: for each conversation, [`Engine::delivered`] is the last seq whose frames
 //! this node handed to its connections (in commit order, through the release path). Whenever a
@@ -12,13 +12,11 @@ use std::collections::{BTreeMap, HashSet};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 
-use chatwire_protocol::{
-    ConversationId, EventName, EventObject, EventPayload, Request, StatusObject, UserId,
-};
+use chatwire_protocol::{ConversationId, EventName, Request, UserId};
 
 use super::outbox::wrap;
-use super::{encode_frame, now, Engine, State, MAX_RERUNS};
-use crate::bus::{Committed, Heartbeat, Incoming, NodeId, Outgoing, Presence, WireEvent};
+use super::Engine;
+use crate::bus::{Committed, Incoming, NodeId, WireEvent};
 use crate::outbound::Frame;
 use crate::store::{Batch, EventRecord, Write};
 
@@ -117,7 +115,7 @@ impl Engine {
 
     /// [`Engine::fill_missed`], taking the events from `known` (ascending) when they cover the range.
     /// `request_uuid` goes with the events of `known` (the request that caused them).
-    fn fill_with(
+    pub(crate) fn fill_with(
         &mut self,
         conv: ConversationId,
         upto: u64,
@@ -179,7 +177,7 @@ impl Engine {
 
     /// Sends one logged event of another node to this node's connections of the users who were
     /// participants at its seq (docs/BEHAVIOUR.md 7.4: the same users local delivery reaches).
-    fn deliver_logged(&mut self, e: &EventRecord, request_uuid: Option<&str>) {
+    pub(crate) fn deliver_logged(&mut self, e: &EventRecord, request_uuid: Option<&str>) {
         let conv = &self.state.conversations[&e.conversation];
         let users: Vec<UserId> = conv
             .members
@@ -232,7 +230,7 @@ impl Engine {
     /// Reads a conversation's committed row and memberships into the cache. This node's own
     /// queued writes are committed first, so that the row read includes them (the cache never
     /// goes back behind a seq this node already handed out).
-    fn refresh_conversation(&mut self, id: ConversationId) -> bool {
+    pub(crate) fn refresh_conversation(&mut self, id: ConversationId) -> bool {
         let _ = self.store.flush();
         match self.store.conversation(id) {
             Ok(Some((rec, members))) => {
@@ -248,7 +246,7 @@ impl Engine {
     }
 
     /// Reads users' committed records into the cache (after this node's queued writes).
-    fn refresh_users(&mut self, ids: &[UserId]) {
+    pub(crate) fn refresh_users(&mut self, ids: &[UserId]) {
         let _ = self.store.flush();
         match self.store.users(ids) {
             Ok(recs) => {
@@ -257,127 +255,6 @@ impl Engine {
                 }
             }
             Err(e) => tracing::warn!(error = %e, "refreshing users failed"),
-        }
-    }
-
-    /// Batches failed as stale: waits until nothing is queued (every batch behind them failed
-    /// too), reloads the state, delivers what other nodes committed, and runs the requests
-    /// again in their order.
-    pub(crate) fn on_stale(&mut self) {
-        if let Err(e) = self.store.resume() {
-            tracing::warn!(error = %e, "store unavailable after a stale batch");
-        }
-        let failed = match self.stale.lock() {
-            Ok(mut list) => std::mem::take(&mut *list),
-            Err(_) => return,
-        };
-        if failed.is_empty() {
-            return;
-        }
-        for (out, _) in &failed {
-            for (conv, seq) in out.positions() {
-                let d = self.delivered.entry(conv).or_insert(0);
-                *d = (*d).min(seq.saturating_sub(1));
-            }
-        }
-        if self.stale_everywhere.swap(false, Ordering::SeqCst) {
-            match self.store.load() {
-                Ok(snapshot) => self.state.reload(State::from_snapshot(snapshot)),
-                Err(e) => tracing::warn!(error = %e, "reloading the state failed"),
-            }
-        } else {
-            self.reload_written(failed.iter().map(|(out, _)| &out.batch));
-        }
-        self.clamp_delivered();
-        self.refill_behind();
-        self.release(None);
-        for (mut out, ctx) in failed {
-            let credit = out.credit.take();
-            match (out.rerun.take(), credit) {
-                (Some(mut r), Some(credit)) if r.attempts < MAX_RERUNS => {
-                    r.attempts += 1;
-                    self.run(r, credit);
-                }
-                (_, credit) => {
-                    // Out of attempts (the release path answers 30), or not a request: other
-                    // nodes' events were refilled above; what wrote nothing (error replies,
-                    // presence) still goes out; what wrote is refused.
-                    let ok = ctx.is_none() && out.batch.is_empty();
-                    out.credit = credit;
-                    out.deliveries.retain(|d| !d.remote);
-                    out.remote.clear();
-                    let _ = self.released.send((out, ok, ctx));
-                }
-            }
-        }
-    }
-
-    /// Reloads from the database every row the failed batches wrote (their changes are in the
-    /// cache but were never committed, and the rows they were computed on are outdated): the
-    /// conversations with their memberships, the users, the tokens. What the database does
-    /// not have (created by a failed batch) leaves the cache.
-    fn reload_written<'a>(&mut self, batches: impl Iterator<Item = &'a crate::store::Batch>) {
-        let mut convs = std::collections::BTreeSet::new();
-        let mut users = std::collections::BTreeSet::new();
-        let mut tokens = std::collections::BTreeSet::new();
-        for batch in batches {
-            for w in &batch.writes {
-                match w {
-                    Write::Event(e) => {
-                        convs.insert(e.conversation);
-                    }
-                    Write::Conversation(c) => {
-                        convs.insert(c.uuid);
-                    }
-                    Write::Member(c, _) | Write::DeleteMembers(c) => {
-                        convs.insert(*c);
-                    }
-                    Write::User(u) => {
-                        users.insert(u.id);
-                    }
-                    Write::Token(t) => {
-                        tokens.insert(t.hash.clone());
-                    }
-                    Write::DeleteToken(h) => {
-                        tokens.insert(h.clone());
-                    }
-                    _ => {}
-                }
-            }
-        }
-        let _ = self.store.flush();
-        for id in convs {
-            match self.store.conversation(id) {
-                Ok(Some((rec, members))) => self.state.put_conversation(rec, members),
-                Ok(None) => self.state.remove_conversation(id),
-                Err(e) => tracing::warn!(error = %e, conv = %id, "reloading a conversation failed"),
-            }
-        }
-        if !users.is_empty() {
-            let ids: Vec<UserId> = users.iter().copied().collect();
-            match self.store.users(&ids) {
-                Ok(recs) => {
-                    let found: HashSet<UserId> = recs.iter().map(|r| r.id).collect();
-                    for rec in recs {
-                        self.state.put_user(rec);
-                    }
-                    for id in ids.into_iter().filter(|id| !found.contains(id)) {
-                        self.state.remove_user(id);
-                    }
-                }
-                Err(e) => tracing::warn!(error = %e, "reloading users failed"),
-            }
-        }
-        for hash in tokens {
-            match self.store.token(&hash) {
-                Ok(Some(t)) => {
-                    self.state.tokens.insert(hash, t);
-                }
-                Ok(None) => {
-                    self.state.tokens.remove(&hash);
-                }
-                Err(e) => tracing::warn!(error = %e, "reloading a token failed"),
-            }
         }
     }
 
@@ -602,138 +479,6 @@ impl Engine {
                 let last = self.state.conversations[&id].rec.last_seq;
                 self.fill_missed(id, last);
             }
-        }
-    }
-
-    // ---- presence across nodes ----
-
-    /// Whether the user has an online connection on another node.
-    pub(crate) fn online_elsewhere(&self, user: UserId) -> bool {
-        self.remote_online.get(&user).is_some_and(|n| !n.is_empty())
-    }
-
-    /// Publishes the user's online state and connection count on this node if either
-    /// changed (after a login, a `setStatus`, a connection closing).
-    pub(crate) fn publish_presence(&mut self, user: UserId, online_here: bool) {
-        let Some(bus) = &self.bus else {
-            return;
-        };
-        let count = self.state.users.get(&user).map_or(0, |u| u.conns.len()) as u32;
-        let online_changed = if online_here {
-            self.local_online.insert(user)
-        } else {
-            self.local_online.remove(&user)
-        };
-        let count_changed = match bus.connections.lock() {
-            Ok(mut m) => {
-                let before = if count == 0 {
-                    m.remove(&user.get())
-                } else {
-                    m.insert(user.get(), count)
-                };
-                before.unwrap_or(0) != count
-            }
-            Err(_) => false,
-        };
-        if online_changed {
-            if let Ok(mut set) = bus.online.lock() {
-                if online_here {
-                    set.insert(user.get());
-                } else {
-                    set.remove(&user.get());
-                }
-            }
-        }
-        if online_changed || count_changed {
-            bus.publish(Outgoing::Presence(Presence {
-                node: bus.node,
-                user: user.get(),
-                online: online_here,
-                connections: count,
-                at: now(),
-            }));
-        }
-    }
-
-    /// Logged-in connections of `user` on other nodes (as last heard).
-    pub(crate) fn connections_elsewhere(&self, user: UserId) -> usize {
-        self.remote_conns
-            .get(&user)
-            .map_or(0, |m| m.values().map(|n| *n as usize).sum())
-    }
-
-    /// Records how many connections `user` has on `node`.
-    fn set_remote_conns(&mut self, user: UserId, node: NodeId, count: u32) {
-        let m = self.remote_conns.entry(user).or_default();
-        if count == 0 {
-            m.remove(&node);
-        } else {
-            m.insert(node, count);
-        }
-        if m.is_empty() {
-            self.remote_conns.remove(&user);
-        }
-    }
-
-    /// Records whether `user` is online on `node`; tells this node's audience when the user's
-    /// aggregate state changes.
-    fn set_remote_online(&mut self, user: UserId, node: NodeId, online: bool) {
-        let before = self.aggregate_online(user);
-        let nodes = self.remote_online.entry(user).or_default();
-        let changed = if online {
-            nodes.insert(node)
-        } else {
-            nodes.remove(&node)
-        };
-        if nodes.is_empty() {
-            self.remote_online.remove(&user);
-        }
-        if !changed || self.aggregate_online(user) == before {
-            return;
-        }
-        let mut payload = EventPayload::new(Some(user), "setStatus", now());
-        payload.object = Some(EventObject::Status(StatusObject { online: !before }));
-        let frame = encode_frame(EventName::SetStatus, None, payload);
-        let to = self.conns_of(self.presence_audience(user));
-        self.out.send(frame, to);
-    }
-
-    fn remote_presence(&mut self, p: Presence) {
-        if let Some(user) = UserId::new(p.user) {
-            self.set_remote_conns(user, p.node, p.connections);
-            self.set_remote_online(user, p.node, p.online);
-        }
-    }
-
-    /// A heartbeat carries the node's whole online set: converge on it.
-    fn remote_heartbeat(&mut self, h: Heartbeat) {
-        let counts: std::collections::HashMap<u64, u32> = h.connections.iter().copied().collect();
-        let stale: Vec<UserId> = self
-            .remote_conns
-            .iter()
-            .filter(|(u, m)| m.contains_key(&h.node) && !counts.contains_key(&u.get()))
-            .map(|(u, _)| *u)
-            .collect();
-        for u in stale {
-            self.set_remote_conns(u, h.node, 0);
-        }
-        for (u, n) in &counts {
-            if let Some(u) = UserId::new(*u) {
-                self.set_remote_conns(u, h.node, *n);
-            }
-        }
-        let online: HashSet<u64> = h.online.iter().copied().collect();
-        let was: Vec<UserId> = self
-            .remote_online
-            .iter()
-            .filter(|(u, nodes)| nodes.contains(&h.node) && !online.contains(&u.get()))
-            .map(|(u, _)| *u)
-            .collect();
-        for u in was {
-            self.set_remote_online(u, h.node, false);
-        }
-        for u in online.iter().filter_map(|u| UserId::new(*u)) {
-            self.set_remote_online(u, h.node, true);
         }
     }
 }
