@@ -109,6 +109,9 @@ pub struct LoginFailed {
     pub peer: std::net::IpAddr,
 }
 
+/// Every how many periodic position checks one is thorough.
+pub const THOROUGH_EVERY: u32 = 8;
+
 /// A message to publish.
 #[derive(Debug, Clone)]
 pub enum Outgoing {
@@ -152,8 +155,14 @@ pub enum Incoming {
         /// Close code.
         code: u16,
     },
-    /// Compare cached positions with the database (periodically, after a reconnect).
-    PositionCheck,
+    /// Compare cached positions with the database (periodically, after a reconnect). A
+    /// thorough check also re-reads the records of the users connected here first (their
+    /// conversation lists may have changed unannounced): after a reconnection, when a peer
+    /// died, and every [`THOROUGH_EVERY`] periodic checks.
+    PositionCheck {
+        /// Re-read the connected users' records too.
+        thorough: bool,
+    },
 }
 
 /// The engine's side of the bus.

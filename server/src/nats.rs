@@ -17,7 +17,9 @@ use async_nats::{Client, ConnectOptions, Event, Subscriber};
 use futures::StreamExt;
 use tokio::sync::mpsc::UnboundedReceiver;
 
-use crate::bus::{BusLink, Heartbeat, Incoming, LoginFailed, NodeId, Outgoing, SUBJECT_PREFIX};
+use crate::bus::{
+    BusLink, Heartbeat, Incoming, LoginFailed, NodeId, Outgoing, SUBJECT_PREFIX, THOROUGH_EVERY,
+};
 use crate::engine::EngineHandle;
 use crate::metrics::Metrics;
 use crate::security::Throttle;
@@ -76,7 +78,7 @@ pub(crate) async fn connect(
                         tracing::info!("bus connected: checking positions");
                         metrics.bus_up.set(1);
                         if let Some(e) = engine.get() {
-                            e.bus(Incoming::PositionCheck);
+                            e.bus(Incoming::PositionCheck { thorough: true });
                         }
                     }
                     Event::Disconnected => {
@@ -250,6 +252,7 @@ async fn heartbeat_loop(
 ) {
     let mut beat = tokio::time::interval(HEARTBEAT_EVERY);
     let mut last_check = Instant::now();
+    let mut checks: u32 = 0;
     loop {
         beat.tick().await;
         let online: Vec<u64> = link
@@ -291,7 +294,9 @@ async fn heartbeat_loop(
         }
         if last_check.elapsed() >= CHECK_EVERY {
             last_check = Instant::now();
-            if !engine.bus(Incoming::PositionCheck) {
+            checks += 1;
+            let thorough = checks.is_multiple_of(THOROUGH_EVERY);
+            if !engine.bus(Incoming::PositionCheck { thorough }) {
                 return;
             }
         }

@@ -274,7 +274,7 @@ impl Engine {
                 for u in users {
                     self.set_remote_conns(u, node, 0);
                 }
-                self.position_check();
+                self.position_check(true);
             }
             Incoming::Typing(t) => {
                 let (Some(conv), Some(user)) = (
@@ -304,11 +304,11 @@ impl Engine {
                     }
                 }
             }
-            Incoming::PositionCheck => {
+            Incoming::PositionCheck { thorough } => {
                 if self.failed.load(std::sync::atomic::Ordering::SeqCst) && self.store.available() {
                     self.recover();
                 }
-                self.position_check();
+                self.position_check(thorough);
             }
         }
     }
@@ -372,7 +372,7 @@ impl Engine {
     /// Compares the cached last seq of every conversation with a participant connected here
     /// with the database, and delivers what this node missed (a tail whose node died between
     /// commit and publication, announcements lost while the bus was down).
-    pub(crate) fn position_check(&mut self) {
+    pub(crate) fn position_check(&mut self, thorough: bool) {
         if !self.clustered() {
             return;
         }
@@ -386,16 +386,13 @@ impl Engine {
         if local.is_empty() {
             return;
         }
-        // Memberships may have changed unannounced too.
-        self.refresh_users(&local);
-        let mut convs: Vec<ConversationId> = local
-            .iter()
-            .filter_map(|u| self.state.users.get(u))
-            .flat_map(|u| u.rec.conversations.iter().copied())
-            .collect();
-        convs.sort_unstable();
-        convs.dedup();
-        let positions = match self.store.positions(&convs) {
+        if thorough {
+            // The users' own records (conversation lists) may have changed unannounced.
+            self.refresh_users(&local);
+        }
+        // From the memberships as committed: conversations a local user joined through a node
+        // whose announcement was lost are found too.
+        let positions = match self.store.member_positions(&local) {
             Ok(p) => p,
             Err(e) => {
                 tracing::warn!(error = %e, "position check failed");

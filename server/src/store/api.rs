@@ -210,6 +210,15 @@ pub trait Store: Send + Sync + 'static {
         Ok(Vec::new())
     }
 
+    /// The committed last seq of every conversation in which one of these users is a
+    /// participant (as committed by any writer).
+    fn member_positions(
+        &self,
+        _users: &[UserId],
+    ) -> Result<Vec<(ConversationId, u64)>, StoreError> {
+        Ok(Vec::new())
+    }
+
     /// Takes a new id of this kind from the database, or `None` when the caller's own
     /// counter is the authority (a single writer).
     fn allocate(&self, _kind: IdKind) -> Result<Option<u64>, StoreError> {

@@ -467,6 +467,29 @@ impl Store for PostgresStore {
         })
     }
 
+    fn member_positions(&self, users: &[UserId]) -> Result<Vec<(ConversationId, u64)>, StoreError> {
+        let users: Vec<i64> = users.iter().map(|u| u.get() as i64).collect();
+        self.read(async {
+            let client = self.pool.get().await.map_err(pool_error)?;
+            let stmt = client
+                .prepare_cached(
+                    "SELECT DISTINCT c.uuid, c.last_seq FROM members m
+                     JOIN conversations c ON c.uuid = m.conversation
+                     WHERE m.user_id = ANY($1) AND m.participant",
+                )
+                .await?;
+            Ok(client
+                .query(&stmt, &[&users])
+                .await?
+                .iter()
+                .map(|r| {
+                    let id: uuid::Uuid = r.get(0);
+                    (id.into(), r.get::<_, i64>(1) as u64)
+                })
+                .collect())
+        })
+    }
+
     fn allocate(&self, kind: IdKind) -> Result<Option<u64>, StoreError> {
         let sequence = match kind {
             IdKind::User => "chatwire_user_ids",
