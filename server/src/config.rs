@@ -160,6 +160,10 @@ pub struct Config {
     pub api_key: Option<String>,
     /// Data location.
     pub storage: Storage,
+    /// NATS URL of the bus between nodes sharing one PostgreSQL database (feature
+    /// `cluster`, `--nats`); `None`: a single node.
+    #[cfg(feature = "cluster")]
+    pub nats: Option<String>,
     /// TLS certificate and key; without them the listener is plain `ws://` / `http://`.
     pub tls: Option<TlsFiles>,
     /// Password hashing cost.
@@ -180,6 +184,8 @@ impl Config {
             domain: DEFAULT_DOMAIN.to_string(),
             api_key: None,
             storage: Storage::Memory,
+            #[cfg(feature = "cluster")]
+            nats: None,
             tls: None,
             password_cost: PasswordCost::Standard,
             limits: Limits::default(),
@@ -190,6 +196,14 @@ impl Config {
     pub fn storage(mut self, storage: Storage) -> Self {
         self.storage = storage;
         self
+    }
+
+    /// Whether this node talks to other nodes over a bus.
+    pub fn bus_configured(&self) -> bool {
+        #[cfg(feature = "cluster")]
+        return self.nats.is_some();
+        #[cfg(not(feature = "cluster"))]
+        false
     }
 
     /// Sets the admin api key.

@@ -33,10 +33,13 @@
 #![cfg_attr(docsrs, feature(doc_cfg))]
 
 mod admin_http;
+mod bus;
 mod config;
 mod engine;
 mod metrics;
 pub mod names;
+#[cfg(feature = "cluster")]
+mod nats;
 mod ops_http;
 mod outbound;
 mod security;

@@ -136,6 +136,11 @@ struct ServeArgs {
     #[cfg(feature = "postgres")]
     #[arg(long, env = "CHATWIRE_POSTGRES", hide_env_values = true)]
     postgres: Option<String>,
+    /// Run as one of several nodes on the same --postgres database: the NATS server their
+    /// live updates travel through (`nats://host:4222`).
+    #[cfg(feature = "cluster")]
+    #[arg(long, env = "CHATWIRE_NATS", requires = "postgres")]
+    nats: Option<String>,
     /// Admin API key, sent as `Authorization: Bearer <key>` or `?api_key=<key>` (without one
     /// every admin call fails with error 100, and /metrics answers 401).
     #[arg(long, env = "CHATWIRE_API_KEY", hide_env_values = true)]
@@ -232,6 +237,10 @@ fn config(opts: &ServeArgs) -> Config {
         .storage(storage)
         .domain(opts.data.domain());
     config.api_key = opts.api_key.clone();
+    #[cfg(feature = "cluster")]
+    {
+        config.nats = opts.nats.clone();
+    }
     config.admin_listen = opts.admin_listen;
     config.metrics_public = opts.metrics_public;
     config.drain_timeout = Duration::from_secs(opts.drain_timeout_secs);

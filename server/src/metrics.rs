@@ -53,6 +53,10 @@ pub(crate) struct Metrics {
     pub store_commit: Histogram,
     /// Commits the store failed.
     pub store_commit_failures: Counter,
+    /// Commits refused as stale (another node committed first; the requests ran again).
+    pub store_commit_stale: Counter,
+    /// 1 while the bus to the other nodes (NATS) is connected; 0 when down or not configured.
+    pub bus_up: Gauge,
     /// Time to queue one committed change's frames to every receiving connection.
     pub fanout: Histogram,
     /// History catch-up requests by `action` (`catchUp`, `retransmitEvents`).
@@ -124,6 +128,18 @@ impl Metrics {
             "Store commits that failed (the server then refuses changes until restarted)",
             store_commit_failures.clone(),
         );
+        let store_commit_stale = Counter::default();
+        r.register(
+            "chatwire_store_commit_stale",
+            "Commits refused because another node committed first (their requests run again)",
+            store_commit_stale.clone(),
+        );
+        let bus_up = Gauge::default();
+        r.register(
+            "chatwire_bus_up",
+            "1 while the bus to the other nodes (NATS) is connected",
+            bus_up.clone(),
+        );
         let fanout = Histogram::new(exponential_buckets(0.000_01, 2.0, 16));
         r.register_with_unit(
             "chatwire_fanout",
@@ -160,6 +176,8 @@ impl Metrics {
             closes,
             store_commit,
             store_commit_failures,
+            store_commit_stale,
+            bus_up,
             fanout,
             catchup,
             admin_calls,

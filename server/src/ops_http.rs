@@ -61,6 +61,8 @@ async fn readyz(State(state): State<Arc<OpsState>>) -> Response {
         Some("shutting down".to_string())
     } else if let Err(e) = store_up(&state).await {
         Some(format!("store unavailable: {e}"))
+    } else if state.config.bus_configured() && state.metrics.bus_up.get() == 0 {
+        Some("the bus to the other nodes (NATS) is down".to_string())
     } else if state.metrics.commits_failed() {
         Some("a store commit failed: changes are refused until a restart".to_string())
     } else {

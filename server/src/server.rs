@@ -95,9 +95,38 @@ impl RunningServer {
     ) -> Result<RunningServer, ServerError> {
         let config = Arc::new(config);
         let metrics = Metrics::new();
+        // The bus subscribes before the engine loads the state (Synapse issue 7427).
+        #[cfg(feature = "cluster")]
+        let (link, pending) = match &config.nats {
+            Some(url) => {
+                if !store.shared() {
+                    return Err(ServerError::Store(crate::store::StoreError::Config(
+                        "--nats needs --postgres: nodes share their state through PostgreSQL"
+                            .into(),
+                    )));
+                }
+                let (link, pending) =
+                    crate::nats::connect(url, metrics.clone())
+                        .await
+                        .map_err(|e| {
+                            ServerError::Store(crate::store::StoreError::Config(e.to_string()))
+                        })?;
+                (Some(link), Some(pending))
+            }
+            None => (None, None),
+        };
+        #[cfg(not(feature = "cluster"))]
+        let link: Option<crate::bus::BusLink> = None;
+        let services_bus = link.clone();
+        let limits = &config.limits;
+        let throttle = Arc::new(Throttle::new(
+            limits.failed_logins_per_name,
+            limits.failed_logins_per_peer,
+            limits.throttle_window,
+        ));
         let engine = {
             let (store, cfg, metrics) = (store.clone(), config.clone(), metrics.clone());
-            tokio::task::spawn_blocking(move || engine::spawn(store, cfg, metrics))
+            tokio::task::spawn_blocking(move || engine::spawn(store, cfg, metrics, link))
                 .await
                 .map_err(std::io::Error::other)?
                 .map_err(|source| match &config.storage {
@@ -108,6 +137,10 @@ impl RunningServer {
                     _ => ServerError::Store(source),
                 })?
         };
+        #[cfg(feature = "cluster")]
+        if let Some(pending) = pending {
+            pending.run(engine.clone(), throttle.clone());
+        }
         match &config.storage {
             Storage::Memory => {
                 tracing::info!(store = "memory", "store ready (nothing survives a restart)")
@@ -126,15 +159,11 @@ impl RunningServer {
         let hasher = Hasher::new(config.password_cost, config.limits.hash_concurrency);
         let (shutdown_tx, shutdown_rx) = watch::channel(false);
         let (kick_tx, kick_rx) = watch::channel(0u64);
-        let limits = &config.limits;
         let services = Arc::new(Services {
             engine: engine.clone(),
             config: config.clone(),
-            throttle: Throttle::new(
-                limits.failed_logins_per_name,
-                limits.failed_logins_per_peer,
-                limits.throttle_window,
-            ),
+            throttle,
+            bus: services_bus,
             hasher: hasher.clone(),
             shutdown: shutdown_rx.clone(),
             kick: kick_rx,

@@ -242,7 +242,7 @@ async fn messages_read_marks_and_keys_survive_a_restart_with_the_same_seqs() {
         "1",
         "the direct pair is recorded"
     );
-    assert_eq!(pg.sql("SELECT max(version) FROM schema_version"), "1");
+    assert_eq!(pg.sql("SELECT max(version) FROM schema_version"), "2");
 }
 
 #[tokio::test]

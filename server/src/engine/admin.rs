@@ -6,7 +6,7 @@ use tokio::sync::oneshot;
 
 use super::command::{AdminCommand, AdminError, AdminReply, AdminTarget, UserInfo};
 use super::{now, Engine};
-use crate::store::{Secret, UserRecord};
+use crate::store::{IdKind, Secret, UserRecord};
 
 impl Engine {
     pub(crate) fn admin(
@@ -109,10 +109,13 @@ impl Engine {
         if self.state.by_name.contains_key(&name) {
             return Err(AdminError::NameTaken);
         }
-        let id = UserId::new(self.state.next_im_id).ok_or(AdminError::Internal)?;
-        let admin_id = self.state.next_admin_id;
-        self.state.next_im_id += 1;
-        self.state.next_admin_id += 1;
+        let id = self
+            .allocate(IdKind::User)
+            .map_err(|_| AdminError::Internal)?;
+        let id = UserId::new(id).ok_or(AdminError::Internal)?;
+        let admin_id = self
+            .allocate(IdKind::Admin)
+            .map_err(|_| AdminError::Internal)?;
         let now = now();
         let rec = UserRecord {
             id,
@@ -158,6 +161,18 @@ impl Engine {
             .map(|u| u.conns.clone())
             .unwrap_or_default();
         let now = now();
+        if let Some(bus) = self.bus.clone() {
+            // Other nodes close theirs once the change is durable, like this node.
+            self.out.after.push(Box::new(move |ok| {
+                if ok {
+                    bus.publish(crate::bus::Outgoing::Kick {
+                        node: bus.node,
+                        user: user.get(),
+                        code: 4003,
+                    });
+                }
+            }));
+        }
         for c in conns {
             if let Some(conn) = self.state.conns.get(&c) {
                 self.out

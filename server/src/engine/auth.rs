@@ -32,6 +32,12 @@ impl Engine {
     pub(crate) fn auth(&mut self, cmd: AuthCommand) {
         match cmd {
             AuthCommand::Lookup { name, reply } => {
+                if !self.state.by_name.contains_key(&name) && self.store.shared() {
+                    // Created through another node, announcement not here yet.
+                    if let Ok(Some(rec)) = self.store.user_named(&name) {
+                        self.state.put_user(rec);
+                    }
+                }
                 let info = self.state.by_name.get(&name).map(|id| {
                     let rec = &self.state.users[id].rec;
                     LoginInfo {
@@ -114,6 +120,17 @@ impl Engine {
         let hash = token_hash(token);
         let now = now();
         let refresh_ttl = self.config.limits.refresh_token_ttl.as_secs() as i64;
+        if !self.state.tokens.contains_key(&hash) && self.store.shared() {
+            // Issued by another node (a client reconnecting elsewhere).
+            if let Ok(Some(rec)) = self.store.token(&hash) {
+                if !self.state.users.contains_key(&rec.user) {
+                    if let Ok(users) = self.store.users(&[rec.user]) {
+                        users.into_iter().for_each(|u| self.state.put_user(u));
+                    }
+                }
+                self.state.tokens.insert(hash.clone(), rec);
+            }
+        }
         let Some(rec) = self.state.tokens.get(&hash) else {
             return Err(login_codes::BAD_CREDENTIALS);
         };
@@ -199,7 +216,7 @@ impl Engine {
                 .state
                 .users
                 .get(&user)
-                .is_some_and(|u| u.conns.len() >= limit)
+                .is_some_and(|u| u.conns.len() + self.connections_elsewhere(user) >= limit)
         {
             let _ = reply.send(AuthOutcome::Failed(login_codes::TOO_MANY_CONNECTIONS));
             return;
@@ -219,6 +236,8 @@ impl Engine {
                 .conns
                 .push(conn.id);
             self.state.conn_generation += 1;
+            let here = self.online_here(user);
+            self.publish_presence(user, here);
         }
         let mut frame = ServerSession::LoginSuccessful {
             display_name,

@@ -34,6 +34,11 @@ pub(crate) enum Command {
     ),
     /// Answered once everything sent to the engine before it is durable and released.
     Flush(oneshot::Sender<()>),
+    /// A batch failed as stale (another node committed first): refresh and run it again.
+    Stale,
+    /// From another node, over the bus.
+    #[cfg_attr(not(feature = "cluster"), allow(dead_code))]
+    Bus(crate::bus::Incoming),
 }
 
 /// A cheap, cloneable handle to the engine thread.
@@ -60,6 +65,12 @@ impl EngineHandle {
             return Err(AdminError::Internal);
         }
         rx.await.unwrap_or(Err(AdminError::Internal))
+    }
+
+    /// Hands a bus message to the engine.
+    #[cfg_attr(not(feature = "cluster"), allow(dead_code))]
+    pub fn bus(&self, msg: crate::bus::Incoming) -> bool {
+        self.send(Command::Bus(msg))
     }
 
     /// Waits until everything sent so far is durable and released.

@@ -11,7 +11,7 @@ use chatwire_protocol::{
 
 use super::state::{pair, Conversation};
 use super::{encode_frame, Ctx, Engine, Fail, Outcome};
-use crate::store::{ConversationRecord, Write};
+use crate::store::{ConversationRecord, IdKind, Write};
 
 fn title_or_default(title: Option<String>) -> String {
     match title {
@@ -78,8 +78,7 @@ impl Engine {
         }
 
         let uuid = ConversationId::new_v4();
-        let ordinal = self.state.next_ordinal;
-        self.state.next_ordinal += 1;
+        let ordinal = self.allocate(IdKind::Ordinal)?;
         let rec = ConversationRecord {
             uuid,
             ordinal,

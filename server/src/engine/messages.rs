@@ -161,6 +161,14 @@ impl Engine {
             .collect();
         let mut to = self.conns_of(others);
         to.push(ctx.conn.clone());
+        if let Some(bus) = &self.bus {
+            bus.publish(crate::bus::Outgoing::Typing(crate::bus::Typing {
+                node: bus.node,
+                conversation: *conv.as_uuid(),
+                user: ctx.user.get(),
+                frame: frame.as_str().to_string(),
+            }));
+        }
         self.out.send_with_reply(frame, to, Some(ctx.conn.id));
         Ok(())
     }

@@ -16,7 +16,10 @@
 //! command, frame encoding) are what the core works on; this file is the core (command loop,
 //! request context, fan-out, log appends); the handlers (`users`, `conversations`,
 //! `participants`, `messages`, `history`, `catchup`, `idempotency`, `auth`, `admin`) add
-//! `impl Engine` methods and import from the core, which only calls them.
+//! `impl Engine` methods and import from the core, which only calls them. With several nodes
+//! on one database (docs/SCALING.md), `remote` delivers other nodes' events and checks
+//! positions, `stale` runs again the requests whose batch another node made stale, and
+//! `presence` aggregates presence and connection counts over the nodes.
 
 mod admin;
 mod auth;
@@ -28,11 +31,15 @@ mod idempotency;
 mod messages;
 mod outbox;
 mod participants;
+mod presence;
+mod remote;
+mod stale;
 mod state;
 mod users;
 
+use std::collections::{HashMap, HashSet};
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{mpsc, Arc};
+use std::sync::{mpsc, Arc, Mutex};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use chatwire_protocol::{
@@ -43,10 +50,11 @@ pub use command::{AdminCommand, AdminError, AdminReply, AdminTarget, UserInfo};
 pub(crate) use command::{AuthCommand, AuthOutcome, Command, EngineHandle};
 pub(crate) use outbox::{error_frame, frame as encode_frame};
 
+use crate::bus::{BusLink, NodeId};
 use crate::config::Config;
 use crate::metrics::Metrics;
 use crate::outbound::{ConnShared, Frame, ReplyCredit};
-use crate::store::{EventRecord, Store, StoreError, Write};
+use crate::store::{Batch, EventRecord, IdKind, Store, StoreError, Write};
 use outbox::{encode_payload, wrap, Outbox};
 use state::{Conversation, State};
 
@@ -58,14 +66,22 @@ pub(crate) fn now() -> i64 {
         .unwrap_or(0)
 }
 
-/// Starts the engine thread on a store; loads the state first.
+/// Starts the engine thread on a store; loads the state first. With a bus (several nodes on
+/// one database), the bus must already be subscribed: what other nodes commit while the state
+/// loads is then delivered after it, never lost between the two.
 pub(crate) fn spawn(
     store: Arc<dyn Store>,
     config: Arc<Config>,
     metrics: Arc<Metrics>,
+    bus: Option<BusLink>,
 ) -> Result<EngineHandle, StoreError> {
     let snapshot = store.load()?;
     let state = State::from_snapshot(snapshot);
+    let delivered = state
+        .conversations
+        .iter()
+        .map(|(id, c)| (*id, c.rec.last_seq))
+        .collect();
     tracing::info!(
         users = state.users.len(),
         conversations = state.conversations.len(),
@@ -82,6 +98,16 @@ pub(crate) fn spawn(
         failed: metrics.commits_failed.clone(),
         released,
         metrics,
+        delivered,
+        stale: Arc::new(Mutex::new(Vec::new())),
+        lost: Arc::new(Mutex::new(Vec::new())),
+        stale_everywhere: Arc::new(AtomicBool::new(false)),
+        wake: tx.clone(),
+        bus,
+        remote_online: HashMap::new(),
+        local_online: HashSet::new(),
+        remote_conns: HashMap::new(),
+        fault: remote::Fault::from_env(),
     };
     std::thread::Builder::new()
         .name("chatwire-engine".into())
@@ -156,7 +182,48 @@ pub(crate) struct Engine {
     released: tokio::sync::mpsc::UnboundedSender<Released>,
     /// Commit latency, events committed, refused requests.
     metrics: Arc<Metrics>,
+    /// Per conversation, the last seq whose frames went (or are queued to go, in commit order)
+    /// to this node's connections. Behind the cached last seq when another node committed
+    /// something this node has not delivered yet (filled from the log).
+    pub delivered: HashMap<ConversationId, u64>,
+    /// Outboxes whose batch failed as stale, in commit order (from the store's completions).
+    stale: StaleList,
+    /// Set when a stale failure may come from rows no failed batch wrote (a unique
+    /// constraint): the engine then reloads everything.
+    stale_everywhere: Arc<AtomicBool>,
+    /// Positions of outboxes whose commit failed (not stale): delivered again from the log
+    /// after the node recovers.
+    lost: Arc<Mutex<Vec<(ConversationId, u64)>>>,
+    /// The engine's own command channel (a stale completion wakes the engine through it).
+    wake: mpsc::Sender<Command>,
+    /// The bus to the other nodes, if any.
+    pub bus: Option<BusLink>,
+    /// Users online on other nodes: which nodes.
+    pub remote_online: HashMap<UserId, HashSet<NodeId>>,
+    /// Users with an online connection on this node (as last published).
+    pub local_online: HashSet<UserId>,
+    /// Logged-in connections of users on other nodes, per node (the per-user cap counts them).
+    pub remote_conns: HashMap<UserId, HashMap<NodeId, u32>>,
+    /// A test hook that makes the process exit between a commit and its publication.
+    fault: Option<remote::Fault>,
 }
+
+/// Outboxes whose batch failed as stale, with their requests, in commit order.
+type StaleList = Arc<Mutex<Vec<(Outbox, Option<Ctx>)>>>;
+
+/// A request kept for running it again (see [`Outbox::rerun`]).
+pub(crate) struct Rerun {
+    pub conn: Arc<ConnShared>,
+    pub user: UserId,
+    pub request_uuid: Option<String>,
+    pub idempotency_key: Option<String>,
+    pub request: Request,
+    /// How many times it ran into a stale batch.
+    pub attempts: u32,
+}
+
+/// How many times a request whose batch was stale runs again before it is answered with 30.
+const MAX_RERUNS: u32 = 5;
 
 /// A committed outbox: whether the commit succeeded, and the request that produced it (which
 /// gets error 30 if it did not).
@@ -201,6 +268,8 @@ impl Engine {
             Command::Flush(reply) => self.out.after.push(Box::new(move |_| {
                 let _ = reply.send(());
             })),
+            Command::Stale => self.on_stale(),
+            Command::Bus(msg) => self.on_bus(msg),
         }
         self.release(None);
     }
@@ -212,7 +281,13 @@ impl Engine {
         if out.is_empty() {
             return;
         }
-        let batch = std::mem::take(&mut out.batch);
+        let shared = self.clustered();
+        // With other nodes a batch may fail as stale: keep it to tell what was delivered.
+        let batch = if shared {
+            out.batch.clone()
+        } else {
+            std::mem::take(&mut out.batch)
+        };
         let failed = self.failed.clone();
         let released = self.released.clone();
         let metrics = self.metrics.clone();
@@ -221,10 +296,45 @@ impl Engine {
             .iter()
             .filter(|w| matches!(w, Write::Event(_)))
             .count() as u64;
+        let announce = self
+            .bus
+            .as_ref()
+            .and_then(|bus| remote::announcement(bus.node, &batch).map(|a| (bus.clone(), a)));
+        let fault = self.fault.clone();
+        let (stale, wake, lost) = (self.stale.clone(), self.wake.clone(), self.lost.clone());
+        let stale_everywhere = self.stale_everywhere.clone();
         let started = Instant::now();
         self.store.commit(
             batch,
             Box::new(move |result| {
+                if let Err(e @ StoreError::Stale(why)) = &result {
+                    tracing::debug!(%why, "stale batch: the engine runs it again");
+                    metrics.store_commit_stale.inc();
+                    if e.stale_everywhere() {
+                        stale_everywhere.store(true, Ordering::SeqCst);
+                    }
+                    if let Ok(mut list) = stale.lock() {
+                        list.push((out, request));
+                    }
+                    let _ = wake.send(Command::Stale);
+                    return;
+                }
+                if shared {
+                    if result.is_err() {
+                        // Its frames never leave: what it delivered must be delivered again
+                        // (from the log) once the node recovers.
+                        if let Ok(mut l) = lost.lock() {
+                            l.extend(out.positions());
+                        }
+                    }
+                    out.batch = Batch::default();
+                }
+                if let (Ok(()), Some((bus, announce))) = (&result, announce) {
+                    if let (Some(f), false) = (&fault, announce.events.is_empty()) {
+                        f.after_commit();
+                    }
+                    bus.publish(crate::bus::Outgoing::Committed(announce));
+                }
                 let ok = result.is_ok();
                 metrics
                     .store_commit
@@ -254,6 +364,37 @@ impl Engine {
         request: Request,
         credit: ReplyCredit,
     ) {
+        self.run(
+            Rerun {
+                conn,
+                user,
+                request_uuid,
+                idempotency_key,
+                request,
+                attempts: 0,
+            },
+            credit,
+        )
+    }
+
+    /// Runs a request (again, after a stale batch, with `attempts` > 0).
+    pub(crate) fn run(&mut self, r: Rerun, credit: ReplyCredit) {
+        let kept = self.clustered().then(|| Rerun {
+            conn: r.conn.clone(),
+            user: r.user,
+            request_uuid: r.request_uuid.clone(),
+            idempotency_key: r.idempotency_key.clone(),
+            request: r.request.clone(),
+            attempts: r.attempts,
+        });
+        let Rerun {
+            conn,
+            user,
+            request_uuid,
+            idempotency_key,
+            request,
+            ..
+        } = r;
         if !self.state.conns.contains_key(&conn.id) {
             // Detached by an admin change (4003) while the request was on its way.
             return;
@@ -273,6 +414,9 @@ impl Engine {
             self.recover();
         }
         let unavailable = self.failed.load(Ordering::SeqCst) || !self.store.available();
+        if !unavailable {
+            self.catch_up_with_database(user, &request);
+        }
         let result = if unavailable && mutates(action) {
             Err(Fail::from(ErrorCode::Unavailable))
         } else if let Some(key) = &key {
@@ -284,6 +428,7 @@ impl Engine {
             Ok(()) => {
                 // The reserved room goes back once the replies are queued.
                 self.out.credit = Some(credit);
+                self.out.rerun = kept;
                 self.release(Some(ctx));
             }
             Err(fail) => {
@@ -301,14 +446,25 @@ impl Engine {
     /// After a failed commit, once the store is back: reloads the durable state (the memory
     /// was ahead of it) and accepts mutations again. Clients saw nothing of the lost changes:
     /// their frames were never released and their requests got code 30.
-    fn recover(&mut self) {
+    pub(crate) fn recover(&mut self) {
         if self.store.resume().is_err() {
             return;
         }
         match self.store.load() {
             Ok(snapshot) => {
                 self.state.reload(State::from_snapshot(snapshot));
+                let lost = self
+                    .lost
+                    .lock()
+                    .map(|mut l| std::mem::take(&mut *l))
+                    .unwrap_or_default();
+                for (conv, seq) in lost {
+                    let d = self.delivered.entry(conv).or_insert(0);
+                    *d = (*d).min(seq.saturating_sub(1));
+                }
+                self.clamp_delivered();
                 self.failed.store(false, Ordering::SeqCst);
+                self.refill_behind();
                 tracing::info!("state reloaded from the store after a failed commit");
             }
             Err(e) => tracing::warn!(error = %e, "reloading the state failed"),
@@ -460,6 +616,9 @@ impl Engine {
             event,
             EventName::SendMessage | EventName::EditMessage | EventName::RemoveMessage
         );
+        // Whatever other nodes committed before this event goes out first.
+        self.fill_missed(conv_id, seq - 1);
+        self.delivered.insert(conv_id, seq);
         let mut payload = EventPayload::new(Some(ctx.user), ctx.action.name(), timestamp);
         payload.seq = Some(Seq(seq));
         payload.object = Some(object);
@@ -476,6 +635,34 @@ impl Engine {
         let rec = self.conv(conv_id).rec.clone();
         self.out.write(Write::Conversation(Box::new(rec)));
         frame
+    }
+
+    /// Whether this node is one of several on a shared database (a bus is configured): then
+    /// batches may fail as stale and requests are kept to run them again.
+    pub(crate) fn clustered(&self) -> bool {
+        self.bus.is_some() && self.store.shared()
+    }
+
+    /// A new id: from the database when it is shared with other nodes, else the next value
+    /// of this engine's counter.
+    pub(crate) fn allocate(&mut self, kind: IdKind) -> Result<u64, Fail> {
+        if let Some(id) = self.store.allocate(kind)? {
+            let s = &mut self.state;
+            match kind {
+                IdKind::User => s.next_im_id = s.next_im_id.max(id + 1),
+                IdKind::Admin => s.next_admin_id = s.next_admin_id.max(id + 1),
+                IdKind::Ordinal => s.next_ordinal = s.next_ordinal.max(id + 1),
+            }
+            return Ok(id);
+        }
+        let s = &mut self.state;
+        let counter = match kind {
+            IdKind::User => &mut s.next_im_id,
+            IdKind::Admin => &mut s.next_admin_id,
+            IdKind::Ordinal => &mut s.next_ordinal,
+        };
+        *counter += 1;
+        Ok(*counter - 1)
     }
 
     /// Persists a user's record.

@@ -15,6 +15,9 @@ pub(crate) struct Delivery {
     /// The receiver whose copy is its own request's result (a reply, counted apart from
     /// broadcasts in its queue), if any.
     pub reply_to: Option<ConnId>,
+    /// Whether it delivers another node's logged event (dropped, and delivered again from the
+    /// log, if this outbox's batch turns out stale).
+    pub remote: bool,
 }
 
 /// Side effects of one command, released together after the store made the writes durable.
@@ -26,6 +29,11 @@ pub(crate) struct Outbox {
     pub after: Vec<Box<dyn FnOnce(bool) + Send>>,
     /// The reply room the request's connection reserved; returned after the frames are queued.
     pub credit: Option<ReplyCredit>,
+    /// The request itself, kept while the store is shared with other nodes: if its batch turns
+    /// out stale, the engine refreshes its state and runs it again.
+    pub rerun: Option<super::Rerun>,
+    /// Logged events of other nodes this outbox delivers (conversation, seq).
+    pub remote: Vec<(chatwire_protocol::ConversationId, u64)>,
 }
 
 impl Outbox {
@@ -51,6 +59,7 @@ impl Outbox {
                 frame,
                 to,
                 reply_to,
+                remote: false,
             });
         }
     }
@@ -70,6 +79,22 @@ impl Outbox {
         })
     }
 
+    /// Every (conversation, seq) whose frames this outbox delivers: its own log entries and
+    /// other nodes' events.
+    pub fn positions(&self) -> Vec<(chatwire_protocol::ConversationId, u64)> {
+        let mut out: Vec<_> = self
+            .batch
+            .writes
+            .iter()
+            .filter_map(|w| match w {
+                Write::Event(e) => Some((e.conversation, e.seq)),
+                _ => None,
+            })
+            .collect();
+        out.extend_from_slice(&self.remote);
+        out
+    }
+
     pub fn is_empty(&self) -> bool {
         self.batch.is_empty()
             && self.deliveries.is_empty()
@@ -84,6 +109,7 @@ impl Outbox {
                 frame,
                 to,
                 reply_to,
+                ..
             } in self.deliveries
             {
                 // The last receiver gets the frame itself: a frame for one connection stays

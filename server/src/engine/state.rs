@@ -245,6 +245,101 @@ impl State {
         s
     }
 
+    /// Replaces one conversation with its committed row and memberships (another node changed
+    /// it), keeping the public and direct indexes current.
+    pub fn put_conversation(&mut self, rec: ConversationRecord, members: Vec<MemberRecord>) {
+        let id = rec.uuid;
+        self.public.retain(|_, c| *c != id);
+        self.direct.retain(|_, c| *c != id);
+        if rec.public && !rec.deleted {
+            self.public.insert(rec.ordinal, id);
+        }
+        let members: HashMap<UserId, MemberRecord> =
+            members.into_iter().map(|m| (m.user, m)).collect();
+        let mut current: Vec<&MemberRecord> =
+            members.values().filter(|m| m.is_participant()).collect();
+        current.sort_by_key(|m| m.position);
+        let participants: Vec<UserId> = current.iter().map(|m| m.user).collect();
+        if rec.direct && !rec.deleted && participants.len() == 2 {
+            self.direct
+                .insert(pair(participants[0], participants[1]), id);
+        }
+        self.next_ordinal = self.next_ordinal.max(rec.ordinal + 1);
+        self.conversations.insert(
+            id,
+            Conversation {
+                rec,
+                members,
+                participants,
+                fanout: None,
+            },
+        );
+    }
+
+    /// Forgets a conversation the database does not have (created by a batch that failed).
+    pub fn remove_conversation(&mut self, id: ConversationId) {
+        self.public.retain(|_, c| *c != id);
+        self.direct.retain(|_, c| *c != id);
+        self.conversations.remove(&id);
+    }
+
+    /// Forgets a user the database does not have (created by a batch that failed).
+    pub fn remove_user(&mut self, id: UserId) {
+        if let Some(old) = self.users.remove(&id) {
+            let old = old.rec;
+            if self.by_name.get(&old.name) == Some(&id) {
+                self.by_name.remove(&old.name);
+            }
+            if self.by_admin_id.get(&old.admin_id) == Some(&id) {
+                self.by_admin_id.remove(&old.admin_id);
+            }
+            for target in &old.subscriptions {
+                if let Some(set) = self.subscribers.get_mut(target) {
+                    set.remove(&id);
+                }
+            }
+        }
+    }
+
+    /// Replaces one user's record with the committed one (another node changed it), keeping
+    /// the name, admin id and subscriber indexes current and the user's connections.
+    pub fn put_user(&mut self, rec: UserRecord) {
+        let id = rec.id;
+        if let Some(old) = self.users.get(&id) {
+            let old = &old.rec;
+            if self.by_name.get(&old.name) == Some(&id) {
+                self.by_name.remove(&old.name);
+            }
+            if self.by_admin_id.get(&old.admin_id) == Some(&id) {
+                self.by_admin_id.remove(&old.admin_id);
+            }
+            for target in &old.subscriptions {
+                if let Some(set) = self.subscribers.get_mut(target) {
+                    set.remove(&id);
+                }
+            }
+        }
+        self.next_im_id = self.next_im_id.max(id.get() + 1);
+        self.next_admin_id = self.next_admin_id.max(rec.admin_id + 1);
+        self.by_name.insert(rec.name.clone(), id);
+        self.by_admin_id.insert(rec.admin_id, id);
+        for target in &rec.subscriptions {
+            self.subscribers.entry(*target).or_default().insert(id);
+        }
+        match self.users.get_mut(&id) {
+            Some(u) => u.rec = rec,
+            None => {
+                self.users.insert(
+                    id,
+                    User {
+                        rec,
+                        conns: Vec::new(),
+                    },
+                );
+            }
+        }
+    }
+
     /// Replaces the durable state with `fresh` (reloaded from the store) and keeps what only
     /// lives in memory: the logged-in connections.
     pub fn reload(&mut self, mut fresh: State) {

@@ -143,8 +143,14 @@ impl Engine {
         Ok(())
     }
 
-    /// Whether at least one of the user's connections has set online.
-    fn aggregate_online(&self, user: UserId) -> bool {
+    /// Whether at least one of the user's connections, on this node or another, has set
+    /// online.
+    pub(crate) fn aggregate_online(&self, user: UserId) -> bool {
+        self.online_here(user) || self.online_elsewhere(user)
+    }
+
+    /// Whether at least one of the user's connections on this node has set online.
+    pub(crate) fn online_here(&self, user: UserId) -> bool {
         self.state.users.get(&user).is_some_and(|u| {
             u.conns
                 .iter()
@@ -153,7 +159,7 @@ impl Engine {
     }
 
     /// The user and every subscriber of the user.
-    fn presence_audience(&self, user: UserId) -> Vec<UserId> {
+    pub(crate) fn presence_audience(&self, user: UserId) -> Vec<UserId> {
         let mut users = vec![user];
         if let Some(subs) = self.state.subscribers.get(&user) {
             users.extend(subs.iter().copied().filter(|u| *u != user));
@@ -165,6 +171,8 @@ impl Engine {
         if let Some(conn) = self.state.conns.get_mut(&ctx.conn.id) {
             conn.online = req.online;
         }
+        let here = self.online_here(ctx.user);
+        self.publish_presence(ctx.user, here);
         let online = self.aggregate_online(ctx.user);
         let frame = encode_frame(
             EventName::SetStatus,
@@ -186,6 +194,8 @@ impl Engine {
         if let Some(user) = self.state.users.get_mut(&conn.user) {
             user.conns.retain(|c| *c != conn_id);
         }
+        let here = self.online_here(conn.user);
+        self.publish_presence(conn.user, here);
         if conn.online && !self.aggregate_online(conn.user) {
             let mut payload = EventPayload::new(Some(conn.user), "setStatus", now);
             payload.object = Some(EventObject::Status(StatusObject { online: false }));

@@ -28,6 +28,11 @@ pub enum StoreError {
     /// The store cannot be used as configured (a clear message says what to change).
     #[error("{0}")]
     Config(String),
+    /// Another node committed a change this batch was computed against (several nodes on one
+    /// database): nothing of the batch was written. The engine refreshes its state and runs
+    /// the requests again; embedded stores never return it.
+    #[error("stale: {0}")]
+    Stale(String),
     /// The store was closed or its writer stopped.
     #[error("store closed")]
     Closed,
@@ -36,11 +41,24 @@ pub enum StoreError {
     Io(#[from] std::io::Error),
 }
 
+/// How a stale failure caused by a unique constraint starts (see
+/// [`StoreError::stale_everywhere`]).
+pub(crate) const STALE_UNIQUE: &str = "unique constraint";
+
+impl StoreError {
+    /// Whether a stale failure may come from rows the batch did not write (another node's
+    /// direct pair, user name): the engine then reloads its whole state, not only what the
+    /// failed batches wrote.
+    pub fn stale_everywhere(&self) -> bool {
+        matches!(self, StoreError::Stale(why) if why.starts_with(STALE_UNIQUE))
+    }
+}
+
 /// Called once a batch is durable (or failed), in commit order.
 pub type Completion = Box<dyn FnOnce(Result<(), StoreError>) + Send>;
 
 /// A group of writes that become durable together.
-#[derive(Debug, Default)]
+#[derive(Debug, Default, Clone)]
 pub struct Batch {
     /// The writes, applied in order.
     pub writes: Vec<Write>,
@@ -98,6 +116,17 @@ pub struct Snapshot {
     pub epoch: String,
 }
 
+/// An id that nodes sharing one database must not both take.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum IdKind {
+    /// A user's IM id.
+    User,
+    /// A user's admin id.
+    Admin,
+    /// A conversation's creation ordinal.
+    Ordinal,
+}
+
 /// Durable storage used by the engine.
 pub trait Store: Send + Sync + 'static {
     /// Loads the current state (not the event log) at start-up.
@@ -144,6 +173,56 @@ pub trait Store: Send + Sync + 'static {
     /// default) return an error and the engine keeps refusing mutations until it is restarted.
     fn resume(&self) -> Result<(), StoreError> {
         Err(StoreError::Closed)
+    }
+
+    /// Whether other processes write to the same data (several nodes on one database): then
+    /// commits may fail with [`StoreError::Stale`], the engine keeps each request until its
+    /// batch committed, and refreshes its cache with the reads below. Default: false.
+    fn shared(&self) -> bool {
+        false
+    }
+
+    /// A conversation's current row and every membership, as committed by any writer.
+    fn conversation(
+        &self,
+        _id: ConversationId,
+    ) -> Result<Option<(ConversationRecord, Vec<MemberRecord>)>, StoreError> {
+        Ok(None)
+    }
+
+    /// These users' current records, as committed by any writer.
+    fn users(&self, _ids: &[UserId]) -> Result<Vec<UserRecord>, StoreError> {
+        Ok(Vec::new())
+    }
+
+    /// A user by short name, as committed by any writer.
+    fn user_named(&self, _name: &str) -> Result<Option<UserRecord>, StoreError> {
+        Ok(None)
+    }
+
+    /// A token by hash, as committed by any writer.
+    fn token(&self, _hash: &str) -> Result<Option<TokenRecord>, StoreError> {
+        Ok(None)
+    }
+
+    /// The committed last seq of each of these conversations (those the database knows).
+    fn positions(&self, _ids: &[ConversationId]) -> Result<Vec<(ConversationId, u64)>, StoreError> {
+        Ok(Vec::new())
+    }
+
+    /// The committed last seq of every conversation in which one of these users is a
+    /// participant (as committed by any writer).
+    fn member_positions(
+        &self,
+        _users: &[UserId],
+    ) -> Result<Vec<(ConversationId, u64)>, StoreError> {
+        Ok(Vec::new())
+    }
+
+    /// Takes a new id of this kind from the database, or `None` when the caller's own
+    /// counter is the authority (a single writer).
+    fn allocate(&self, _kind: IdKind) -> Result<Option<u64>, StoreError> {
+        Ok(None)
     }
 
     /// Whether the store can serve now (the server's `/readyz`); a networked store checks its

@@ -23,7 +23,9 @@ mod queue;
 mod records;
 mod sqlite;
 
-pub use api::{Batch, Completion, Snapshot, Store, StoreError, Write};
+#[cfg(feature = "postgres")]
+pub(crate) use api::STALE_UNIQUE;
+pub use api::{Batch, Completion, IdKind, Snapshot, Store, StoreError, Write};
 pub use memory::MemoryStore;
 #[cfg(feature = "postgres")]
 pub use postgres::{copy_sqlite_to_postgres, CopyReport, PostgresStore, PostgresUrl};

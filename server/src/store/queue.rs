@@ -42,6 +42,9 @@ struct Queue {
     /// A group failed: later groups were computed on top of it and must not be written until
     /// the engine has reloaded its state ([`CommitQueue::clear_poison`]).
     poisoned: bool,
+    /// The failed group was stale (another node committed first): later groups fail as stale
+    /// too, so that the engine runs them again.
+    stale: bool,
 }
 
 #[derive(Default)]
@@ -71,7 +74,9 @@ impl CommitQueue {
             drop(queue);
             return done(Err(StoreError::Closed));
         }
-        if batch.is_empty() && queue.items.is_empty() && !queue.busy {
+        // Behind a stale group, even a batch without writes waits (and fails as stale): its frames
+        // may deliver events the stale group's re-run must precede.
+        if batch.is_empty() && queue.items.is_empty() && !queue.busy && !queue.stale {
             drop(queue);
             return done(Ok(()));
         }
@@ -105,11 +110,22 @@ impl CommitQueue {
         self.queue.lock().map(|q| q.poisoned).unwrap_or(true)
     }
 
+    /// Why later groups fail: as stale (to be run again) or unavailable.
+    #[cfg_attr(not(feature = "postgres"), allow(dead_code))]
+    pub fn poison_error(&self) -> StoreError {
+        if self.queue.lock().map(|q| q.stale).unwrap_or(false) {
+            StoreError::Stale("behind a stale group".into())
+        } else {
+            StoreError::Unavailable("an earlier commit failed".into())
+        }
+    }
+
     /// Lets writes through again after a failed group (the engine reloaded its state).
     #[cfg_attr(not(feature = "postgres"), allow(dead_code))]
     pub fn clear_poison(&self) {
         if let Ok(mut q) = self.queue.lock() {
             q.poisoned = false;
+            q.stale = false;
         }
     }
 
@@ -152,15 +168,23 @@ impl CommitQueue {
         if let Ok(mut overlay) = self.overlay.lock() {
             overlay.forget(&group);
         }
+        let stale = matches!(result, Err(StoreError::Stale(_)));
+        if let (Err(_), Ok(mut q)) = (result, self.queue.lock()) {
+            // Set before the completions run: the engine may submit again from them.
+            if !q.poisoned {
+                q.stale = stale;
+            }
+            q.poisoned = true;
+        }
         for (_, done) in group {
             done(match result {
                 Ok(()) => Ok(()),
+                Err(StoreError::Stale(why)) => Err(StoreError::Stale(why.clone())),
                 Err(_) => Err(StoreError::Closed),
             });
         }
         if let Ok(mut q) = self.queue.lock() {
             q.busy = false;
-            q.poisoned |= result.is_err();
             if q.items.is_empty() {
                 self.idle.notify_all();
             }

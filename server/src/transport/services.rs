@@ -16,7 +16,9 @@ use crate::security::{Hasher, Throttle};
 pub(crate) struct Services {
     pub engine: EngineHandle,
     pub config: Arc<Config>,
-    pub throttle: Throttle,
+    pub throttle: Arc<Throttle>,
+    /// The bus to the other nodes (login failures are counted on every node).
+    pub bus: Option<crate::bus::BusLink>,
     pub hasher: Hasher,
     /// Becomes `true` when the server shuts down.
     pub shutdown: watch::Receiver<bool>,

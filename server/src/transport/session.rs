@@ -115,6 +115,13 @@ fn counts(code: u16) -> bool {
 /// (after the failure frame already queued).
 fn count_failure(s: &mut Session, name_key: &str) {
     s.services.throttle.failed(name_key, s.peer);
+    if let Some(bus) = &s.services.bus {
+        bus.publish(crate::bus::Outgoing::LoginFailed(crate::bus::LoginFailed {
+            node: bus.node,
+            name: name_key.to_string(),
+            peer: s.peer,
+        }));
+    }
     s.failures += 1;
     let max = s.services.config.limits.max_failed_logins;
     if max > 0 && s.failures >= max {

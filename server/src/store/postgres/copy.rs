@@ -147,6 +147,7 @@ pub fn copy_sqlite_to_postgres(
             .collect();
         tx.execute(CLAIM_DIRECT_PAIRS, &[&direct]).await?;
         schema::set_epoch(&tx, &report.epoch, &identity).await?;
+        tx.batch_execute(schema::SYNC_SEQUENCES).await?;
         tx.commit().await?;
         Ok::<_, StoreError>(())
     })?;

@@ -11,6 +11,7 @@
 
 mod copy;
 mod schema;
+mod versions;
 mod writer;
 
 use std::fmt;
@@ -28,9 +29,12 @@ use tokio_postgres::NoTls;
 pub use copy::{copy_sqlite_to_postgres, CopyReport};
 use schema::Identity;
 
-use super::api::{Batch, Completion, Snapshot, Store, StoreError};
+use super::api::{Batch, Completion, IdKind, Snapshot, Store, StoreError};
 use super::queue::CommitQueue;
-use super::records::{EventRecord, IdempotencyRecord, MessageRecord};
+use super::records::{
+    ConversationRecord, EventRecord, IdempotencyRecord, MemberRecord, MessageRecord, TokenRecord,
+    UserRecord,
+};
 
 /// How long a read may take before it is answered with code 30.
 const READ_TIMEOUT: Duration = Duration::from_secs(5);
@@ -91,6 +95,8 @@ struct Shared {
     replaced: AtomicBool,
     /// The identity the node started on.
     identity: Identity,
+    /// The version of each user record the engine's cache holds.
+    users: versions::UserVersions,
 }
 
 impl Shared {
@@ -159,6 +165,7 @@ impl PostgresStore {
             available: AtomicBool::new(true),
             replaced: AtomicBool::new(false),
             identity,
+            users: versions::UserVersions::default(),
         });
         let (handle, writer_pool, writer_shared) =
             (rt.handle().clone(), pool.clone(), shared.clone());
@@ -236,11 +243,14 @@ impl Store for PostgresStore {
                 epoch: self.epoch.clone(),
                 ..Snapshot::default()
             };
+            self.shared.users.reset();
             for row in client
-                .query("SELECT data FROM users ORDER BY id", &[])
+                .query("SELECT id, data FROM users ORDER BY id", &[])
                 .await?
             {
-                snap.users.push(decode(row.get(0))?);
+                let text: &str = row.get(1);
+                self.shared.users.learn(row.get::<_, i64>(0) as u64, text);
+                snap.users.push(decode(text)?);
             }
             for row in client.query("SELECT data FROM tokens", &[]).await? {
                 snap.tokens.push(decode(row.get(0))?);
@@ -354,7 +364,146 @@ impl Store for PostgresStore {
     }
 
     fn commit(&self, batch: Batch, done: Completion) {
+        self.shared.users.queued(&batch);
         self.shared.queue.submit(batch, done);
+    }
+
+    fn shared(&self) -> bool {
+        true
+    }
+
+    fn conversation(
+        &self,
+        id: ConversationId,
+    ) -> Result<Option<(ConversationRecord, Vec<MemberRecord>)>, StoreError> {
+        self.read(async {
+            let client = self.pool.get().await.map_err(pool_error)?;
+            // One snapshot for the row and its members.
+            let stmt = client
+                .prepare_cached(
+                    "SELECT c.last_seq, c.data, (SELECT array_agg(m.data) FROM members m
+                         WHERE m.conversation = c.uuid)
+                     FROM conversations c WHERE c.uuid = $1",
+                )
+                .await?;
+            let Some(row) = client.query_opt(&stmt, &[id.as_uuid()]).await? else {
+                return Ok(None);
+            };
+            let mut rec: ConversationRecord = decode(row.get(1))?;
+            rec.last_seq = row.get::<_, i64>(0) as u64;
+            let members = row
+                .get::<_, Option<Vec<String>>>(2)
+                .unwrap_or_default()
+                .iter()
+                .map(|m| decode(m))
+                .collect::<Result<Vec<MemberRecord>, _>>()?;
+            Ok(Some((rec, members)))
+        })
+    }
+
+    fn users(&self, ids: &[UserId]) -> Result<Vec<UserRecord>, StoreError> {
+        let ids: Vec<i64> = ids.iter().map(|u| u.get() as i64).collect();
+        self.read(async {
+            let client = self.pool.get().await.map_err(pool_error)?;
+            let stmt = client
+                .prepare_cached("SELECT id, data FROM users WHERE id = ANY($1)")
+                .await?;
+            client
+                .query(&stmt, &[&ids])
+                .await?
+                .iter()
+                .map(|r| {
+                    let text: &str = r.get(1);
+                    self.shared.users.learn(r.get::<_, i64>(0) as u64, text);
+                    decode(text)
+                })
+                .collect()
+        })
+    }
+
+    fn user_named(&self, name: &str) -> Result<Option<UserRecord>, StoreError> {
+        self.read(async {
+            let client = self.pool.get().await.map_err(pool_error)?;
+            let stmt = client
+                .prepare_cached("SELECT id, data FROM users WHERE name = $1")
+                .await?;
+            let row = client.query_opt(&stmt, &[&name]).await?;
+            row.map(|r| {
+                let text: &str = r.get(1);
+                self.shared.users.learn(r.get::<_, i64>(0) as u64, text);
+                decode(text)
+            })
+            .transpose()
+        })
+    }
+
+    fn token(&self, hash: &str) -> Result<Option<TokenRecord>, StoreError> {
+        self.read(async {
+            let client = self.pool.get().await.map_err(pool_error)?;
+            let stmt = client
+                .prepare_cached("SELECT data FROM tokens WHERE hash = $1")
+                .await?;
+            let row = client.query_opt(&stmt, &[&hash]).await?;
+            row.map(|r| decode(r.get(0))).transpose()
+        })
+    }
+
+    fn positions(&self, ids: &[ConversationId]) -> Result<Vec<(ConversationId, u64)>, StoreError> {
+        let ids: Vec<uuid::Uuid> = ids.iter().map(|c| *c.as_uuid()).collect();
+        self.read(async {
+            let client = self.pool.get().await.map_err(pool_error)?;
+            let stmt = client
+                .prepare_cached("SELECT uuid, last_seq FROM conversations WHERE uuid = ANY($1)")
+                .await?;
+            Ok(client
+                .query(&stmt, &[&ids])
+                .await?
+                .iter()
+                .map(|r| {
+                    let id: uuid::Uuid = r.get(0);
+                    (id.into(), r.get::<_, i64>(1) as u64)
+                })
+                .collect())
+        })
+    }
+
+    fn member_positions(&self, users: &[UserId]) -> Result<Vec<(ConversationId, u64)>, StoreError> {
+        let users: Vec<i64> = users.iter().map(|u| u.get() as i64).collect();
+        self.read(async {
+            let client = self.pool.get().await.map_err(pool_error)?;
+            let stmt = client
+                .prepare_cached(
+                    "SELECT DISTINCT c.uuid, c.last_seq FROM members m
+                     JOIN conversations c ON c.uuid = m.conversation
+                     WHERE m.user_id = ANY($1) AND m.participant",
+                )
+                .await?;
+            Ok(client
+                .query(&stmt, &[&users])
+                .await?
+                .iter()
+                .map(|r| {
+                    let id: uuid::Uuid = r.get(0);
+                    (id.into(), r.get::<_, i64>(1) as u64)
+                })
+                .collect())
+        })
+    }
+
+    fn allocate(&self, kind: IdKind) -> Result<Option<u64>, StoreError> {
+        let sequence = match kind {
+            IdKind::User => "chatwire_user_ids",
+            IdKind::Admin => "chatwire_admin_ids",
+            IdKind::Ordinal => "chatwire_ordinals",
+        };
+        self.read(async {
+            let client = self.pool.get().await.map_err(pool_error)?;
+            let stmt = client
+                .prepare_cached("SELECT nextval($1::text::regclass)")
+                .await?;
+            let row = client.query_one(&stmt, &[&sequence]).await?;
+            Ok(Some(row.get::<_, i64>(0) as u64))
+        })
     }
 
     fn flush(&self) -> Result<(), StoreError> {

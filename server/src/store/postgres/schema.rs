@@ -9,7 +9,16 @@ use deadpool_postgres::Object;
 use crate::store::StoreError;
 
 /// The migrations, in order: version `i + 1` is `MIGRATIONS[i]`.
-const MIGRATIONS: &[&str] = &[include_str!("migrations/0001_initial.sql")];
+const MIGRATIONS: &[&str] = &[
+    include_str!("migrations/0001_initial.sql"),
+    include_str!("migrations/0002_cluster.sql"),
+];
+
+/// Moves the id sequences past every stored id (after rows were copied in with their ids).
+pub(super) const SYNC_SEQUENCES: &str = "
+    SELECT setval('chatwire_user_ids', greatest(1000, coalesce((SELECT max(id) FROM users), 0)), true);
+    SELECT setval('chatwire_admin_ids', coalesce((SELECT max(admin_id) FROM users), 0) + 1, false);
+    SELECT setval('chatwire_ordinals', coalesce((SELECT max(ordinal) FROM conversations), 0) + 1, false);";
 
 /// Advisory lock key held while migrating ("chatwire" in ASCII).
 const MIGRATION_LOCK: i64 = 0x6368_6174_7769_7265;

@@ -12,6 +12,7 @@ use tokio::runtime::Handle;
 use uuid::Uuid;
 
 use super::schema::{self, Identity};
+use super::versions::{version_of, Version};
 use super::{pool_error, Shared};
 use crate::store::queue::{Group, Next};
 use crate::store::records::{
@@ -57,7 +58,7 @@ pub(super) fn run(rt: Handle, pool: Pool, shared: Arc<Shared>) {
                 group_no += 1;
                 let result = if shared.queue.is_poisoned() {
                     // Computed on top of a failed group: the engine reloads before writing again.
-                    Err(StoreError::Unavailable("an earlier commit failed".into()))
+                    Err(shared.queue.poison_error())
                 } else {
                     commit(&rt, &pool, &shared, &mut conn, &group, writer, group_no)
                 };
@@ -109,6 +110,8 @@ fn commit(
     group_no: i64,
 ) -> Result<(), StoreError> {
     let net = Net::of(group.iter().flat_map(|(b, _)| &b.writes));
+    let batches: Vec<&crate::store::Batch> = group.iter().map(|(b, _)| b).collect();
+    let user_bases = shared.users.take_bases(&batches);
     let mut attempt: u32 = 0;
     let started = std::time::Instant::now();
     loop {
@@ -118,7 +121,9 @@ fn commit(
                 return Ok(());
             }
             let tx = client.transaction().await?;
-            net.write(&tx).await?;
+            net.check(&tx).await?;
+            check_users(&tx, &user_bases).await?;
+            net.write(&tx).await.map_err(stale_on_conflict)?;
             let stmt = tx
                 .prepare_cached(
                     "INSERT INTO writers (writer, last_group) VALUES ($1, $2)
@@ -152,6 +157,10 @@ fn commit(
                 attempt += 1;
                 std::thread::sleep((Duration::from_millis(50) * attempt).min(MAX_BACKOFF));
             }
+            Err(e @ StoreError::Stale(_)) => {
+                tracing::debug!(error = %e, "group computed on a stale cache: run again");
+                return Err(e);
+            }
             Err(e) => {
                 if is_transient(&e) {
                     shared.set_available(false);
@@ -172,6 +181,49 @@ async fn committed(client: &Object, writer: Uuid, group_no: i64) -> Result<bool,
         )
         .await?;
     Ok(row.is_some_and(|r| r.get::<_, i64>(0) >= group_no))
+}
+
+/// Locks the rows of the users the group writes, in id order, and checks that each one still
+/// has the version the engine's write was computed on; otherwise another node changed the
+/// record meanwhile: [`StoreError::Stale`].
+async fn check_users(
+    tx: &deadpool_postgres::Transaction<'_>,
+    bases: &std::collections::HashMap<u64, Version>,
+) -> Result<(), StoreError> {
+    if bases.is_empty() {
+        return Ok(());
+    }
+    let mut ids: Vec<i64> = bases.keys().map(|id| *id as i64).collect();
+    ids.sort_unstable();
+    let stmt = tx
+        .prepare_cached("SELECT id, data FROM users WHERE id = ANY($1) ORDER BY id FOR UPDATE")
+        .await?;
+    let rows = tx.query(&stmt, &[&ids]).await?;
+    let current: std::collections::HashMap<u64, u64> = rows
+        .iter()
+        .map(|r| (r.get::<_, i64>(0) as u64, version_of(r.get::<_, &str>(1))))
+        .collect();
+    for (id, base) in bases {
+        if current.get(id).copied() != *base {
+            return Err(StoreError::Stale(format!(
+                "user {id} was changed by another node"
+            )));
+        }
+    }
+    Ok(())
+}
+
+/// A unique violation (another node took the same direct pair, user name or id first) makes
+/// the group stale: the engine reloads and runs it again, and then sees the other node's row.
+fn stale_on_conflict(e: StoreError) -> StoreError {
+    match &e {
+        StoreError::Postgres(pg)
+            if pg.code() == Some(&tokio_postgres::error::SqlState::UNIQUE_VIOLATION) =>
+        {
+            StoreError::Stale(format!("{}: {pg}", crate::store::STALE_UNIQUE))
+        }
+        _ => e,
+    }
 }
 
 /// Whether an error is an outage worth retrying rather than a bug or a refused write.
@@ -261,6 +313,47 @@ impl<'a> Net<'a> {
                 self.prune_before = Some(self.prune_before.unwrap_or(i64::MIN).max(*before));
             }
         }
+    }
+
+    /// Locks the rows of every conversation the group writes, in uuid order, and checks that
+    /// each one's committed last seq is the base the engine computed against (the seq before
+    /// the group's first event of it, or the record's last seq if the group appends none): the
+    /// last seq is the conversation's version, since every change of its state comes with a
+    /// logged event. Any other base means another node committed first: [`StoreError::Stale`].
+    pub(super) async fn check(
+        &self,
+        tx: &deadpool_postgres::Transaction<'_>,
+    ) -> Result<(), StoreError> {
+        if self.conversations.is_empty() {
+            return Ok(());
+        }
+        let mut base: BTreeMap<Uuid, i64> = self
+            .conversations
+            .iter()
+            .map(|(u, c)| (*u, c.last_seq as i64))
+            .collect();
+        for e in &self.events {
+            let b = base.entry(*e.conversation.as_uuid()).or_insert(i64::MAX);
+            *b = (*b).min(e.seq as i64 - 1);
+        }
+        let ids: Vec<Uuid> = base.keys().copied().collect();
+        let stmt = tx
+            .prepare_cached(
+                "SELECT uuid, last_seq FROM conversations WHERE uuid = ANY($1)
+                 ORDER BY uuid FOR UPDATE",
+            )
+            .await?;
+        let rows = tx.query(&stmt, &[&ids]).await?;
+        let committed: BTreeMap<Uuid, i64> = rows.iter().map(|r| (r.get(0), r.get(1))).collect();
+        for (id, expected) in &base {
+            let now = committed.get(id).copied().unwrap_or(0);
+            if now != *expected {
+                return Err(StoreError::Stale(format!(
+                    "conversation {id} is at seq {now}, this node computed on {expected}"
+                )));
+            }
+        }
+        Ok(())
     }
 
     /// Writes everything in `tx`: deletions first (the net effect already dropped every row
@@ -372,20 +465,22 @@ impl<'a> Net<'a> {
                 seq.push(r.seq as i64);
                 created.push(r.created);
             }
-            exec!(
-                "INSERT INTO idempotency_keys (user_id, key, action, conversation, seq, created)
-                 SELECT * FROM unnest($1::int8[], $2::text[], $3::text[], $4::uuid[],
-                                      $5::int8[], $6::int8[])
-                 ON CONFLICT (user_id, key) DO UPDATE SET action = EXCLUDED.action,
-                     conversation = EXCLUDED.conversation, seq = EXCLUDED.seq,
-                     created = EXCLUDED.created",
-                user,
-                key,
-                action,
-                conv,
-                seq,
-                created
-            );
+            // A key another node stored first makes the group stale: run again, the request
+            // finds the key and is answered with the first result.
+            let stmt = tx
+                .prepare_cached(
+                    "INSERT INTO idempotency_keys (user_id, key, action, conversation, seq, created)
+                     SELECT * FROM unnest($1::int8[], $2::text[], $3::text[], $4::uuid[],
+                                          $5::int8[], $6::int8[])
+                     ON CONFLICT (user_id, key) DO NOTHING",
+                )
+                .await?;
+            let n = tx
+                .execute(&stmt, &[&user, &key, &action, &conv, &seq, &created])
+                .await?;
+            if n != user.len() as u64 {
+                return Err(StoreError::Stale("an idempotency key was taken".into()));
+            }
         }
         Ok(())
     }
@@ -497,6 +592,6 @@ pub(super) const CLAIM_DIRECT_PAIRS: &str = "
     GROUP BY m.conversation HAVING count(*) = 2
     ON CONFLICT (conversation) DO NOTHING";
 
-fn encode<T: serde::Serialize>(v: &T) -> String {
+pub(super) fn encode<T: serde::Serialize>(v: &T) -> String {
     serde_json::to_string(v).expect("records always serialize")
 }
