@@ -4,6 +4,7 @@
 #
 #   bench/run.sh            every scenario, BENCH_SECONDS (default 10) of load each
 #   bench/run.sh --smoke    big-room, 10 receivers, ~3 s, chatwire only; exit 1 on any lost delivery
+#   bench/run.sh --scale    only the scale-out runs (SQLite vs PostgreSQL vs two nodes + NATS)
 #
 # Servers and the load generator run as separate processes on loopback (ports below 32768).
 set -euo pipefail
@@ -11,9 +12,10 @@ set -euo pipefail
 MODE=full
 case "${1:-}" in
 --smoke) MODE=smoke ;;
+--scale) MODE=scale ;;
 "") ;;
 *)
-    echo "usage: $0 [--smoke]" >&2
+    echo "usage: $0 [--smoke | --scale]" >&2
     exit 64
     ;;
 esac
@@ -48,6 +50,10 @@ RESUME_CONVERSATIONS=${RESUME_CONVERSATIONS:-1000}
 RESUME_SENDS=${RESUME_SENDS:-5000}
 OUTBOUND_QUEUE=${OUTBOUND_QUEUE:-65536} # frames per connection: overload shows as latency, not loss
 WITH_NATS=${WITH_NATS:-auto}            # auto: use nats-server if installed (or installable)
+WITH_CLUSTER=${WITH_CLUSTER:-auto}      # auto: the scale-out runs when PostgreSQL and NATS start
+SCALE_RATE=${SCALE_RATE:-2000}          # msgs/s, durable, 4 senders (latency at a moderate load)
+SCALE_MAX_RATE=${SCALE_MAX_RATE:-20000} # msgs/s, durable, 4 senders (offered beyond capacity)
+SCALE_FANOUT_RATE=${SCALE_FANOUT_RATE:-500} # msgs/s, 1 sender, 20 receivers (cross-node delivery)
 
 # Raise the fd limit (idle connections: one fd per connection on each side).
 ulimit -n "$(ulimit -Hn)" 2>/dev/null || true
@@ -63,6 +69,8 @@ cleanup() {
     for p in "${PIDS[@]}"; do
         wait "$p" 2>/dev/null || true
     done
+    [ -z "${NATSC_DIR:-}" ] || bash scripts/nats.sh stop "$NATSC_DIR" >/dev/null 2>&1 || true
+    [ -z "${PG_DIR:-}" ] || bash scripts/postgres.sh stop "$PG_DIR" >/dev/null 2>&1 || true
     rm -rf "$WORK"
 }
 trap cleanup EXIT
@@ -71,8 +79,18 @@ trap 'exit 130' INT TERM
 log() { echo "== $*" >&2; }
 
 echo "building release binaries..." >&2
-cargo build --release --quiet -p chatwire-server -p chatwire-loadgen
-BIN=$ROOT/target/release
+if [ "$MODE" = smoke ] || [ "$WITH_CLUSTER" = 0 ]; then
+    cargo build --release --quiet -p chatwire-server -p chatwire-loadgen
+else
+    # The scale-out runs need the server's PostgreSQL and NATS support (the `cluster` feature;
+    # `postgres` alone where the crate has no `cluster` feature). Without flags the binary
+    # behaves as the default build, so every other scenario uses it too.
+    CLUSTER_FEATURE=postgres
+    grep -q '^cluster *=' server/Cargo.toml && CLUSTER_FEATURE=cluster
+    cargo build --release --quiet -p chatwire-server --features "$CLUSTER_FEATURE"
+    cargo build --release --quiet -p chatwire-loadgen
+fi
+BIN=${CARGO_TARGET_DIR:-$ROOT/target}/release
 LOAD=$BIN/chatwire-load
 
 wait_port() { # port
@@ -98,7 +116,10 @@ start_chatwire() {
         >"$WORK/chatwire-$port.log" 2>&1 &
     SERVER_PID=$!
     PIDS+=("$SERVER_PID")
-    wait_port "$port"
+    wait_port "$port" || {
+        tail -n 20 "$WORK/chatwire-$port.log" >&2
+        return 1
+    }
 }
 
 start_floor() {
@@ -136,6 +157,20 @@ cpu_ticks() { # utime + stime of a pid, in clock ticks
     awk '{print $14 + $15}' "/proc/$1/stat" 2>/dev/null || echo 0
 }
 
+# tree_ticks PID...: utime + stime of each PID and its children (PostgreSQL's backends are the
+# postmaster's children), in clock ticks.
+OTHER_PIDS=()
+tree_ticks() {
+    local p kids total=0
+    for p in "$@"; do
+        kids=$(ps -o pid= --ppid "$p" 2>/dev/null | tr '\n' ' ' || true)
+        # Word splitting of the child list is intended.
+        # shellcheck disable=SC2086
+        total=$((total + $(cpu_ticks "$p") + $(tree_ticks $kids)))
+    done
+    echo "$total"
+}
+
 # rss_sampler PID FILE: writes the max VmRSS (KiB) seen, sampling every 200 ms.
 rss_sampler() {
     local max=0 v
@@ -166,12 +201,15 @@ run() {
         rss_sampler "$pid" "$WORK/rss" &
         spid=$!
     fi
+    local o0 o1
+    o0=$(tree_ticks "${OTHER_PIDS[@]}")
     c0=$(cpu_ticks "$pid")
     w0=$(date +%s.%N)
     local cpu_arg=()
     [ "$pid" = 0 ] || cpu_arg=(--cpu-pid "$pid")
     "$LOAD" "${cpu_arg[@]}" "$@" >"$WORK/out" || rc=$?
     c1=$(cpu_ticks "$pid")
+    o1=$(tree_ticks "${OTHER_PIDS[@]}")
     w1=$(date +%s.%N)
     if [ -n "$spid" ]; then
         kill "$spid" 2>/dev/null || true
@@ -191,7 +229,14 @@ run() {
         cpu=$(awk -v a="$c0" -v b="$c1" -v s="$w0" -v e="$w1" -v t="$CLK_TCK" \
             'BEGIN { printf "%.1f", (b - a) / t / (e - s) * 100 }')
     fi
-    echo "{\"label\":\"$label\",\"cpu_pct\":$cpu,\"rss_max_kib\":$(cat "$WORK/rss"),\"result\":$json}" >>"$RESULTS"
+    # The CPU of the other processes a setup needs (PostgreSQL, NATS, a second node), same span.
+    local other=null
+    if [ "${#OTHER_PIDS[@]}" -gt 0 ]; then
+        other=$(awk -v a="$o0" -v b="$o1" -v s="$w0" -v e="$w1" -v t="$CLK_TCK" \
+            'BEGIN { printf "%.1f", (b - a) / t / (e - s) * 100 }')
+        echo "   other processes (PostgreSQL, NATS, node 2): ${other}% of one core" >&2
+    fi
+    echo "{\"label\":\"$label\",\"cpu_pct\":$cpu,\"other_cpu_pct\":$other,\"rss_max_kib\":$(cat "$WORK/rss"),\"result\":$json}" >>"$RESULTS"
 }
 
 CW_URL="ws://127.0.0.1:$CW_PORT/platform"
@@ -218,6 +263,9 @@ if [ "$WITH_NATS" = auto ]; then
     if command -v nats-server >/dev/null; then WITH_NATS=1; else WITH_NATS=0; fi
 fi
 [ "$WITH_NATS" = 1 ] || log "nats-server not available: peer columns for nats stay empty"
+
+# --scale: only section 4b.
+if [ "$MODE" = full ]; then
 
 # 1. Idle connections first, each on a fresh server process (RSS deltas are cleanest there).
 start_chatwire "$CW_PORT" --memory
@@ -280,6 +328,71 @@ run "catch-up-$CATCHUP_CLIENTS" "$CWD_PID" --url "$CWD_URL" catch-up --events "$
     --clients "$CATCHUP_CLIENTS" --seconds "$SECS"
 stop_pid "$CWD_PID"
 
+fi # MODE=full (sections 1-4)
+
+# 4b. Scale-out (issue 14): one node on SQLite vs one node on PostgreSQL vs two nodes on
+# PostgreSQL + NATS. Durable send -> ack with 4 senders (on two nodes: two per node), at a
+# moderate rate and offered beyond capacity; then delivery latency in a room of 20 receivers with
+# the sender on node 1 and (two nodes) every receiver on node 2. Everything shares the 2 cores:
+# two nodes measure the overhead and contention of the cluster path, not added capacity.
+scale_pair() { # LABEL-SUFFIX PID URL [ALSO_URL]: the durable and fan-out runs on one setup
+    local sfx=$1 pid=$2 url=$3 also=${4:-}
+    local also_arg=() recv_arg=()
+    if [ -n "$also" ]; then
+        also_arg=(--also-url "$also")
+        recv_arg=(--receiver-url "$also")
+    fi
+    run "scale-ack-$sfx" "$pid" --url "$url" "${also_arg[@]}" --drain-seconds 30 durable \
+        --rate "$SCALE_RATE" --seconds "$SECS" --senders 4
+    run "scale-ackmax-$sfx" "$pid" --url "$url" "${also_arg[@]}" --drain-seconds 30 durable \
+        --rate "$SCALE_MAX_RATE" --seconds "$SECS" --senders 4
+    run "scale-fanout-$sfx" "$pid" --url "$url" "${recv_arg[@]}" --drain-seconds 30 big-room \
+        --receivers 20 --users 20 --rate "$SCALE_FANOUT_RATE" --seconds "$SECS"
+}
+if [ "$WITH_CLUSTER" != 0 ]; then
+    start_chatwire "$CWD_PORT" --data-dir "$WORK/scale-data"
+    scale_pair sqlite1 "$SERVER_PID" "$CWD_URL"
+    stop_pid "$SERVER_PID"
+    PG_OUT=$(bash scripts/postgres.sh start 2>"$WORK/pg.err") || PG_OUT=
+    PG_DIR=$(sed -n 's/^DIR=//p' <<<"$PG_OUT")
+    PG_URL=$(sed -n 's/^URL=//p' <<<"$PG_OUT")
+    NATSC_OUT=$(bash scripts/nats.sh start 2>"$WORK/nats.err") || NATSC_OUT=
+    NATSC_DIR=$(sed -n 's/^DIR=//p' <<<"$NATSC_OUT")
+    NATSC_URL=$(sed -n 's/^URL=//p' <<<"$NATSC_OUT")
+    if [ -z "$PG_URL" ] || [ -z "$NATSC_URL" ]; then
+        log "scale-out: PostgreSQL or nats-server did not start: only the SQLite row ($(cat "$WORK/pg.err" "$WORK/nats.err" | tail -n 2 | tr '\n' ' '))"
+    else
+        PG_PID=$(head -n 1 "$PG_DIR/data/postmaster.pid")
+        NATSC_PID=$(sed -n 's/^PID=//p' <<<"$NATSC_OUT")
+        OTHER_PIDS=("$PG_PID")
+        start_chatwire "$CWD_PORT" --postgres "$PG_URL"
+        scale_pair pg1 "$SERVER_PID" "$CWD_URL"
+        stop_pid "$SERVER_PID"
+        if "$BIN/chatwire-server" serve --help 2>/dev/null | grep -q -- '--nats'; then
+            N2_PORT=$((PORT_BASE + 4))
+            start_chatwire "$CWD_PORT" --postgres "$PG_URL" --nats "$NATSC_URL"
+            N1_PID=$SERVER_PID
+            start_chatwire "$N2_PORT" --postgres "$PG_URL" --nats "$NATSC_URL"
+            N2_PID=$SERVER_PID
+            OTHER_PIDS=("$PG_PID" "$NATSC_PID" "$N2_PID")
+            # CPU and RSS columns: node 1's (the sender's node).
+            scale_pair pg2nats "$N1_PID" "$CWD_URL" "ws://127.0.0.1:$N2_PORT/platform"
+            stop_pid "$N1_PID"
+            stop_pid "$N2_PID"
+            OTHER_PIDS=()
+        else
+            log "scale-out: this chatwire-server has no --nats (no cluster feature): no two-node row"
+        fi
+    fi
+    [ -z "$NATSC_DIR" ] || bash scripts/nats.sh stop "$NATSC_DIR" || true
+    [ -z "$PG_DIR" ] || bash scripts/postgres.sh stop "$PG_DIR" || true
+    NATSC_DIR=
+    PG_DIR=
+    OTHER_PIDS=()
+fi
+
+if [ "$MODE" = full ]; then # (sections 5-6)
+
 # 5. Durable client state through the SDK: resume after a restart with one missed message in
 # each of RESUME_CONVERSATIONS conversations, at the server's DEFAULT limits (the catch-up
 # target), then RESUME_SENDS sends through the outbox on a server without limits.
@@ -299,6 +412,8 @@ stop_pid "$SERVER_PID"
 # (no CPU/RSS columns: the server is the load generator's child.)
 run cold-start 0 --url "ws://127.0.0.1:$COLD_PORT/platform" cold-start \
     --server-bin "$BIN/chatwire-server" --data-dir "$WORK/cold" --port "$COLD_PORT" --events "$COLD_EVENTS"
+
+fi # MODE=full (sections 5-6)
 
 echo
 echo "chatwire benchmark, $(nproc) cores, $(date -u +%FT%TZ), BENCH_SECONDS=$SECS"

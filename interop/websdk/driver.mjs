@@ -5,6 +5,9 @@
 // Environment: WORK (holds voximplant.min.js), SERVER_IP (host:port of chatwire-server, TLS),
 // PAGE (page.html), PEER_BIN, CA (certificate PEM for the peer), CHROMIUM, WEB_USER /
 // PEER_USER / THIRD_USER (full names), PASSWORD (everyone's password).
+// Against a cluster (run.sh with CLUSTER=N) also: PEER_SERVER_IP (the node the Rust peer uses;
+// default SERVER_IP) and EXTRA_WEB (space-separated `user@domain=host:port`: one more browser
+// user per further node, each in its own page connected to that node).
 
 import http from 'node:http';
 import fs from 'node:fs';
@@ -178,9 +181,10 @@ async function main() {
 
     let peerId;
     await step('the Rust peer logs in with the chatwire SDK (wss, same server)', async () => {
-      peer = new Peer(env.PEER_BIN, [`wss://localhost:${env.SERVER_IP.split(':')[1]}/platform`, env.CA, env.PEER_USER, env.PASSWORD]);
+      const peerServer = env.PEER_SERVER_IP || env.SERVER_IP;
+      peer = new Peer(env.PEER_BIN, [`wss://localhost:${peerServer.split(':')[1]}/platform`, env.CA, env.PEER_USER, env.PASSWORD]);
       peerId = (await peer.ready).user_id;
-      return `user ${peerId}`;
+      return `user ${peerId}${env.PEER_SERVER_IP ? ` on ${env.PEER_SERVER_IP}, the web user on ${env.SERVER_IP}` : ''}`;
     });
     const thirdId = await page.evaluate(async (name) => (await VoxImplant.getMessenger().getUser(name)).user.userId, env.THIRD_USER);
 
@@ -390,6 +394,55 @@ async function main() {
       check(r.server === 36, `server answered ${r.server}`);
       return `the SDK reports it to the page as code ${r.surfaced}`;
     });
+
+    const extra = (env.EXTRA_WEB || '').split(/\s+/).filter(Boolean).map((e) => {
+      const [user, serverIp] = e.split('=');
+      return { user, password: env.PASSWORD, serverIp };
+    });
+    if (extra.length > 0) {
+      await step(`cluster: ${extra.length + 1} browser users on ${extra.length + 1} nodes and the Rust peer on another, in one conversation`, async () => {
+        const pages = [];
+        for (const X of extra) {
+          const p = await browser.newPage();
+          p.on('pageerror', (e) => log(`     page error (${X.user}): ${e.message}`));
+          await p.goto(pageUrl);
+          const id = await p.evaluate(async (X) => {
+            const sdk = VoxImplant.getInstance();
+            await sdk.init({ serverIp: X.serverIp, micRequired: false, videoSupport: false, progressTone: false, showDebugInfo: false });
+            await sdk.connect(false);
+            const auth = await sdk.login(X.user, X.password);
+            if (!auth.result) throw new Error('login failed: ' + JSON.stringify(auth));
+            const messenger = VoxImplant.getMessenger();
+            for (const name of Object.values(VoxImplant.Messaging.MessengerEvents)) {
+              messenger.on(name, (e) => window.__events.push({ ...window.__summary(e), name }));
+            }
+            return messenger.getMyId();
+          }, X);
+          await peer.ok('add', { conv, user: id });
+          pages.push({ page: p, id, X });
+        }
+        // Each further page sees the Rust peer's message and the first web user's, live.
+        await peer.ok('send', { conv, text: 'to every node from rust' });
+        await page.evaluate(async () => { await window.__conv.sendMessage('to every node from the web', []); });
+        for (const { page: p, X } of pages) {
+          await webEvent(p, (e) => e.name === 'SendMessage' && e.text === 'to every node from rust', `the Rust message on ${X.serverIp}`);
+          await webEvent(p, (e) => e.name === 'SendMessage' && e.text === 'to every node from the web', `the web message on ${X.serverIp}`);
+        }
+        // Each further page sends; the Rust peer and the first web user see every message.
+        for (const { page: p, id, X } of pages) {
+          const text = `from ${X.user}`;
+          await p.evaluate(async ([uuid, text]) => {
+            const c = (await VoxImplant.getMessenger().getConversation(uuid)).conversation;
+            await c.sendMessage(text, []);
+          }, [conv, text]);
+          const got = await peer.event((e) => e.kind === 'MessageSent' && e.text === text, `the message of ${X.user}`);
+          check(got.initiator === id, `initiator ${got.initiator}`);
+          await webEvent(page, (e) => e.name === 'SendMessage' && e.text === text, `the message of ${X.user} on ${env.SERVER_IP}`);
+        }
+        for (const { page: p } of pages) await p.close();
+        return `${extra.map((X) => X.serverIp).join(', ')}`;
+      });
+    }
   } finally {
     if (peer) peer.stop();
     await browser.close().catch(() => {});

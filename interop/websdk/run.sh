@@ -6,6 +6,11 @@
 # Installs what it needs (Debian chromium, playwright-core and the SDK from npm) into
 # interop/websdk/.work; prints "SKIP interop/websdk: <reason>" and exits 0 when they cannot be
 # installed. Bounded to TIME_LIMIT seconds; leaves no processes behind.
+#
+# CLUSTER=N (N >= 2): the same run against N chatwire-server nodes on one PostgreSQL and NATS
+# (scripts/cluster.sh, TLS on every node): the web user on node 1, the Rust peer on node N, and
+# one more browser user on each node in between, all in one conversation at the end. A cluster
+# that cannot start is a SKIP, and a failure under CI=true.
 set -uo pipefail
 HERE=$(cd "$(dirname "$0")" && pwd)
 ROOT=$(cd "$HERE/../.." && pwd)
@@ -13,6 +18,8 @@ WORK="$HERE/.work"
 SDK_VERSION=4.3.71928
 PLAYWRIGHT_VERSION=1.49.1
 TIME_LIMIT=${TIME_LIMIT:-280}
+CLUSTER=${CLUSTER:-0}
+[[ "$CLUSTER" =~ ^[0-9]+$ && ( "$CLUSTER" == 0 || "$CLUSTER" -ge 2 ) ]] || { echo "interop/websdk: CLUSTER must be 0 or at least 2"; exit 64; }
 START=$(date +%s)
 
 skip() {
@@ -50,8 +57,10 @@ fi
 # --- from here on, anything that goes wrong fails the run ---
 TMP=$(mktemp -d)
 SERVER_PID=
+CLUSTER_DIR=
 cleanup() {
   [ -n "$SERVER_PID" ] && kill "$SERVER_PID" 2>/dev/null
+  [ -n "$CLUSTER_DIR" ] && bash "$ROOT/scripts/cluster.sh" stop "$CLUSTER_DIR" >/dev/null 2>&1
   pkill -f -- "--user-data-dir=$WORK/chrome-" 2>/dev/null
   pkill -f -- "chatwire-interop-peer wss://" 2>/dev/null
   pkill -P $$ 2>/dev/null
@@ -61,8 +70,18 @@ trap cleanup EXIT
 trap 'exit 124' INT TERM
 
 echo "interop/websdk: building chatwire-server and the Rust peer"
-(cd "$ROOT" && cargo build -q -p chatwire-server -p chatwire-interop-peer) || { echo "interop/websdk: build failed"; exit 1; }
 BIN="${CARGO_TARGET_DIR:-$ROOT/target}/debug"
+if [ "$CLUSTER" = 0 ]; then
+  (cd "$ROOT" && cargo build -q -p chatwire-server -p chatwire-interop-peer) || { echo "interop/websdk: build failed"; exit 1; }
+else
+  (cd "$ROOT" && cargo build -q -p chatwire-interop-peer) || { echo "interop/websdk: build failed"; exit 1; }
+  if [ -z "${CHATWIRE_SERVER_BIN:-}" ]; then
+    feature=postgres
+    grep -q '^cluster *=' "$ROOT/server/Cargo.toml" && feature=cluster
+    (cd "$ROOT" && cargo build -q -p chatwire-server --features "$feature") || { echo "interop/websdk: build failed"; exit 1; }
+    export CHATWIRE_SERVER_BIN="$BIN/chatwire-server"
+  fi
+fi
 
 # A throwaway CA and a localhost certificate it signed (the browser ignores certificate errors;
 # the Rust peer trusts the CA explicitly).
@@ -75,28 +94,57 @@ BIN="${CARGO_TARGET_DIR:-$ROOT/target}/debug"
     -days 1 -extfile "$TMP/leaf.ext" -out "$TMP/cert.pem"
 } >/dev/null 2>&1 || { echo "interop/websdk: openssl failed"; exit 1; }
 
-API_KEY="interop-$RANDOM$RANDOM"
-"$BIN/chatwire-server" --memory --listen 127.0.0.1:0 --api-key "$API_KEY" \
-  --tls-cert "$TMP/cert.pem" --tls-key "$TMP/key.pem" >"$TMP/server.out" 2>"$TMP/server.log" &
-SERVER_PID=$!
-for _ in $(seq 100); do
-  grep -q "listening on" "$TMP/server.out" 2>/dev/null && break
-  sleep 0.1
-done
-PORT=$(grep -o 'wss://127.0.0.1:[0-9]*' "$TMP/server.out" | head -1 | sed 's/.*://')
-[ -n "$PORT" ] || { echo "interop/websdk: chatwire-server did not start"; cat "$TMP/server.log"; exit 1; }
-echo "interop/websdk: chatwire-server on wss://127.0.0.1:$PORT (TLS, self-signed)"
-
 PASSWORD="interop-password-1"
-for user in alice bob carol; do
-  r=$(curl -sk "https://127.0.0.1:$PORT/platform_api/AddUser?api_key=$API_KEY&user_name=$user&user_display_name=$user&user_password=$PASSWORD")
-  echo "$r" | grep -q '"result":1' || { echo "interop/websdk: AddUser $user failed: $r"; exit 1; }
-done
+API_KEY="interop-$RANDOM$RANDOM"
+if [ "$CLUSTER" != 0 ]; then
+  out=$(CLUSTER_TLS_CERT="$TMP/cert.pem" CLUSTER_TLS_KEY="$TMP/key.pem" CLUSTER_API_KEY="$API_KEY" \
+    CLUSTER_PROFILE=dev bash "$ROOT/scripts/cluster.sh" start "$CLUSTER" 2>"$TMP/cluster.log")
+  CLUSTER_DIR=$(sed -n 's/^DIR=//p' <<<"$out")
+  if [ -z "$CLUSTER_DIR" ]; then
+    tail -20 "$TMP/cluster.log"
+    [ "${CI:-}" = true ] && { echo "interop/websdk: the cluster could not start (CI=true, so this fails)"; exit 1; }
+    skip "the cluster could not start (see above; with CI=true this fails)"
+  fi
+  node_ip() { sed -n "s|^NODE$1=wss://\(.*\)/platform|\1|p" <<<"$out"; }
+  ADMIN=$(sed -n 's/^ADMIN1=//p' <<<"$out")
+  SERVER_IP=$(node_ip 1)
+  PEER_SERVER_IP=$(node_ip "$CLUSTER")
+  EXTRA_WEB=
+  users="alice bob carol"
+  for i in $(seq 2 $((CLUSTER - 1))); do
+    users="$users web$i"
+    EXTRA_WEB="$EXTRA_WEB web$i@chatwire.local=$(node_ip "$i")"
+  done
+  echo "interop/websdk: a cluster of $CLUSTER nodes (TLS, self-signed): web user on $SERVER_IP, Rust peer on $PEER_SERVER_IP${EXTRA_WEB:+, more web users:$EXTRA_WEB}"
+  for user in $users; do
+    r=$(curl -sk "$ADMIN/platform_api/AddUser?api_key=$API_KEY&user_name=$user&user_display_name=$user&user_password=$PASSWORD")
+    echo "$r" | grep -q '"result":1' || { echo "interop/websdk: AddUser $user failed: $r"; exit 1; }
+  done
+  export PEER_SERVER_IP EXTRA_WEB
+  touch "$TMP/server.log"
+else
+  "$BIN/chatwire-server" --memory --listen 127.0.0.1:0 --api-key "$API_KEY" \
+    --tls-cert "$TMP/cert.pem" --tls-key "$TMP/key.pem" >"$TMP/server.out" 2>"$TMP/server.log" &
+  SERVER_PID=$!
+  for _ in $(seq 100); do
+    grep -q "listening on" "$TMP/server.out" 2>/dev/null && break
+    sleep 0.1
+  done
+  PORT=$(grep -o 'wss://127.0.0.1:[0-9]*' "$TMP/server.out" | head -1 | sed 's/.*://')
+  [ -n "$PORT" ] || { echo "interop/websdk: chatwire-server did not start"; cat "$TMP/server.log"; exit 1; }
+  echo "interop/websdk: chatwire-server on wss://127.0.0.1:$PORT (TLS, self-signed)"
+
+  for user in alice bob carol; do
+    r=$(curl -sk "https://127.0.0.1:$PORT/platform_api/AddUser?api_key=$API_KEY&user_name=$user&user_display_name=$user&user_password=$PASSWORD")
+    echo "$r" | grep -q '"result":1' || { echo "interop/websdk: AddUser $user failed: $r"; exit 1; }
+  done
+  SERVER_IP="127.0.0.1:$PORT"
+fi
 
 cp "$HERE/driver.mjs" "$WORK/driver.mjs"
 LEFT=$((TIME_LIMIT - ($(date +%s) - START)))
 [ "$LEFT" -gt 30 ] || { echo "interop/websdk: no time left for the run"; exit 1; }
-WORK="$WORK" PAGE="$HERE/page.html" SERVER_IP="127.0.0.1:$PORT" PEER_BIN="$BIN/chatwire-interop-peer" \
+WORK="$WORK" PAGE="$HERE/page.html" SERVER_IP="$SERVER_IP" PEER_BIN="$BIN/chatwire-interop-peer" \
   CA="$TMP/ca.pem" CHROMIUM="$CHROMIUM" PASSWORD="$PASSWORD" \
   WEB_USER="alice@chatwire.local" PEER_USER="bob@chatwire.local" THIRD_USER="carol@chatwire.local" \
   timeout --kill-after=5 "$LEFT" node "$WORK/driver.mjs"
@@ -104,6 +152,10 @@ status=$?
 if [ $status -ne 0 ]; then
   [ $status -eq 124 ] && echo "interop/websdk: timed out after ${TIME_LIMIT}s"
   echo "interop/websdk: FAILED (server log: last lines)"
-  tail -20 "$TMP/server.log"
+  if [ -n "$CLUSTER_DIR" ]; then
+    for log in "$CLUSTER_DIR"/node*/log; do echo "--- $log"; tail -10 "$log"; done
+  else
+    tail -20 "$TMP/server.log"
+  fi
 fi
 exit $status

@@ -51,6 +51,15 @@ pub struct Common {
     /// WebSocket URL (chatwire: `ws://host:port/platform`).
     #[arg(long, default_value = "ws://127.0.0.1:9000/platform", global = true)]
     pub url: String,
+    /// chatwire, big-room: the URL the receiving connections log in at (default: --url). With
+    /// another node of a cluster here, every delivery crosses nodes (the sender, the users and
+    /// the conversation are set up through --url).
+    #[arg(long, global = true)]
+    pub receiver_url: Option<String>,
+    /// chatwire, durable: more URLs (other nodes of a cluster); the senders are spread round
+    /// robin over --url and these. Repeat for each node.
+    #[arg(long = "also-url", global = true)]
+    pub also_urls: Vec<String>,
     /// Admin API key (chatwire).
     #[arg(long, default_value = "bench-key", global = true)]
     pub api_key: String,
@@ -85,6 +94,11 @@ impl Common {
             .map(|(_, r)| r)
             .unwrap_or(&self.url);
         rest.split('/').next().unwrap_or(rest).to_string()
+    }
+
+    /// The URL receiving connections use: `--receiver-url`, else `--url`.
+    pub fn receiver_url(&self) -> &str {
+        self.receiver_url.as_deref().unwrap_or(&self.url)
     }
 
     /// `text` padded with spaces to `--pad-to` bytes, less `overhead` (the bytes the target's

@@ -273,8 +273,11 @@ async fn big_room(
             let ids: Vec<i64> = all[1..].iter().map(|u| u.id).collect();
             let conv = create_conversation(&mut sender, "create-big", &ids).await?;
             let mut conns = vec![sender];
-            conns.extend(login_many(&c.url, &all[1..], receivers, c.concurrency).await?);
-            let extra = vec![("users".to_string(), json!(k))];
+            conns.extend(login_many(c.receiver_url(), &all[1..], receivers, c.concurrency).await?);
+            let mut extra = vec![("users".to_string(), json!(k))];
+            if c.receiver_url() != c.url {
+                extra.push(("cross_node".to_string(), json!(true)));
+            }
             fanout(c, plan, conns, vec![0], extra, |i, sched| {
                 (0, send_frame(&conv, &marker(i, sched, 0), i))
             })
@@ -414,7 +417,23 @@ async fn durable(c: &Common, rate: f64, seconds: f64, senders: usize) -> Res<boo
         c.concurrency.min(4),
     )
     .await?;
-    let mut conns = login_many(&c.url, &all, n, c.concurrency).await?;
+    let mut conns = if c.also_urls.is_empty() {
+        login_many(&c.url, &all, n, c.concurrency).await?
+    } else {
+        // Sender k logs in at node k % nodes.
+        let urls: Vec<&str> = std::iter::once(c.url.as_str())
+            .chain(c.also_urls.iter().map(String::as_str))
+            .collect();
+        let mut conns = Vec::with_capacity(n);
+        for (k, u) in all.iter().enumerate() {
+            conns.push(
+                login(urls[k % urls.len()], &u.full, Cred::Password)
+                    .await?
+                    .0,
+            );
+        }
+        conns
+    };
     let mut convs = Vec::new();
     for (k, ws) in conns.iter_mut().enumerate() {
         convs.push(create_conversation(ws, &format!("create-d{k}"), &[]).await?);
@@ -426,7 +445,10 @@ async fn durable(c: &Common, rate: f64, seconds: f64, senders: usize) -> Res<boo
         per_msg: 0,
         acks_per_msg: 1,
     };
-    let extra = vec![("senders".to_string(), json!(n))];
+    let extra = vec![
+        ("senders".to_string(), json!(n)),
+        ("nodes".to_string(), json!(1 + c.also_urls.len())),
+    ];
     fanout(c, plan, conns, (0..n).collect(), extra, |i, sched| {
         let k = (i % n as u64) as usize;
         (k, send_frame(&convs[k], &marker(i, sched, k as u32), i))

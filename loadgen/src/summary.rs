@@ -99,7 +99,11 @@ pub fn summarize(file: &str) -> Res<bool> {
             let cpu = r["server_cpu_pct"]
                 .as_f64()
                 .or_else(|| line["cpu_pct"].as_f64())
-                .map(|c| format!("{c:.0}"));
+                .map(|c| match line["other_cpu_pct"].as_f64() {
+                    // The scale-out runs: + PostgreSQL, NATS and the second node.
+                    Some(o) => format!("{c:.0}+{o:.0}"),
+                    None => format!("{c:.0}"),
+                });
             let lg_cpu = r["loadgen_cpu_pct"].as_f64().map(|c| format!("{c:.0}"));
             let rss = line["rss_max_kib"]
                 .as_f64()
@@ -141,5 +145,6 @@ pub fn summarize(file: &str) -> Res<bool> {
     }
     println!("ratios: this target's figure / the peer's (higher is better for /s, lower for ms, us and bytes)");
     println!("cpu%: the server's CPU during the load window (% of one core; whole run where not measured); lg cpu%: the load generator's");
+    println!("a+b in cpu%: node 1, + PostgreSQL, NATS and node 2 over the whole scenario (scale-out runs)");
     Ok(all_ok)
 }
