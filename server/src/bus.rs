@@ -53,6 +53,19 @@ pub struct Committed {
     /// node, as local delivery does).
     #[serde(default)]
     pub request_uuid: Option<String>,
+    /// Frames of the same request that are not in the log (a read mark, the removal of an
+    /// emptied conversation), for the named users' connections on every node.
+    #[serde(default)]
+    pub unlogged: Vec<Unlogged>,
+}
+
+/// A frame that is not in the log, for every connection of `users` on the receiving node.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Unlogged {
+    /// IM ids of the recipients.
+    pub users: Vec<u64>,
+    /// The frame, as sent to them on the committing node.
+    pub frame: String,
 }
 
 /// A change of how many online connections a user has on one node (0 = none).

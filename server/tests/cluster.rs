@@ -170,7 +170,7 @@ async fn membership_edits_direct_pairs_and_keys_hold_across_nodes() {
     if seen["payload"]["seq"] == 2 {
         seen = c.next_event("onEditConversation").await;
     }
-    assert_eq!(seen["payload"]["seq"], 4, "{seen}");
+    assert_eq!(seen["payload"]["seq"], 5, "{seen}");
     let on_b = c.ok("getConversation", json!({"uuid": conv})).await;
     assert_eq!(on_b["payload"]["object"]["title"], "renamed", "{on_b}");
     assert_eq!(on_b["payload"]["seq"], 4);
@@ -355,6 +355,27 @@ async fn typing_reconnects_and_admin_kicks_cross_nodes() {
     let typing = r.next_event("onTyping").await;
     assert_eq!(typing["payload"]["initiator"], alice.im_id, "{typing}");
 
+    // A read mark on B (not logged: it travels with its batch's announcement) reaches the
+    // other participant on A, and the reader's own other connection on A.
+    let mut bob_on_a = login(&nodes[0].server, &bob).await;
+    a.ok(
+        "sendMessage",
+        json!({"conversation": conv, "text": "read me"}),
+    )
+    .await;
+    r.next_event("onSendMessage").await;
+    r.ok("isRead", json!({"conversation": conv, "seq": 2}))
+        .await;
+    for (who, c) in [("alice", &mut a), ("bob's other device", &mut bob_on_a)] {
+        let read = c.next_event("isRead").await;
+        assert_eq!(read["payload"]["initiator"], bob.im_id, "{who}: {read}");
+        assert_eq!(
+            read["payload"]["object"],
+            json!({"conversation": conv, "seq": 2}),
+            "{who}: {read}"
+        );
+    }
+
     // A token issued on A logs in on B (a client reconnecting elsewhere), and a read on B
     // answers with what A committed even before B's client saw it live.
     let login_a = a_tokens(&nodes[0].server, &alice).await;
@@ -378,7 +399,7 @@ async fn typing_reconnects_and_admin_kicks_cross_nodes() {
         .await;
     }
     let seen = again.ok("getConversation", json!({"uuid": conv})).await;
-    assert_eq!(seen["payload"]["seq"], 4, "{seen}");
+    assert_eq!(seen["payload"]["seq"], 5, "{seen}");
 
     // Deactivating Bob through node A's admin API closes his connection on node B.
     let key = nodes[0].server.api_key().unwrap().to_string();

@@ -360,6 +360,7 @@ impl Engine {
             ctx.request_uuid.as_deref(),
             payload,
         );
+        self.announce_unlogged(&removed, &frame);
         let to = self.conns_of(removed);
         self.out.send(frame, to);
     }

@@ -197,6 +197,8 @@ impl Engine {
                 })),
             ),
         );
+        let participants = self.conv(conv).participants.clone();
+        self.announce_unlogged(&participants, &frame);
         self.deliver_to_participants(ctx, conv, frame);
         Ok(())
     }

@@ -296,10 +296,10 @@ impl Engine {
             .iter()
             .filter(|w| matches!(w, Write::Event(_)))
             .count() as u64;
-        let announce = self
-            .bus
-            .as_ref()
-            .and_then(|bus| remote::announcement(bus.node, &batch).map(|a| (bus.clone(), a)));
+        let unlogged = std::mem::take(&mut out.unlogged);
+        let announce = self.bus.as_ref().and_then(|bus| {
+            remote::announcement(bus.node, &batch, unlogged).map(|a| (bus.clone(), a))
+        });
         let fault = self.fault.clone();
         let (stale, wake, lost) = (self.stale.clone(), self.wake.clone(), self.lost.clone());
         let stale_everywhere = self.stale_everywhere.clone();

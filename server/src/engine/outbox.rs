@@ -34,6 +34,9 @@ pub(crate) struct Outbox {
     pub rerun: Option<super::Rerun>,
     /// Logged events of other nodes this outbox delivers (conversation, seq).
     pub remote: Vec<(chatwire_protocol::ConversationId, u64)>,
+    /// Frames not in the log that other nodes deliver to their connections of the named users
+    /// (only with a bus), announced with the batch once it is committed.
+    pub unlogged: Vec<crate::bus::Unlogged>,
 }
 
 impl Outbox {

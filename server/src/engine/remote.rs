@@ -16,7 +16,7 @@ use chatwire_protocol::{ConversationId, EventName, Request, UserId};
 
 use super::outbox::wrap;
 use super::Engine;
-use crate::bus::{Committed, Incoming, NodeId, WireEvent};
+use crate::bus::{Committed, Incoming, NodeId, Unlogged, WireEvent};
 use crate::outbound::Frame;
 use crate::store::{Batch, EventRecord, Write};
 
@@ -56,9 +56,14 @@ impl Fault {
 
 /// What other nodes must learn about a batch: its events, the users and conversations whose
 /// rows it changed, the tokens it deleted. `None` if there is nothing to tell.
-pub(crate) fn announcement(node: NodeId, batch: &Batch) -> Option<Committed> {
+pub(crate) fn announcement(
+    node: NodeId,
+    batch: &Batch,
+    unlogged: Vec<Unlogged>,
+) -> Option<Committed> {
     let mut c = Committed {
         node,
+        unlogged,
         ..Committed::default()
     };
     let mut convs = std::collections::BTreeSet::new();
@@ -91,7 +96,8 @@ pub(crate) fn announcement(node: NodeId, batch: &Batch) -> Option<Committed> {
     let empty = c.events.is_empty()
         && c.users.is_empty()
         && c.conversations.is_empty()
-        && c.revoked_tokens.is_empty();
+        && c.revoked_tokens.is_empty()
+        && c.unlogged.is_empty();
     (!empty).then_some(c)
 }
 
@@ -366,6 +372,22 @@ impl Engine {
             }
             let last = self.state.conversations[&conv].rec.last_seq;
             self.fill_with(conv, last, &events, c.request_uuid.as_deref());
+        }
+        // After the events they follow (a read mark names a seq already delivered).
+        for u in c.unlogged {
+            let to = self.conns_of(u.users.into_iter().filter_map(UserId::new));
+            self.out.send(Frame::from(u.frame), to);
+        }
+    }
+
+    /// With a bus: `frame`, not logged, goes to the connections of `users` on the other nodes
+    /// too, once this request's batch is committed.
+    pub(crate) fn announce_unlogged(&mut self, users: &[UserId], frame: &Frame) {
+        if self.bus.is_some() && !users.is_empty() {
+            self.out.unlogged.push(Unlogged {
+                users: users.iter().map(|u| u.get()).collect(),
+                frame: frame.as_str().to_string(),
+            });
         }
     }
 
