@@ -358,12 +358,15 @@ async fn typing_reconnects_and_admin_kicks_cross_nodes() {
     // A read mark on B (not logged: it travels with its batch's announcement) reaches the
     // other participant on A, and the reader's own other connection on A.
     let mut bob_on_a = login(&nodes[0].server, &bob).await;
-    a.ok(
-        "sendMessage",
-        json!({"conversation": conv, "text": "read me"}),
-    )
-    .await;
-    r.next_event("onSendMessage").await;
+    let sent = a
+        .ok(
+            "sendMessage",
+            json!({"conversation": conv, "text": "read me"}),
+        )
+        .await;
+    // The broadcast copy on the other node carries the request's request_uuid too.
+    let got = r.next_event("onSendMessage").await;
+    assert_eq!(got["request_uuid"], sent["request_uuid"], "{got}");
     r.ok("isRead", json!({"conversation": conv, "seq": 2}))
         .await;
     for (who, c) in [("alice", &mut a), ("bob's other device", &mut bob_on_a)] {
