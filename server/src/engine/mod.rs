@@ -223,7 +223,7 @@ pub(crate) struct Rerun {
 }
 
 /// How many times a request whose batch was stale runs again before it is answered with 30.
-const MAX_RERUNS: u32 = 5;
+const MAX_RERUNS: u32 = 16;
 
 /// A committed outbox: whether the commit succeeded, and the request that produced it (which
 /// gets error 30 if it did not).
