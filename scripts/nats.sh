@@ -31,14 +31,20 @@ port_free() {
     ! (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null
 }
 
+# start_server DIR [RETRY]: starts nats-server on DIR's port, prints its pid. With RETRY=1, a
+# port another process took since it was found free returns 2 instead of failing.
 start_server() {
-    local dir=$1 port pid
+    local dir=$1 retry=${2:-0} port pid
     port=$(cat "$dir/port")
     nats-server -a 127.0.0.1 -p "$port" >>"$dir/log" 2>&1 </dev/null &
     pid=$!
     echo "$pid" >"$dir/pid"
     for _ in $(seq 1 100); do
         if ! kill -0 "$pid" 2>/dev/null; then
+            if [[ $retry == 1 ]] && grep -q "address already in use" "$dir/log"; then
+                mv "$dir/log" "$dir/log.port-taken"
+                return 2
+            fi
             tail -n 20 "$dir/log" >&2 || true
             die "nats-server exited (log: $dir/log)"
         fi
@@ -52,12 +58,21 @@ cmd_start() {
     local dir port pid
     ensure_installed
     dir=$(mktemp -d "${TMPDIR:-/tmp}/chatwire-nats.XXXXXX")
-    for _ in $(seq 1 50); do
-        port=$((20000 + RANDOM % 40000))
-        port_free "$port" && break
+    # A port found free can be taken by another process before the server binds it: try again
+    # with another one (up to 3 times).
+    local tries rc
+    for tries in 1 2 3 4; do
+        for _ in $(seq 1 50); do
+            port=$((20000 + RANDOM % 40000))
+            port_free "$port" && break
+        done
+        echo "$port" >"$dir/port"
+        rc=0
+        pid=$(start_server "$dir" "$((tries < 4 ? 1 : 0))") || rc=$?
+        [[ $rc == 2 ]] || break
+        echo "nats.sh: port $port was taken meanwhile: another one" >&2
     done
-    echo "$port" >"$dir/port"
-    pid=$(start_server "$dir")
+    [[ $rc == 0 ]] || exit 1
     echo "DIR=$dir"
     echo "URL=nats://127.0.0.1:$port"
     echo "PID=$pid"

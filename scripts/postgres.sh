@@ -45,13 +45,19 @@ port_free() {
     ! (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null
 }
 
+# start_server DIR [RETRY]: starts the server on DIR's port. With RETRY=1, a port another
+# process took since it was found free returns 2 (the caller picks another) instead of failing.
 start_server() {
-    local dir=$1 bin port
+    local dir=$1 retry=${2:-0} bin port
     bin=$(cat "$dir/bindir")
     port=$(cat "$dir/port")
     as_owner "$bin/pg_ctl" -D "$dir/data" -l "$dir/log" -w -t 30 \
         -o "-c listen_addresses=127.0.0.1 -p $port -c unix_socket_directories=$dir -c fsync=on" \
         start >/dev/null || {
+        if [[ $retry == 1 ]] && grep -q "Address already in use" "$dir/log"; then
+            mv "$dir/log" "$dir/log.port-taken"
+            return 2
+        fi
         tail -n 20 "$dir/log" >&2 || true
         die "pg_ctl start failed (log: $dir/log)"
     }
@@ -69,12 +75,20 @@ cmd_start() {
         tail -n 20 "$dir/initdb.log" >&2
         die "initdb failed"
     }
-    for _ in $(seq 1 50); do
-        port=$((20000 + RANDOM % 40000))
-        port_free "$port" && break
+    # A port found free can be taken by another process before the server binds it: try again
+    # with another one (up to 3 times).
+    local tries rc
+    for tries in 1 2 3 4; do
+        for _ in $(seq 1 50); do
+            port=$((20000 + RANDOM % 40000))
+            port_free "$port" && break
+        done
+        echo "$port" >"$dir/port"
+        rc=0
+        start_server "$dir" "$((tries < 4 ? 1 : 0))" || rc=$?
+        [[ $rc == 2 ]] || break
+        echo "postgres.sh: port $port was taken meanwhile: another one" >&2
     done
-    echo "$port" >"$dir/port"
-    start_server "$dir"
     as_owner "$bin/createdb" -h 127.0.0.1 -p "$port" -U postgres chatwire ||
         die "createdb failed"
     echo "DIR=$dir"
