@@ -223,7 +223,7 @@ pub(crate) struct Rerun {
 }
 
 /// How many times a request whose batch was stale runs again before it is answered with 30.
-const MAX_RERUNS: u32 = 5;
+const MAX_RERUNS: u32 = 16;
 
 /// A committed outbox: whether the commit succeeded, and the request that produced it (which
 /// gets error 30 if it did not).
@@ -297,8 +297,13 @@ impl Engine {
             .filter(|w| matches!(w, Write::Event(_)))
             .count() as u64;
         let unlogged = std::mem::take(&mut out.unlogged);
+        // Other nodes send the request's events with its request_uuid, as this node does.
+        let request_uuid = request.as_ref().and_then(|ctx| ctx.request_uuid.clone());
         let announce = self.bus.as_ref().and_then(|bus| {
-            remote::announcement(bus.node, &batch, unlogged).map(|a| (bus.clone(), a))
+            remote::announcement(bus.node, &batch, unlogged).map(|mut a| {
+                a.request_uuid = request_uuid;
+                (bus.clone(), a)
+            })
         });
         let fault = self.fault.clone();
         let (stale, wake, lost) = (self.stale.clone(), self.wake.clone(), self.lost.clone());
