@@ -286,17 +286,21 @@ impl State {
     /// Forgets a user the database does not have (created by a batch that failed).
     pub fn remove_user(&mut self, id: UserId) {
         if let Some(old) = self.users.remove(&id) {
-            let old = old.rec;
-            if self.by_name.get(&old.name) == Some(&id) {
-                self.by_name.remove(&old.name);
-            }
-            if self.by_admin_id.get(&old.admin_id) == Some(&id) {
-                self.by_admin_id.remove(&old.admin_id);
-            }
-            for target in &old.subscriptions {
-                if let Some(set) = self.subscribers.get_mut(target) {
-                    set.remove(&id);
-                }
+            self.unindex_user(id, &old.rec);
+        }
+    }
+
+    /// Drops `old`'s entries from the name, admin id and subscriber indexes.
+    fn unindex_user(&mut self, id: UserId, old: &UserRecord) {
+        if self.by_name.get(&old.name) == Some(&id) {
+            self.by_name.remove(&old.name);
+        }
+        if self.by_admin_id.get(&old.admin_id) == Some(&id) {
+            self.by_admin_id.remove(&old.admin_id);
+        }
+        for target in &old.subscriptions {
+            if let Some(set) = self.subscribers.get_mut(target) {
+                set.remove(&id);
             }
         }
     }
@@ -305,19 +309,8 @@ impl State {
     /// the name, admin id and subscriber indexes current and the user's connections.
     pub fn put_user(&mut self, rec: UserRecord) {
         let id = rec.id;
-        if let Some(old) = self.users.get(&id) {
-            let old = &old.rec;
-            if self.by_name.get(&old.name) == Some(&id) {
-                self.by_name.remove(&old.name);
-            }
-            if self.by_admin_id.get(&old.admin_id) == Some(&id) {
-                self.by_admin_id.remove(&old.admin_id);
-            }
-            for target in &old.subscriptions {
-                if let Some(set) = self.subscribers.get_mut(target) {
-                    set.remove(&id);
-                }
-            }
+        if let Some(old) = self.users.get(&id).map(|u| u.rec.clone()) {
+            self.unindex_user(id, &old);
         }
         self.next_im_id = self.next_im_id.max(id.get() + 1);
         self.next_admin_id = self.next_admin_id.max(rec.admin_id + 1);

@@ -186,6 +186,14 @@ impl PostgresStore {
         &self.epoch
     }
 
+    /// A `(id, data)` row of `users`, decoded; the store remembers the version the engine
+    /// now holds (the writer checks it under the row lock).
+    fn user_row(&self, r: &tokio_postgres::Row) -> Result<UserRecord, StoreError> {
+        let text: &str = r.get(1);
+        self.shared.users.learn(r.get::<_, i64>(0) as u64, text);
+        decode(text)
+    }
+
     /// Runs a read on the store's runtime, with a timeout; an outage marks the store
     /// unavailable until the writer sees the database again.
     fn read<T>(&self, fut: impl Future<Output = Result<T, StoreError>>) -> Result<T, StoreError> {
@@ -248,9 +256,7 @@ impl Store for PostgresStore {
                 .query("SELECT id, data FROM users ORDER BY id", &[])
                 .await?
             {
-                let text: &str = row.get(1);
-                self.shared.users.learn(row.get::<_, i64>(0) as u64, text);
-                snap.users.push(decode(text)?);
+                snap.users.push(self.user_row(&row)?);
             }
             for row in client.query("SELECT data FROM tokens", &[]).await? {
                 snap.tokens.push(decode(row.get(0))?);
@@ -412,11 +418,7 @@ impl Store for PostgresStore {
                 .query(&stmt, &[&ids])
                 .await?
                 .iter()
-                .map(|r| {
-                    let text: &str = r.get(1);
-                    self.shared.users.learn(r.get::<_, i64>(0) as u64, text);
-                    decode(text)
-                })
+                .map(|r| self.user_row(r))
                 .collect()
         })
     }
@@ -428,12 +430,7 @@ impl Store for PostgresStore {
                 .prepare_cached("SELECT id, data FROM users WHERE name = $1")
                 .await?;
             let row = client.query_opt(&stmt, &[&name]).await?;
-            row.map(|r| {
-                let text: &str = r.get(1);
-                self.shared.users.learn(r.get::<_, i64>(0) as u64, text);
-                decode(text)
-            })
-            .transpose()
+            row.map(|r| self.user_row(&r)).transpose()
         })
     }
 
